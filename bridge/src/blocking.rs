@@ -1,0 +1,1 @@
+//! The synchronous Target over the async client.

@@ -1,0 +1,22 @@
+//! qmdb's bridge to a GDB remote-protocol stub (QEMU's gdbstub).
+//!
+//! Layers, bottom up:
+//! - [`rsp`]: the wire protocol as a sans-IO frame decoder and typed packets;
+//! - [`client`]: an async (tokio) client that pipelines requests to the stub;
+//! - [`memory`]: the fault-aware chunked reader (kmdb's `kmt_rw()` done right) and the page cache;
+//! - [`target`]: the synchronous [`Target`] trait the mdb layer is written against, and
+//!   [`blocking::BlockingTarget`], its implementation over the live client.
+
+pub mod addr;
+pub mod blocking;
+pub mod client;
+pub mod error;
+pub mod memory;
+pub mod regs;
+pub mod rsp;
+pub mod target;
+
+pub use addr::VirtAddr;
+pub use error::{BridgeError, ChunkError};
+pub use memory::{read_exact, read_partial, MemoryExt, PartialRead, TargetMemory};
+pub use target::{RunState, StopReason, Target, TargetStatus, VcpuId, VcpuInfo};

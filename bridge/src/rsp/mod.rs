@@ -1,0 +1,1 @@
+//! The GDB remote serial protocol: framing and typed packets.

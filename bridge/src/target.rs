@@ -1,0 +1,104 @@
+//! The synchronous view of a debug target that the mdb layer is written against.
+//!
+//! Implemented by [`crate::blocking::BlockingTarget`] over a live stub, and by test mocks.
+
+use crate::error::Result;
+use crate::regs::{RegLayout, RegValues};
+use crate::TargetMemory;
+use std::fmt;
+
+/// A vCPU as the stub names it: RSP thread id `p<pid>.<tid>` (QEMU: `p01.01` is CPU 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VcpuId {
+    pub pid: u32,
+    pub tid: u32,
+}
+
+impl VcpuId {
+    /// The RSP thread-id form, `p<pid>.<tid>` in hex, as sent in `Hg`.
+    pub fn to_rsp(self) -> String {
+        format!("p{:x}.{:x}", self.pid, self.tid)
+    }
+
+    /// The 0-based CPU index, as QEMU numbers thread ids from 1.
+    pub fn cpu_index(self) -> u32 {
+        self.tid.saturating_sub(1)
+    }
+}
+
+impl fmt::Display for VcpuId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.cpu_index())
+    }
+}
+
+/// One vCPU with what the stub says about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VcpuInfo {
+    pub id: VcpuId,
+    /// `qThreadExtraInfo`, for example `CPU#0 [halted ]`; empty if the stub has none.
+    pub extra: String,
+}
+
+/// Why the target stopped, from a stop reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// `S`/`T`: stopped with a signal (5 = SIGTRAP, 2 = SIGINT), on this vCPU if named.
+    Signal {
+        signal: u8,
+        thread: Option<VcpuId>,
+        /// Other `key:value` pairs of a `T` reply, such as `watch:addr`.
+        info: Vec<(String, String)>,
+    },
+    /// `W`: the target exited with a status.
+    Exited(u8),
+    /// `X`: the target was terminated by a signal.
+    Terminated(u8),
+}
+
+/// Whether the target is running or stopped, as far as this client knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunState {
+    Stopped(StopReason),
+    Running,
+}
+
+/// What `::status` reports about the target.
+#[derive(Clone, Debug)]
+pub struct TargetStatus {
+    /// `host:port` of the stub.
+    pub target: String,
+    pub state: RunState,
+    /// Whether the VM was running when qmdb attached (so detaching resumes it).
+    pub was_running_at_attach: bool,
+    pub vcpus: usize,
+    pub selected: VcpuId,
+    /// The stub's largest packet, from `qSupported`'s `PacketSize`.
+    pub packet_size: usize,
+    /// QEMU's version (from its monitor), if known.
+    pub qemu_version: Option<String>,
+    /// Whether writes to the guest are allowed (`-w`).
+    pub writable: bool,
+}
+
+/// A debug target: memory, vCPUs, registers, run control and the stub's monitor.
+pub trait Target: TargetMemory {
+    /// A snapshot of the connection's state.
+    fn status(&mut self) -> Result<TargetStatus>;
+    /// Every vCPU, in the stub's order.
+    fn vcpus(&mut self) -> Result<Vec<VcpuInfo>>;
+    /// The vCPU whose registers and address space are used.
+    fn selected_vcpu(&self) -> VcpuId;
+    /// Selects a vCPU (`Hg`). Memory is then translated through its page tables.
+    fn select_vcpu(&mut self, id: VcpuId) -> Result<()>;
+    /// The register layout parsed from the stub's `target.xml`.
+    fn register_layout(&self) -> &RegLayout;
+    /// All registers of the selected vCPU.
+    fn read_registers(&mut self) -> Result<RegValues>;
+    /// Runs a command in the stub's monitor (QEMU: HMP) and returns its output.
+    fn monitor(&mut self, cmd: &str) -> Result<String>;
+    /// Stops a running target and returns why it stopped; a stopped target is left as it is.
+    fn interrupt(&mut self) -> Result<StopReason>;
+    /// Lets the target run; returns without waiting for it to stop.
+    fn resume(&mut self) -> Result<()>;
+}

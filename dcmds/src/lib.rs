@@ -1,0 +1,1 @@
+//! mdb language and dcmds.
