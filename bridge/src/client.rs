@@ -1,1 +1,697 @@
-//! Async client to a gdbstub.
+//! Async client to a gdbstub over TCP.
+//!
+//! Requests are pipelined: [`Client::request_many`] writes every request in one go and then
+//! matches the replies in order, which QEMU guarantees. Acks we owe are sent in the same write
+//! as the next request (QEMU does not wait for them), and TCP_NODELAY is set: without it each
+//! round trip costs tens of milliseconds of Nagle and delayed-ACK waiting.
+
+use crate::error::{BridgeError, ChunkError, Result};
+use crate::regs::{RegLayout, RegValues};
+use crate::rsp::encoding::{expand_rle, from_hex, from_hex_maybe};
+use crate::rsp::frame::{encode, Event, FrameDecoder};
+use crate::rsp::reply::{classify, Reply};
+use crate::rsp::supported::{parse_features, Features, CLIENT_FEATURES};
+use crate::rsp::threads::{parse_thread_list, ThreadListPage};
+use crate::rsp::{memory, monitor, stop, threads, xfer};
+use crate::target::{RunState, StopReason, VcpuId};
+use crate::VirtAddr;
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// How many times a packet is sent again after a `-`, or asked again after a bad checksum.
+const MAX_RETRANSMITS: u32 = 3;
+
+/// The largest object (`target.xml` and its includes) read over qXfer.
+const MAX_XFER_OBJECT: usize = 1 << 20;
+
+/// The most thread-list pages (`qsThreadInfo`) read before giving up.
+const MAX_THREAD_PAGES: usize = 4096;
+
+/// The most console (`O`) packets accepted for one monitor command.
+const MAX_CONSOLE_PACKETS: usize = 100_000;
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// How long to wait for any one reply.
+    pub timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Traffic counters, for benchmarks and `::status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    pub packets_sent: u64,
+    pub packets_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// Writes that carried at least one request: one per round trip when pipelining.
+    pub round_trips: u64,
+}
+
+/// A connection to a gdbstub.
+pub struct Client {
+    target: String,
+    stream: TcpStream,
+    decoder: FrameDecoder,
+    events: VecDeque<Event>,
+    rbuf: Vec<u8>,
+    /// We received a packet and have not yet sent its `+`.
+    owe_ack: bool,
+    /// Framed packets sent and not yet acked, oldest first, for resending on `-`.
+    unacked: VecDeque<Vec<u8>>,
+    features: Features,
+    opts: ClientOptions,
+    stats: ClientStats,
+    state: RunState,
+    /// Set when the stream can no longer be trusted to be in step with our requests.
+    broken: Option<String>,
+    /// The value of `Qqemu.PhyMemMode` found at connect, if we changed it.
+    phymem_restore: Option<bool>,
+}
+
+impl Client {
+    /// Connects, negotiates features and learns the stop state.
+    pub async fn connect(target: &str, opts: ClientOptions) -> Result<Client> {
+        let stream = tokio::time::timeout(opts.timeout, TcpStream::connect(target))
+            .await
+            .map_err(|_| BridgeError::Timeout {
+                what: format!("connect to {target}"),
+                after: opts.timeout,
+            })?
+            .map_err(|source| BridgeError::Transport {
+                target: target.to_string(),
+                what: "failed",
+                source,
+            })?;
+        stream
+            .set_nodelay(true)
+            .map_err(|source| BridgeError::Transport {
+                target: target.to_string(),
+                what: "failed to set TCP_NODELAY",
+                source,
+            })?;
+        let mut c = Client {
+            target: target.to_string(),
+            stream,
+            decoder: FrameDecoder::new(),
+            events: VecDeque::new(),
+            rbuf: vec![0; 64 * 1024],
+            owe_ack: false,
+            unacked: VecDeque::new(),
+            features: Features::default(),
+            opts,
+            stats: ClientStats::default(),
+            state: RunState::Running,
+            broken: None,
+            phymem_restore: None,
+        };
+        let reply = c.request(CLIENT_FEATURES).await?;
+        c.features = parse_features(&reply).map_err(BridgeError::Protocol)?;
+        let reason = c.query_stop().await?;
+        c.state = RunState::Stopped(reason);
+        c.ensure_virtual_mode().await?;
+        Ok(c)
+    }
+
+    /// `host:port` of the stub.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// What the stub advertised in `qSupported`.
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// The stub's packet size (QEMU 7.2: 4096), or a conservative default if it gave none.
+    pub fn packet_size(&self) -> usize {
+        self.features.packet_size.unwrap_or(400).max(64)
+    }
+
+    /// The largest memory read that fits one reply packet.
+    pub fn max_read(&self) -> usize {
+        memory::max_read(self.packet_size())
+    }
+
+    pub fn stats(&self) -> ClientStats {
+        self.stats
+    }
+
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        match &self.broken {
+            Some(why) => Err(BridgeError::Protocol(format!("connection unusable: {why}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn wire_error(&self, what: &'static str, source: std::io::Error) -> BridgeError {
+        BridgeError::Transport {
+            target: self.target.clone(),
+            what,
+            source,
+        }
+    }
+
+    /// Writes the acks we owe, then `packets` (already framed), in one write.
+    async fn write_packets(&mut self, packets: Vec<Vec<u8>>) -> Result<()> {
+        let mut buf = Vec::with_capacity(packets.iter().map(Vec::len).sum::<usize>() + 1);
+        if std::mem::take(&mut self.owe_ack) {
+            buf.push(b'+');
+        }
+        if !packets.is_empty() {
+            self.stats.round_trips += 1;
+        }
+        for p in packets {
+            buf.extend_from_slice(&p);
+            self.stats.packets_sent += 1;
+            self.unacked.push_back(p);
+        }
+        self.write_raw(&buf).await
+    }
+
+    async fn write_raw(&mut self, buf: &[u8]) -> Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.stats.bytes_sent += buf.len() as u64;
+        let res = tokio::time::timeout(self.opts.timeout, self.stream.write_all(buf)).await;
+        match res {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.broken = Some("write failed".into());
+                Err(self.wire_error("lost while writing", e))
+            }
+            Err(_) => {
+                self.broken = Some("write timed out".into());
+                Err(BridgeError::Timeout {
+                    what: "write".into(),
+                    after: self.opts.timeout,
+                })
+            }
+        }
+    }
+
+    /// The next wire event, reading from the socket as needed, until `deadline`.
+    async fn next_event(&mut self, deadline: Instant, what: &str) -> Result<Event> {
+        loop {
+            if let Some(ev) = self.events.pop_front() {
+                return Ok(ev);
+            }
+            let n = match tokio::time::timeout_at(deadline, self.stream.read(&mut self.rbuf)).await
+            {
+                Err(_) => {
+                    self.broken = Some(format!("timed out waiting for the reply to {what}"));
+                    return Err(BridgeError::Timeout {
+                        what: what.to_string(),
+                        after: self.opts.timeout,
+                    });
+                }
+                Ok(Err(e)) => {
+                    self.broken = Some("read failed".into());
+                    return Err(self.wire_error("lost while reading", e));
+                }
+                Ok(Ok(0)) => {
+                    self.broken = Some("closed by the stub".into());
+                    return Err(BridgeError::Disconnected);
+                }
+                Ok(Ok(n)) => n,
+            };
+            self.stats.bytes_received += n as u64;
+            let chunk = self.rbuf.get(..n).unwrap_or_default();
+            self.decoder.feed_slice(chunk, &mut self.events);
+        }
+    }
+
+    /// Receives the next packet body (run-length expanded), handling acks and retransmits.
+    ///
+    /// `lone` says whether this is the only reply outstanding: only then can a corrupt reply be
+    /// asked for again with `-` (QEMU resends its last packet, which is only ours if no other
+    /// request is queued behind it).
+    ///
+    /// While the target runs, a stop reply can arrive ahead of the reply we wait for (a
+    /// breakpoint hit). Unless `stop_expected`, such a packet updates the run state and the wait
+    /// goes on.
+    async fn recv_packet(
+        &mut self,
+        what: &str,
+        lone: bool,
+        stop_expected: bool,
+        deadline: Instant,
+    ) -> Result<Vec<u8>> {
+        let mut nacks_sent = 0;
+        let mut resends = 0;
+        loop {
+            match self.next_event(deadline, what).await? {
+                Event::Ack => {
+                    self.unacked.pop_front();
+                }
+                Event::Nack => {
+                    resends += 1;
+                    let Some(p) = self.unacked.front().cloned() else {
+                        continue;
+                    };
+                    if resends > MAX_RETRANSMITS {
+                        self.broken = Some("the stub keeps rejecting our packets".into());
+                        return Err(BridgeError::Protocol(format!(
+                            "the stub rejected {what} {resends} times"
+                        )));
+                    }
+                    self.write_raw(&p).await?;
+                }
+                Event::Interrupt => {}
+                Event::Packet(body) => {
+                    self.owe_ack = true;
+                    self.stats.packets_received += 1;
+                    let body = expand_rle(&body)
+                        .map_err(|e| BridgeError::Protocol(format!("reply to {what}: {e}")))?;
+                    if !stop_expected
+                        && self.state == RunState::Running
+                        && stop::is_stop_reply(&body)
+                    {
+                        if let Ok(reason) = stop::parse_stop(&body) {
+                            tracing::debug!(?reason, "target stopped while a request was pending");
+                            self.state = RunState::Stopped(reason);
+                            continue;
+                        }
+                    }
+                    return Ok(body);
+                }
+                Event::Oversized => {
+                    self.owe_ack = true;
+                    return Err(BridgeError::Protocol(format!(
+                        "reply to {what} exceeds {} bytes",
+                        crate::rsp::frame::MAX_PACKET
+                    )));
+                }
+                Event::BadChecksum { expected, computed } => {
+                    nacks_sent += 1;
+                    if !lone || nacks_sent > MAX_RETRANSMITS {
+                        self.owe_ack = true;
+                        return Err(BridgeError::Protocol(format!(
+                            "reply to {what} has checksum {expected:02x}, computed {computed:02x}"
+                        )));
+                    }
+                    self.write_raw(b"-").await?;
+                }
+            }
+        }
+    }
+
+    /// Sends one request and returns its reply body.
+    pub async fn request(&mut self, body: &[u8]) -> Result<Vec<u8>> {
+        let mut replies = self.request_many(&[body.to_vec()]).await?;
+        replies
+            .pop()
+            .ok_or_else(|| BridgeError::Protocol("no reply".into()))
+    }
+
+    /// Sends every request in one write, then returns the replies in order.
+    ///
+    /// A corrupt reply in a pipeline fails the whole call after every reply has been read, so
+    /// the stream stays in step.
+    pub async fn request_many(&mut self, bodies: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        self.exchange(bodies, false).await
+    }
+
+    async fn exchange(&mut self, bodies: &[Vec<u8>], stop_expected: bool) -> Result<Vec<Vec<u8>>> {
+        self.check_usable()?;
+        for b in bodies {
+            if matches!(
+                b.as_slice(),
+                [b'k', ..] | [b'v', b'K', b'i', b'l', b'l', ..]
+            ) {
+                return Err(BridgeError::Refused(
+                    "kill requests would terminate QEMU".into(),
+                ));
+            }
+        }
+        let what = bodies.first().map(|b| describe(b)).unwrap_or_default();
+        self.write_packets(bodies.iter().map(|b| encode(b)).collect())
+            .await?;
+        let deadline = Instant::now() + self.opts.timeout;
+        let mut replies = Vec::with_capacity(bodies.len());
+        let mut first_err = None;
+        let lone = bodies.len() == 1;
+        for b in bodies {
+            match self
+                .recv_packet(&describe(b), lone, stop_expected, deadline)
+                .await
+            {
+                Ok(r) => replies.push(r),
+                Err(e) if !e.is_fatal() => {
+                    first_err.get_or_insert(e);
+                    replies.push(Vec::new());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => {
+                tracing::trace!(n = bodies.len(), first = %what, "pipelined requests answered");
+                Ok(replies)
+            }
+        }
+    }
+
+    /// `?`: why the target is stopped.
+    async fn query_stop(&mut self) -> Result<StopReason> {
+        let reply = self
+            .exchange(&[b"?".to_vec()], true)
+            .await?
+            .pop()
+            .unwrap_or_default();
+        stop::parse_stop(&reply).map_err(BridgeError::Protocol)
+    }
+
+    /// QEMU's `Qqemu.PhyMemMode` is global and survives reconnects: if a previous session left
+    /// it on, virtual reads would silently be physical. Turn it off and restore it at the end.
+    async fn ensure_virtual_mode(&mut self) -> Result<()> {
+        let reply = self.request(b"qqemu.PhyMemMode").await?;
+        if reply == b"1" {
+            let r = self.request(b"Qqemu.PhyMemMode:0").await?;
+            if classify(&r) == Reply::Ok {
+                self.phymem_restore = Some(true);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads each `(addr, len)` with one all-or-nothing `m` request, pipelined.
+    pub async fn read_memory(
+        &mut self,
+        reqs: &[(VirtAddr, usize)],
+    ) -> Result<Vec<std::result::Result<Vec<u8>, ChunkError>>> {
+        let bodies: Vec<Vec<u8>> = reqs
+            .iter()
+            .map(|&(a, n)| memory::read_request(a, n))
+            .collect();
+        let replies = self.request_many(&bodies).await?;
+        reqs.iter()
+            .zip(replies)
+            .map(|(&(addr, len), r)| match classify(&r) {
+                Reply::Error(0x14) => Ok(Err(ChunkError::NoMapping)),
+                Reply::Error(0x22) => Ok(Err(ChunkError::TooLarge)),
+                Reply::Error(n) => Ok(Err(ChunkError::Errno(n))),
+                Reply::Unsupported => Err(BridgeError::Unsupported("memory reads".into())),
+                Reply::Ok => Err(BridgeError::Protocol(format!(
+                    "OK in reply to a read of {len} bytes at {addr}"
+                ))),
+                Reply::Data(d) => memory::parse_data(d)
+                    .map(Ok)
+                    .map_err(|e| BridgeError::Protocol(format!("reply to a read at {addr}: {e}"))),
+            })
+            .collect()
+    }
+
+    /// Every vCPU thread, from `qfThreadInfo`/`qsThreadInfo`.
+    pub async fn threads(&mut self) -> Result<Vec<VcpuId>> {
+        let mut ids = Vec::new();
+        let mut req: &[u8] = b"qfThreadInfo";
+        for _ in 0..MAX_THREAD_PAGES {
+            let reply = self.request(req).await?;
+            if classify(&reply) == Reply::Unsupported {
+                return Ok(if ids.is_empty() {
+                    vec![VcpuId { pid: 1, tid: 1 }]
+                } else {
+                    ids
+                });
+            }
+            match parse_thread_list(&reply).map_err(BridgeError::Protocol)? {
+                ThreadListPage::More(page) => ids.extend(page),
+                ThreadListPage::End => return Ok(ids),
+            }
+            req = b"qsThreadInfo";
+        }
+        Err(BridgeError::Protocol(format!(
+            "thread list did not end after {MAX_THREAD_PAGES} pages"
+        )))
+    }
+
+    /// `qThreadExtraInfo` for each id, pipelined; empty strings where the stub has none.
+    pub async fn thread_extra_info(&mut self, ids: &[VcpuId]) -> Result<Vec<String>> {
+        let bodies: Vec<Vec<u8>> = ids
+            .iter()
+            .map(|&id| threads::extra_info_request(id))
+            .collect();
+        let replies = self.request_many(&bodies).await?;
+        Ok(replies
+            .iter()
+            .map(|r| match classify(r) {
+                Reply::Data(d) => from_hex(d)
+                    .map(|t| String::from_utf8_lossy(&t).trim_end().to_string())
+                    .unwrap_or_default(),
+                _ => String::new(),
+            })
+            .collect())
+    }
+
+    /// `Hg`: selects the vCPU for registers and memory translation.
+    pub async fn select_thread(&mut self, id: VcpuId) -> Result<()> {
+        let reply = self.request(&threads::select_request(id)).await?;
+        expect_ok(&reply, &format!("selecting vCPU {id}"))
+    }
+
+    /// Reads a whole qXfer object (for example `features`, `target.xml`).
+    pub async fn xfer_read(&mut self, object: &str, annex: &str) -> Result<Vec<u8>> {
+        let page = self.packet_size().saturating_sub(8).max(16);
+        let mut data = Vec::new();
+        loop {
+            let reply = self
+                .request(&xfer::read_request(object, annex, data.len(), page))
+                .await?;
+            match classify(&reply) {
+                Reply::Error(n) => {
+                    return Err(BridgeError::Remote {
+                        what: format!("reading {object} {annex}"),
+                        errno: n,
+                    })
+                }
+                Reply::Unsupported => {
+                    return Err(BridgeError::Unsupported(format!("qXfer:{object}:read")))
+                }
+                _ => {}
+            }
+            let p = xfer::parse_page(&reply)
+                .map_err(|e| BridgeError::Protocol(format!("{annex}: {e}")))?;
+            let progressed = !p.data.is_empty();
+            data.extend_from_slice(&p.data);
+            if data.len() > MAX_XFER_OBJECT {
+                return Err(BridgeError::Protocol(format!(
+                    "{annex} is larger than {MAX_XFER_OBJECT} bytes"
+                )));
+            }
+            if p.last {
+                return Ok(data);
+            }
+            if !progressed {
+                return Err(BridgeError::Protocol(format!(
+                    "{annex}: empty non-final qXfer page at offset {}",
+                    data.len()
+                )));
+            }
+        }
+    }
+
+    /// Reads the selected vCPU's registers: `g`, then `p` for those the `g` reply left out.
+    pub async fn read_registers(&mut self, layout: &RegLayout) -> Result<RegValues> {
+        let reply = self.request(b"g").await?;
+        if let Reply::Error(n) = classify(&reply) {
+            return Err(BridgeError::Remote {
+                what: "reading registers".into(),
+                errno: n,
+            });
+        }
+        let mut values = RegValues::default();
+        let mut off = 0usize;
+        let mut rest = Vec::new();
+        for desc in &layout.regs {
+            let hex_len = (desc.bits as usize).div_ceil(8) * 2;
+            match reply.get(off..off + hex_len) {
+                Some(h) => {
+                    if let Ok(Some(bytes)) = from_hex_maybe(h) {
+                        values.values.push((desc.clone(), bytes));
+                    }
+                    off += hex_len;
+                }
+                None => {
+                    off = reply.len();
+                    rest.push(desc.clone());
+                }
+            }
+        }
+        if !rest.is_empty() {
+            let bodies: Vec<Vec<u8>> = rest
+                .iter()
+                .map(|d| format!("p{:x}", d.regnum).into_bytes())
+                .collect();
+            let replies = self.request_many(&bodies).await?;
+            for (desc, r) in rest.into_iter().zip(replies) {
+                if let Reply::Data(d) = classify(&r) {
+                    if let Ok(Some(bytes)) = from_hex_maybe(d) {
+                        values.values.push((desc, bytes));
+                    }
+                }
+            }
+            values.values.sort_by_key(|(d, _)| d.regnum);
+        }
+        Ok(values)
+    }
+
+    /// Runs `cmd` in the stub's monitor and returns its console output.
+    pub async fn monitor(&mut self, cmd: &str) -> Result<String> {
+        self.check_usable()?;
+        self.write_packets(vec![encode(&monitor::request(cmd))])
+            .await?;
+        let deadline = Instant::now() + self.opts.timeout;
+        let mut text = Vec::new();
+        for _ in 0..MAX_CONSOLE_PACKETS {
+            let body = self.recv_packet("qRcmd", true, false, deadline).await?;
+            if let Some(out) = monitor::console_output(&body) {
+                text.extend_from_slice(&out);
+                continue;
+            }
+            return match classify(&body) {
+                Reply::Ok => Ok(String::from_utf8_lossy(&text).into_owned()),
+                Reply::Unsupported => Err(BridgeError::Unsupported("monitor commands".into())),
+                Reply::Error(n) => Err(BridgeError::Remote {
+                    what: format!("monitor command {cmd:?}"),
+                    errno: n,
+                }),
+                // Some stubs answer with the hex text directly instead of `O` packets.
+                Reply::Data(d) => Ok(from_hex(d)
+                    .map(|t| String::from_utf8_lossy(&t).into_owned())
+                    .unwrap_or_else(|_| String::from_utf8_lossy(d).into_owned())),
+            };
+        }
+        Err(BridgeError::Protocol(format!(
+            "monitor command {cmd:?} produced more than {MAX_CONSOLE_PACKETS} packets"
+        )))
+    }
+
+    /// Stops a running target (`\x03`) and waits for the stop reply. A stopped target is left
+    /// alone: QEMU does not answer `\x03` when already stopped.
+    pub async fn interrupt(&mut self) -> Result<StopReason> {
+        self.check_usable()?;
+        if let RunState::Stopped(r) = &self.state {
+            return Ok(r.clone());
+        }
+        let mut buf = Vec::new();
+        if std::mem::take(&mut self.owe_ack) {
+            buf.push(b'+');
+        }
+        buf.push(0x03);
+        self.write_raw(&buf).await?;
+        self.wait_for_stop(Instant::now() + self.opts.timeout)
+            .await?
+            .ok_or_else(|| BridgeError::Timeout {
+                what: "interrupt".into(),
+                after: self.opts.timeout,
+            })
+    }
+
+    /// Lets the target run (`c`); returns at once.
+    pub async fn resume(&mut self) -> Result<()> {
+        self.check_usable()?;
+        if self.state == RunState::Running {
+            return Ok(());
+        }
+        self.write_packets(vec![encode(b"c")]).await?;
+        self.state = RunState::Running;
+        Ok(())
+    }
+
+    /// Waits until `deadline` for a running target to report a stop; `None` if it did not.
+    pub async fn wait_for_stop(&mut self, deadline: Instant) -> Result<Option<StopReason>> {
+        if let RunState::Stopped(r) = &self.state {
+            return Ok(Some(r.clone()));
+        }
+        loop {
+            let body = match self.recv_packet("stop reply", true, true, deadline).await {
+                Ok(b) => b,
+                Err(BridgeError::Timeout { .. }) => {
+                    // Nothing arrived: the stream is still in step.
+                    self.broken = None;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            if monitor::console_output(&body).is_some() {
+                continue;
+            }
+            let reason = stop::parse_stop(&body).map_err(BridgeError::Protocol)?;
+            self.state = RunState::Stopped(reason.clone());
+            return Ok(Some(reason));
+        }
+    }
+
+    /// Ends the session: restores `Qqemu.PhyMemMode`, then detaches with `D` (which resumes the
+    /// VM) if `resume`, else just closes the connection (which leaves it stopped).
+    pub async fn close(mut self, resume: bool) -> Result<()> {
+        if self.broken.is_some() {
+            return Ok(());
+        }
+        if let Some(mode) = self.phymem_restore.take() {
+            let body = format!("Qqemu.PhyMemMode:{}", u8::from(mode));
+            self.request(body.as_bytes()).await?;
+        }
+        if resume {
+            // With multiprocess negotiated QEMU answers a bare `D` with E22 and stays attached.
+            let detach: &[u8] = if self.features.has("multiprocess") {
+                b"D;1"
+            } else {
+                b"D"
+            };
+            let reply = self.request(detach).await?;
+            expect_ok(&reply, "detach")?;
+        } else {
+            let mut buf = Vec::new();
+            if std::mem::take(&mut self.owe_ack) {
+                buf.push(b'+');
+            }
+            self.write_raw(&buf).await?;
+        }
+        let _ = self.stream.shutdown().await;
+        Ok(())
+    }
+}
+
+fn expect_ok(reply: &[u8], what: &str) -> Result<()> {
+    match classify(reply) {
+        Reply::Ok => Ok(()),
+        Reply::Error(n) => Err(BridgeError::Remote {
+            what: what.to_string(),
+            errno: n,
+        }),
+        Reply::Unsupported => Err(BridgeError::Unsupported(what.to_string())),
+        Reply::Data(d) => Err(BridgeError::Protocol(format!(
+            "unexpected reply {:?} to {what}",
+            String::from_utf8_lossy(&d[..d.len().min(32)])
+        ))),
+    }
+}
+
+/// A short name for a request, for error messages.
+fn describe(body: &[u8]) -> String {
+    let end = body
+        .iter()
+        .position(|&c| c == b':' || c == b',')
+        .unwrap_or(body.len())
+        .min(24);
+    String::from_utf8_lossy(&body[..end]).into_owned()
+}

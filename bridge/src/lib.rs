@@ -9,6 +9,7 @@
 
 pub mod addr;
 pub mod blocking;
+pub mod cache;
 pub mod client;
 pub mod error;
 pub mod memory;

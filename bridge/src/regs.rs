@@ -57,3 +57,199 @@ impl RegValues {
             .map(|(_, b)| b.as_slice())
     }
 }
+
+/// The most `xi:include` files followed from one `target.xml`.
+pub const MAX_INCLUDES: usize = 32;
+
+/// One item of a target description, in document order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DescItem {
+    Reg {
+        name: String,
+        bits: u32,
+        regnum: Option<u32>,
+        ty: String,
+        group: Option<String>,
+    },
+    /// `<xi:include href="..."/>`: another annex to read in its place.
+    Include(String),
+}
+
+/// Parses one target-description XML document into registers and includes, in order.
+pub fn parse_description(xml: &str) -> Result<Vec<DescItem>, String> {
+    // gdb's and QEMU's descriptions use `xi:include` without declaring the namespace, which a
+    // conforming parser rejects; the prefix carries no meaning here, so drop it.
+    let xml = xml.replace("<xi:include", "<include");
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(&xml, opts)
+        .map_err(|e| format!("bad target XML: {e}"))?;
+    let mut items = Vec::new();
+    for node in doc.descendants().filter(|n| n.is_element()) {
+        match node.tag_name().name() {
+            "reg" => {
+                let name = node
+                    .attribute("name")
+                    .ok_or("a <reg> without a name")?
+                    .to_string();
+                let bits = node
+                    .attribute("bitsize")
+                    .and_then(|b| b.parse::<u32>().ok())
+                    .filter(|&b| b > 0 && b <= 4096)
+                    .ok_or_else(|| format!("register {name} has no valid bitsize"))?;
+                let regnum = match node.attribute("regnum") {
+                    Some(r) => Some(
+                        r.parse::<u32>()
+                            .map_err(|_| format!("register {name} has a bad regnum {r:?}"))?,
+                    ),
+                    None => None,
+                };
+                items.push(DescItem::Reg {
+                    name,
+                    bits,
+                    regnum,
+                    ty: node.attribute("type").unwrap_or("int").to_string(),
+                    group: node.attribute("group").map(str::to_string),
+                });
+            }
+            "include" => {
+                let href = node
+                    .attribute("href")
+                    .ok_or("an <xi:include> without href")?;
+                items.push(DescItem::Include(href.to_string()));
+            }
+            _ => {}
+        }
+    }
+    Ok(items)
+}
+
+/// Builds a layout from `target.xml`, calling `fetch` for each included annex.
+///
+/// Registers are numbered in document order unless they say `regnum`, as gdb does.
+pub fn build_layout(
+    root: &str,
+    mut fetch: impl FnMut(&str) -> Result<String, String>,
+) -> Result<RegLayout, String> {
+    let mut pending: Vec<DescItem> = parse_description(root)?;
+    pending.reverse();
+    let mut includes = 0usize;
+    let mut next_regnum = 0u32;
+    let mut layout = RegLayout::default();
+    while let Some(item) = pending.pop() {
+        match item {
+            DescItem::Reg {
+                name,
+                bits,
+                regnum,
+                ty,
+                group,
+            } => {
+                let regnum = regnum.unwrap_or(next_regnum);
+                next_regnum = regnum.saturating_add(1);
+                layout.regs.push(RegDesc {
+                    name,
+                    bits,
+                    regnum,
+                    ty,
+                    group,
+                });
+            }
+            DescItem::Include(href) => {
+                includes += 1;
+                if includes > MAX_INCLUDES {
+                    return Err(format!(
+                        "target description includes more than {MAX_INCLUDES} files"
+                    ));
+                }
+                let text = fetch(&href)?;
+                let mut sub = parse_description(&text).map_err(|e| format!("{href}: {e}"))?;
+                sub.reverse();
+                pending.extend(sub);
+            }
+        }
+    }
+    layout.regs.sort_by_key(|r| r.regnum);
+    Ok(layout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TARGET: &str = r#"<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd">
+<target><architecture>i386:x86-64</architecture><xi:include href="i386-64bit.xml"/></target>"#;
+    const CORE: &str = r#"<?xml version="1.0"?>
+<feature name="org.gnu.gdb.i386.core">
+  <reg name="rax" bitsize="64" type="int64"/>
+  <reg name="rip" bitsize="64" type="code_ptr"/>
+  <reg name="eflags" bitsize="32" type="i386_eflags"/>
+  <reg name="st0" bitsize="80" type="i387_ext" group="float"/>
+  <reg name="cr3" bitsize="64" regnum="40" type="int64"/>
+  <reg name="cr4" bitsize="64" type="int64"/>
+</feature>"#;
+
+    #[test]
+    fn follows_includes_and_numbers_registers() {
+        let layout = build_layout(TARGET, |href| {
+            assert_eq!(href, "i386-64bit.xml");
+            Ok(CORE.to_string())
+        })
+        .unwrap();
+        let names: Vec<_> = layout
+            .regs
+            .iter()
+            .map(|r| (r.name.as_str(), r.regnum, r.bits))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("rax", 0, 64),
+                ("rip", 1, 64),
+                ("eflags", 2, 32),
+                ("st0", 3, 80),
+                ("cr3", 40, 64),
+                ("cr4", 41, 64)
+            ]
+        );
+        assert_eq!(layout.find("RIP").unwrap().ty, "code_ptr");
+    }
+
+    #[test]
+    fn include_loops_are_bounded() {
+        let err = build_layout(TARGET, |_| Ok(TARGET.to_string())).unwrap_err();
+        assert!(err.contains("more than"), "{err}");
+    }
+
+    #[test]
+    fn bad_xml_is_an_error() {
+        assert!(parse_description("<target><reg name='x'/></target>")
+            .unwrap_err()
+            .contains("bitsize"));
+        assert!(parse_description("<target").is_err());
+    }
+
+    #[test]
+    fn values_by_name() {
+        let d = |name: &str, bits| RegDesc {
+            name: name.into(),
+            bits,
+            regnum: 0,
+            ty: "int".into(),
+            group: None,
+        };
+        let v = RegValues {
+            values: vec![
+                (d("rip", 64), 0xffffffff81000000u64.to_le_bytes().to_vec()),
+                (d("eflags", 32), vec![0x46, 0x02, 0, 0]),
+                (d("xmm0", 128), vec![0; 16]),
+            ],
+        };
+        assert_eq!(v.get_u64("rip"), Some(0xffffffff81000000));
+        assert_eq!(v.get_u64("eflags"), Some(0x246));
+        assert_eq!(v.get_u64("xmm0"), None);
+        assert_eq!(v.get_u64("nope"), None);
+    }
+}

@@ -1,1 +1,47 @@
-//! mdb language and dcmds.
+//! The mdb command language over a [`qmdb_bridge::Target`]: parser, expressions, formats,
+//! pipelines, and the registry of dcmds and walkers.
+//!
+//! The binary (and later the TUI and the gdb proxy) drive it through two calls:
+//!
+//! ```no_run
+//! # fn demo(target: Box<dyn qmdb_bridge::Target>) {
+//! use qmdb_dcmds::{Session, TextOutput};
+//! let mut session = Session::new(target);
+//! let mut out = TextOutput::new(std::io::stdout());
+//! let outcome = session.execute("<rip=K; ::walk list | /K", &mut out);
+//! if outcome.quit { /* $q or ::quit */ }
+//! # }
+//! ```
+//!
+//! Layout:
+//! - [`lang`]: lexer, syntax tree, parser and expression evaluation;
+//! - [`fmt`]: mdb's `/` and `=` format characters, from one table;
+//! - [`registry`]: the one table of dcmds and the one table of walkers; [`cmds`] and
+//!   [`walkers`] hold one file per entry;
+//! - [`session`] and [`exec`]: the state of a debugging session and the pipeline runner;
+//! - [`output`] and [`sink`]: where results go (text, JSON lines, capture for tests).
+
+pub mod args;
+pub mod cmds;
+pub mod error;
+pub mod exec;
+pub mod fmt;
+pub mod lang;
+#[cfg(any(test, feature = "mock"))]
+pub mod mock;
+pub mod output;
+pub mod registry;
+pub mod session;
+pub mod sink;
+pub mod symbols;
+pub mod walkers;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{DcmdError, Location, ReadCause};
+pub use output::{CaptureOutput, CommandRecord, JsonOutput, Output, TextOutput};
+pub use registry::{DcmdDef, DcmdFlags, Invocation, Walk, WalkerDef};
+pub use session::{ExecOutcome, Session};
+pub use sink::Sink;
+pub use symbols::{NoSymbols, SymbolHit, SymbolLookup};

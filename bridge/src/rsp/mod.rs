@@ -1,1 +1,16 @@
-//! The GDB remote serial protocol: framing and typed packets.
+//! The GDB remote serial protocol: sans-IO framing and typed packets.
+//!
+//! [`frame`] turns a byte stream into packets and acks (shared by the client and, later, the
+//! proxy); [`encoding`] holds the payload encodings (hex, run-length, binary escapes); the other
+//! modules each own one packet family: its request builder, its reply parser (nom), and
+//! wire-literal tests beside them.
+
+pub mod encoding;
+pub mod frame;
+pub mod memory;
+pub mod monitor;
+pub mod reply;
+pub mod stop;
+pub mod supported;
+pub mod threads;
+pub mod xfer;

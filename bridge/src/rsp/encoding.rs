@@ -1,0 +1,146 @@
+//! Payload encodings: hex, run-length (`*`), and binary escapes (`}`).
+
+use std::fmt::Write;
+
+/// The most bytes one run-length group may expand to: `*` with `~` (126) repeats 97 times.
+const MAX_RUN: usize = 126 - 29;
+
+/// Expands run-length encoding: `c*n` stands for `c` followed by `n - 29` more copies of `c`.
+///
+/// Replies from a stub may use it anywhere; it is undone before any other decoding.
+pub fn expand_rle(body: &[u8]) -> Result<Vec<u8>, String> {
+    if !body.contains(&b'*') {
+        return Ok(body.to_vec());
+    }
+    let mut out = Vec::with_capacity(body.len() * 2);
+    let mut it = body.iter().copied().enumerate();
+    while let Some((i, b)) = it.next() {
+        if b != b'*' {
+            out.push(b);
+            continue;
+        }
+        let prev = *out
+            .last()
+            .ok_or_else(|| format!("run-length '*' at offset {i} with nothing to repeat"))?;
+        let (_, n) = it
+            .next()
+            .ok_or_else(|| format!("run-length '*' at offset {i} without a count"))?;
+        let count = usize::from(n)
+            .checked_sub(29)
+            .filter(|&c| c <= MAX_RUN)
+            .ok_or_else(|| format!("bad run-length count byte {n:#04x} at offset {}", i + 1))?;
+        out.extend(std::iter::repeat_n(prev, count));
+    }
+    Ok(out)
+}
+
+/// Undoes binary escapes: `}` followed by `c ^ 0x20` stands for `c`.
+pub fn unescape_binary(data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut it = data.iter().copied().enumerate();
+    while let Some((i, b)) = it.next() {
+        if b == b'}' {
+            let (_, e) = it
+                .next()
+                .ok_or_else(|| format!("escape '}}' at offset {i} ends the packet"))?;
+            out.push(e ^ 0x20);
+        } else {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
+/// Escapes `$`, `#`, `}` and `*` for sending binary data.
+pub fn escape_binary(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    for &b in data {
+        if matches!(b, b'$' | b'#' | b'}' | b'*') {
+            out.push(b'}');
+            out.push(b ^ 0x20);
+        } else {
+            out.push(b);
+        }
+    }
+    out
+}
+
+/// Lower-case hex of `data`.
+pub fn to_hex(data: &[u8]) -> String {
+    let mut s = String::with_capacity(data.len() * 2);
+    for b in data {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Decodes hex pairs into bytes.
+pub fn from_hex(hex: &[u8]) -> Result<Vec<u8>, String> {
+    if !hex.len().is_multiple_of(2) {
+        return Err(format!("odd number of hex digits ({})", hex.len()));
+    }
+    let mut out = Vec::with_capacity(hex.len() / 2);
+    for (i, pair) in hex.chunks_exact(2).enumerate() {
+        match (nibble(pair[0]), nibble(pair[1])) {
+            (Some(h), Some(l)) => out.push((h << 4) | l),
+            _ => return Err(format!("bad hex digit at offset {}", i * 2)),
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes register-style hex where `xx` means "value unavailable".
+pub fn from_hex_maybe(hex: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    if !hex.is_empty() && hex.iter().all(|&b| b == b'x' || b == b'X') {
+        return Ok(None);
+    }
+    from_hex(hex).map(Some)
+}
+
+fn nibble(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rle_expands_runs() {
+        // "0* " is '0' plus (32 - 29) = 3 more.
+        assert_eq!(expand_rle(b"0* ").unwrap(), b"0000");
+        assert_eq!(expand_rle(b"ab*\"c").unwrap(), b"abbbbbbc");
+        assert_eq!(expand_rle(b"plain").unwrap(), b"plain");
+    }
+
+    #[test]
+    fn rle_rejects_bad_runs() {
+        assert!(expand_rle(b"*a").unwrap_err().contains("nothing to repeat"));
+        assert!(expand_rle(b"a*").unwrap_err().contains("without a count"));
+        assert!(expand_rle(b"a*\x05").unwrap_err().contains("offset 2"));
+    }
+
+    #[test]
+    fn binary_escapes_round_trip() {
+        let raw = b"a$b#c}d*e\x00";
+        let esc = escape_binary(raw);
+        assert_eq!(esc, b"a}\x04b}\x03c}]d}\x0ae\x00");
+        assert_eq!(unescape_binary(&esc).unwrap(), raw);
+        assert!(unescape_binary(b"ab}").is_err());
+    }
+
+    #[test]
+    fn hex_round_trip_and_errors() {
+        assert_eq!(to_hex(&[0, 0xab, 0x10]), "00ab10");
+        assert_eq!(from_hex(b"00AB10").unwrap(), vec![0, 0xab, 0x10]);
+        assert!(from_hex(b"abc").unwrap_err().contains("odd"));
+        assert!(from_hex(b"zz").unwrap_err().contains("offset 0"));
+        assert_eq!(from_hex_maybe(b"xxxx").unwrap(), None);
+        assert_eq!(from_hex_maybe(b"0100").unwrap(), Some(vec![1, 0]));
+    }
+}

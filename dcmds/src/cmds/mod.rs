@@ -1,0 +1,10 @@
+//! Built-in dcmds, one file per concept. Each file defines `pub const` [`crate::DcmdDef`]s
+//! that [`crate::registry::DCMDS`] lists.
+
+pub mod cpus;
+pub mod help;
+pub mod monitor;
+pub mod quit;
+pub mod regs;
+pub mod status;
+pub mod walk;

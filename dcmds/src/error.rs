@@ -1,0 +1,181 @@
+//! Errors of the mdb layer. Each prints as the one line that follows `qmdb: `.
+
+use qmdb_bridge::{BridgeError, ChunkError, VirtAddr};
+use std::fmt;
+
+/// A position in a command line, 1-based, counted in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Location {
+    /// The location of byte `offset` in `src` (clamped to `src`).
+    pub fn of(src: &str, offset: usize) -> Location {
+        let mut end = offset.min(src.len());
+        while !src.is_char_boundary(end) {
+            end -= 1;
+        }
+        let before = src.get(..end).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before.get(line_start..).unwrap_or("").chars().count() + 1;
+        Location { line, column }
+    }
+}
+
+/// `column 5`, or `line 2, column 5` when the input has several lines.
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 1 {
+            write!(f, "line {}, column {}", self.line, self.column)
+        } else {
+            write!(f, "column {}", self.column)
+        }
+    }
+}
+
+/// Why a read of guest memory failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReadCause {
+    /// The stub could not read it (QEMU: no mapping).
+    #[error("{0}")]
+    Target(ChunkError),
+    /// The range runs past the top of the address space.
+    #[error("the address space ends there")]
+    Wrap,
+}
+
+/// An error of one command. The session prints it as `qmdb: <message>` and goes on with the
+/// next command, unless [`DcmdError::is_fatal`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DcmdError {
+    /// The command line does not parse.
+    #[error("syntax error at {at}: {msg}")]
+    Syntax { at: Location, msg: String },
+    #[error("unknown dcmd '{0}' (see ::dcmds)")]
+    UnknownDcmd(String),
+    #[error("unknown walker '{0}' (see ::walkers)")]
+    UnknownWalker(String),
+    #[error("unknown format character '{ch}' at {at} (see ::formats)")]
+    UnknownFormat { ch: char, at: Location },
+    #[error("format '{ch}' is not supported yet: {why}")]
+    UnsupportedFormat { ch: char, why: &'static str },
+    #[error("unknown register or variable '{0}'")]
+    UnknownVariable(String),
+    /// `hint` is empty or starts with a space.
+    #[error("unknown symbol '{name}'{hint}")]
+    UnknownSymbol { name: String, hint: String },
+    /// A dcmd was called with arguments or an address it does not accept.
+    #[error("{cmd}: {msg}")]
+    Usage { cmd: String, msg: String },
+    #[error("division by zero")]
+    DivisionByZero,
+    /// Guest memory could not be read; `what` names what was being read (`8 bytes`,
+    /// `next pointer`).
+    #[error("failed to read {what} at {addr}: {cause}")]
+    Read {
+        what: String,
+        addr: VirtAddr,
+        cause: ReadCause,
+    },
+    /// Guest data is inconsistent (a cycle in a list, a walk over its bound).
+    #[error("{0}")]
+    Corrupt(String),
+    /// The command is refused (it would change the VM without `-w`).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The output went away (a closed pipe); the session stops quietly.
+    #[error("output closed")]
+    OutputClosed,
+    #[error(transparent)]
+    Bridge(BridgeError),
+}
+
+impl DcmdError {
+    /// Whether the connection to the target is gone, so the rest of the input cannot run.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            DcmdError::Bridge(e) => e.is_fatal(),
+            _ => false,
+        }
+    }
+
+    /// A usage error of `cmd`.
+    pub fn usage(cmd: impl Into<String>, msg: impl Into<String>) -> DcmdError {
+        DcmdError::Usage {
+            cmd: cmd.into(),
+            msg: msg.into(),
+        }
+    }
+
+    /// A read error for `len` bytes.
+    pub fn read(what: impl Into<String>, addr: VirtAddr, cause: ReadCause) -> DcmdError {
+        DcmdError::Read {
+            what: what.into(),
+            addr,
+            cause,
+        }
+    }
+}
+
+/// `1 byte`, `8 bytes`.
+pub fn bytes_word(len: usize) -> String {
+    if len == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{len} bytes")
+    }
+}
+
+impl From<BridgeError> for DcmdError {
+    fn from(e: BridgeError) -> Self {
+        match e {
+            BridgeError::Fault { addr, len, cause } => DcmdError::Read {
+                what: bytes_word(len),
+                addr,
+                cause: ReadCause::Target(cause),
+            },
+            other => DcmdError::Bridge(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_counts_characters_and_lines() {
+        assert_eq!(Location::of("abc", 0), Location { line: 1, column: 1 });
+        assert_eq!(Location::of("abc", 2), Location { line: 1, column: 3 });
+        assert_eq!(Location::of("é+x", 3), Location { line: 1, column: 3 });
+        assert_eq!(Location::of("a\nbc", 3), Location { line: 2, column: 2 });
+        assert_eq!(Location::of("ab", 99), Location { line: 1, column: 3 });
+        assert_eq!(Location::of("é", 1), Location { line: 1, column: 1 });
+        assert_eq!(Location { line: 1, column: 5 }.to_string(), "column 5");
+        assert_eq!(
+            Location { line: 2, column: 5 }.to_string(),
+            "line 2, column 5"
+        );
+    }
+
+    #[test]
+    fn bridge_faults_name_the_address() {
+        let e: DcmdError = BridgeError::Fault {
+            addr: VirtAddr(0xffffc90000433ff8),
+            len: 8,
+            cause: ChunkError::NoMapping,
+        }
+        .into();
+        assert_eq!(
+            e.to_string(),
+            "failed to read 8 bytes at ffffc90000433ff8: no mapping"
+        );
+        assert!(!e.is_fatal());
+        let e: DcmdError = BridgeError::Disconnected.into();
+        assert!(e.is_fatal());
+    }
+}

@@ -1,0 +1,91 @@
+//! Where command results go: the [`Output`] trait and its text, JSON-lines and capturing
+//! implementations.
+//!
+//! # JSON lines (`--json`)
+//!
+//! [`JsonOutput`] prints one JSON object per command (a command is what `;` or a newline
+//! separates; a whole pipeline is one command), as its line ends:
+//!
+//! ```text
+//! {"command":"::walk list | /K","ok":true,"output":["..."],"error":null,"warnings":[],"data":[...]}
+//! ```
+//!
+//! - `command` (string): the command's text as typed, trimmed.
+//! - `ok` (bool): false when any error was reported for the command.
+//! - `output` (array of strings): the lines text mode prints, without newlines.
+//! - `error` (string or null): the first error, without the `qmdb: ` prefix.
+//! - `warnings` (array of strings): warnings, and errors after the first, in order.
+//! - `data` (array): structured results, one element per record, in order. 64-bit values
+//!   are strings `"0x…"` so that no JSON reader rounds them. Records by command:
+//!   - `addr/fmt`: `{"addr":"0x…","values":["…",…]}` per displayed line, values as printed;
+//!   - `expr=fmt`: `{"value":"0x…","values":["…",…]}`;
+//!   - an address printed by a walk or a pipe-aware dcmd: `"0x…"`;
+//!   - `::regs`/`$r`: `{"rax":"0x…",…}` with every register the stub supplied;
+//!   - `::cpus`: `{"cpu":0,"thread":"p1.1","info":"CPU#0 [halted ]","selected":true}` per
+//!     vCPU; `::cpu`: `{"cpu":N}`;
+//!   - `::status`: `{"target","state","was_running_at_attach","detach","vcpus","selected",
+//!     "packet_size","qemu_version","writable"}`;
+//!   - `::monitor`: `{"command":"…","output":"…"}`;
+//!   - `::dcmds`, `::walkers`, `::formats`: one record per entry.
+
+mod capture;
+mod json;
+mod text;
+
+pub use capture::CaptureOutput;
+pub use json::JsonOutput;
+pub use text::TextOutput;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A sink for the results of commands. The session calls `begin`, then any of `line`,
+/// `warning`, `error` and `data` in the order things happen, then `end`, for every command.
+pub trait Output {
+    /// A command starts; `command` is its text as typed.
+    fn begin(&mut self, command: &str);
+    /// A line of text output (no newline).
+    fn line(&mut self, text: &str);
+    /// A warning (without the `qmdb: ` prefix); the command may still succeed.
+    fn warning(&mut self, message: &str);
+    /// An error (without the `qmdb: ` prefix); the command fails.
+    fn error(&mut self, message: &str);
+    /// A structured result record.
+    fn data(&mut self, value: Value);
+    /// The command has ended.
+    fn end(&mut self);
+    /// Whether the output has gone away (a closed pipe); the session then stops.
+    fn is_closed(&self) -> bool {
+        false
+    }
+}
+
+/// The JSON object of one command; see the [module docs](self) for the schema.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CommandRecord {
+    pub command: String,
+    pub ok: bool,
+    pub output: Vec<String>,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+    pub data: Vec<Value>,
+}
+
+impl CommandRecord {
+    fn new(command: &str) -> CommandRecord {
+        CommandRecord {
+            command: command.to_string(),
+            ok: true,
+            ..CommandRecord::default()
+        }
+    }
+
+    fn add_error(&mut self, message: &str) {
+        self.ok = false;
+        if self.error.is_none() {
+            self.error = Some(message.to_string());
+        } else {
+            self.warnings.push(message.to_string());
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! A debugging session: the target, dot, variables, the symbol hook, and the entry point
+//! [`Session::execute`].
+
+use crate::error::{bytes_word, DcmdError, ReadCause};
+use crate::exec;
+use crate::lang::EvalEnv;
+use crate::output::Output;
+use crate::symbols::{self, NoSymbols, SymbolLookup};
+use qmdb_bridge::{read_partial, PartialRead, Target, VirtAddr};
+use std::collections::BTreeMap;
+
+/// The default bound on the steps of one walk.
+pub const DEFAULT_WALK_LIMIT: u64 = 1_000_000;
+
+/// What [`Session::execute`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecOutcome {
+    /// Every command of the line succeeded.
+    pub all_ok: bool,
+    /// `$q` or `::quit` was run; the caller should end the session.
+    pub quit: bool,
+    /// The connection to the target is gone; the rest of the line was not run, and nothing
+    /// more can be.
+    pub fatal: bool,
+}
+
+/// The state of one debugging session.
+pub struct Session {
+    target: Box<dyn Target>,
+    symbols: Box<dyn SymbolLookup>,
+    dot: VirtAddr,
+    vars: BTreeMap<String, u64>,
+    writable: bool,
+    walk_limit: u64,
+    quit: bool,
+}
+
+impl Session {
+    /// A session on `target`, read-only, with no symbols.
+    pub fn new(target: Box<dyn Target>) -> Session {
+        Session {
+            target,
+            symbols: Box::new(NoSymbols),
+            dot: VirtAddr(0),
+            vars: BTreeMap::new(),
+            writable: false,
+            walk_limit: DEFAULT_WALK_LIMIT,
+            quit: false,
+        }
+    }
+
+    /// Runs every command of `line` (commands are separated by `;` or newlines), reporting
+    /// each command's results and errors to `out`. A failing command does not stop the next
+    /// one; a lost connection, `$q`, or a closed output does.
+    pub fn execute(&mut self, line: &str, out: &mut dyn Output) -> ExecOutcome {
+        exec::execute(self, line, out)
+    }
+
+    pub fn target(&self) -> &dyn Target {
+        self.target.as_ref()
+    }
+
+    pub fn target_mut(&mut self) -> &mut dyn Target {
+        self.target.as_mut()
+    }
+
+    /// Installs the symbol table used by expressions and `symbol+offset` output.
+    pub fn set_symbols(&mut self, symbols: Box<dyn SymbolLookup>) {
+        self.symbols = symbols;
+    }
+
+    pub fn symbols(&self) -> &dyn SymbolLookup {
+        self.symbols.as_ref()
+    }
+
+    /// `symbol+0x10`, or bare hex.
+    pub fn symbolize(&self, addr: VirtAddr) -> String {
+        symbols::symbolize(self.symbols.as_ref(), addr)
+    }
+
+    /// Dot: the current address, used by commands given none.
+    pub fn dot(&self) -> VirtAddr {
+        self.dot
+    }
+
+    pub fn set_dot(&mut self, addr: VirtAddr) {
+        self.dot = addr;
+    }
+
+    /// Whether writes to the guest are allowed. Always false for now: nothing writes.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// The bound on the steps of one walk.
+    pub fn walk_limit(&self) -> u64 {
+        self.walk_limit
+    }
+
+    pub fn set_walk_limit(&mut self, limit: u64) {
+        self.walk_limit = limit;
+    }
+
+    /// Asks the caller of [`Session::execute`] to end the session.
+    pub fn request_quit(&mut self) {
+        self.quit = true;
+    }
+
+    pub(crate) fn quit_requested(&self) -> bool {
+        self.quit
+    }
+
+    pub(crate) fn take_quit(&mut self) -> bool {
+        std::mem::take(&mut self.quit)
+    }
+
+    /// A variable set with `>name`.
+    pub fn variable(&self, name: &str) -> Option<u64> {
+        self.vars.get(name).copied()
+    }
+
+    /// Sets a variable. Register names are refused: registers are never written.
+    pub fn set_variable(&mut self, name: &str, value: u64) -> Result<(), DcmdError> {
+        if self.target.register_layout().find(name).is_some() {
+            return Err(DcmdError::Refused(format!(
+                "'{name}' is a register, and qmdb does not write registers"
+            )));
+        }
+        self.vars.insert(name.to_string(), value);
+        Ok(())
+    }
+
+    /// The value of a register of the selected vCPU, at most 64 bits wide.
+    pub fn register(&mut self, name: &str) -> Result<u64, DcmdError> {
+        if self.target.register_layout().find(name).is_none() {
+            return Err(DcmdError::UnknownVariable(name.to_string()));
+        }
+        let regs = self.target.read_registers()?;
+        match regs.get_u64(name) {
+            Some(v) => Ok(v),
+            None if regs.get_bytes(name).is_some() => Err(DcmdError::usage(
+                format!("<{name}"),
+                "the register is wider than 64 bits",
+            )),
+            None => Err(DcmdError::usage(
+                format!("<{name}"),
+                "the stub did not supply this register",
+            )),
+        }
+    }
+
+    /// Every readable byte of `[addr, addr+len)` before the first unreadable one.
+    pub fn read_partial(&mut self, addr: VirtAddr, len: usize) -> Result<PartialRead, DcmdError> {
+        Ok(read_partial(self.target.as_mut(), addr, len)?)
+    }
+
+    /// Exactly `len` bytes at `addr`; an error names `what` was read (e.g. `next pointer`;
+    /// `None` says `N bytes`).
+    pub fn read_bytes(
+        &mut self,
+        addr: VirtAddr,
+        len: usize,
+        what: Option<&str>,
+    ) -> Result<Vec<u8>, DcmdError> {
+        let pr = self.read_partial(addr, len)?;
+        if pr.data.len() >= len {
+            let mut data = pr.data;
+            data.truncate(len);
+            return Ok(data);
+        }
+        let cause = pr
+            .fault
+            .map_or(ReadCause::Wrap, |(_, c)| ReadCause::Target(c));
+        let what = what.map_or_else(|| bytes_word(len), str::to_string);
+        Err(DcmdError::read(what, addr, cause))
+    }
+
+    /// The 8-byte little-endian value at `addr`.
+    pub fn read_u64(&mut self, addr: VirtAddr, what: Option<&str>) -> Result<u64, DcmdError> {
+        let b = self.read_bytes(addr, 8, what)?;
+        let arr: [u8; 8] = b
+            .try_into()
+            .map_err(|_| DcmdError::read(bytes_word(8), addr, ReadCause::Wrap))?;
+        Ok(u64::from_le_bytes(arr))
+    }
+}
+
+impl EvalEnv for Session {
+    fn dot(&self) -> u64 {
+        self.dot.0
+    }
+
+    fn symbol(&mut self, name: &str) -> Option<u64> {
+        self.symbols.lookup_name(name).map(|a| a.0)
+    }
+
+    fn unknown_symbol(&mut self, name: &str) -> DcmdError {
+        let hint = if self.target.register_layout().find(name).is_some() {
+            format!(" (registers are read with <{name})")
+        } else {
+            String::new()
+        };
+        DcmdError::UnknownSymbol {
+            name: name.to_string(),
+            hint,
+        }
+    }
+
+    fn variable(&mut self, name: &str) -> Result<u64, DcmdError> {
+        if let Some(v) = self.vars.get(name) {
+            return Ok(*v);
+        }
+        self.register(name)
+    }
+
+    fn read_pointer(&mut self, addr: u64) -> Result<u64, DcmdError> {
+        self.read_u64(VirtAddr(addr), None)
+    }
+}

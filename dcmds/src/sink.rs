@@ -1,0 +1,83 @@
+//! [`Sink`]: where a dcmd's results go — the session's [`Output`], or the pipe to the next
+//! stage.
+
+use crate::error::DcmdError;
+use crate::output::Output;
+use qmdb_bridge::VirtAddr;
+use serde_json::Value;
+
+/// A dcmd's output handle for one invocation.
+///
+/// When the stage feeds a pipe (mdb's `DCMD_PIPE_OUT`), [`Sink::addr`] sends addresses to the
+/// next stage; otherwise it prints them as bare hex, one a line, as mdb does. Text lines,
+/// warnings and errors always reach the output.
+pub struct Sink<'a> {
+    out: &'a mut dyn Output,
+    pipe: Option<&'a mut Vec<VirtAddr>>,
+    failed: bool,
+}
+
+impl<'a> Sink<'a> {
+    /// A sink printing to `out`, or feeding `pipe` when given.
+    pub fn new(out: &'a mut dyn Output, pipe: Option<&'a mut Vec<VirtAddr>>) -> Sink<'a> {
+        Sink {
+            out,
+            pipe,
+            failed: false,
+        }
+    }
+
+    /// Whether addresses go to a next stage.
+    pub fn pipe_out(&self) -> bool {
+        self.pipe.is_some()
+    }
+
+    /// A line of text.
+    pub fn line(&mut self, text: &str) {
+        self.out.line(text);
+    }
+
+    /// An address: down the pipe, or printed as bare hex with a data record `"0x…"`.
+    pub fn addr(&mut self, addr: VirtAddr) {
+        match &mut self.pipe {
+            Some(p) => p.push(addr),
+            None => {
+                self.out.line(&format!("{addr}"));
+                self.out.data(Value::String(format!("{:#x}", addr.0)));
+            }
+        }
+    }
+
+    /// A structured result for `--json` (dropped when the stage feeds a pipe).
+    pub fn data(&mut self, value: Value) {
+        if self.pipe.is_none() {
+            self.out.data(value);
+        }
+    }
+
+    /// A warning: printed, but the command still succeeds.
+    pub fn warn(&mut self, message: &str) {
+        self.out.warning(message);
+    }
+
+    /// An error that does not stop the dcmd (one bad item of many): printed now, and the
+    /// command fails when it ends.
+    pub fn fail(&mut self, err: &DcmdError) {
+        self.failed = true;
+        self.out.error(&err.to_string());
+    }
+
+    /// Whether [`Sink::fail`] was called.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// `Err(OutputClosed)` once the output has gone away, so long loops stop.
+    pub fn check_open(&self) -> Result<(), DcmdError> {
+        if self.out.is_closed() {
+            Err(DcmdError::OutputClosed)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! The `gdbstub` target: QEMU's behaviour, one instance per connection.
+
+use std::net::TcpStream;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use gdbstub::common::{Signal, Tid};
+use gdbstub::stub::run_blocking::{BlockingEventLoop, Event, WaitForStopReasonError};
+use gdbstub::stub::MultiThreadStopReason;
+use gdbstub::target::ext::base::multithread::{
+    MultiThreadBase, MultiThreadResume, MultiThreadResumeOps, MultiThreadSchedulerLocking,
+    MultiThreadSchedulerLockingOps, MultiThreadSingleStep, MultiThreadSingleStepOps,
+};
+use gdbstub::target::ext::base::single_register_access::{
+    SingleRegisterAccess, SingleRegisterAccessOps,
+};
+use gdbstub::target::ext::base::BaseOps;
+use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd, MonitorCmdOps};
+use gdbstub::target::ext::target_description_xml_override::{
+    TargetDescriptionXmlOverride, TargetDescriptionXmlOverrideOps,
+};
+use gdbstub::target::ext::thread_extra_info::{ThreadExtraInfo, ThreadExtraInfoOps};
+use gdbstub::target::{Target, TargetError, TargetResult};
+
+use crate::conn::{Conn, Patch, ReplyPatch};
+use crate::memory::Memory;
+use crate::regs::{QemuRegId, QemuX86_64, QemuX86_64Regs, I386_64BIT_XML, TARGET_XML};
+use crate::stats::Counters;
+use crate::{Vcpu, WriteRecord};
+
+/// `TargetError::Errno` values chosen so that gdbstub's wire text (`E` + the number in hex)
+/// reads exactly like QEMU's decimal-looking `E14` / `E22` / `E00`.
+pub(crate) const E14: u8 = 0x14;
+pub(crate) const E22: u8 = 0x22;
+pub(crate) const E00: u8 = 0x00;
+
+/// QEMU's run state as `info status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunState {
+    /// Stopped by the debugger connecting or by an interrupt: `VM status: paused`.
+    Paused,
+    /// Stopped after a single step: `VM status: paused (debug)`.
+    Debug,
+    /// Running (between a continue and the interrupt, or after a detach).
+    Running,
+}
+
+/// Everything that outlives a connection.
+pub(crate) struct Machine {
+    /// What `m`/`M` see normally (virtual addresses).
+    pub memory: Memory,
+    /// What `m`/`M` see after `Qqemu.PhyMemMode:1`.
+    pub phys: Memory,
+    /// QEMU's `PhyMemMode`: global, survives reconnects.
+    pub phys_mem_mode: bool,
+    /// QEMU's single-step flags (`qqemu.sstep`), 0x7 at start.
+    pub sstep_flags: u64,
+    pub vcpus: Vec<Vcpu>,
+    pub state: RunState,
+}
+
+/// State shared by the handle and the server thread.
+pub(crate) struct Shared {
+    pub counters: Arc<Counters>,
+    pub machine: Mutex<Machine>,
+    pub writes: Mutex<Vec<WriteRecord>>,
+    pub monitor_log: Mutex<Vec<String>>,
+    pub last_error: Mutex<Option<String>>,
+    pub stop: AtomicBool,
+    /// A clone of the connected socket, so that stopping can shut it down.
+    pub current: Mutex<Option<TcpStream>>,
+    pub packet_size: usize,
+    pub rle: bool,
+    pub version: String,
+    pub monitor_extra: std::collections::BTreeMap<String, String>,
+}
+
+/// Lock, ignoring poisoning (a panicking test must not wedge the others).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Continue,
+    Step,
+}
+
+/// The per-connection gdbstub target.
+pub(crate) struct FakeTarget {
+    shared: Arc<Shared>,
+    patch: ReplyPatch,
+    /// The fake VM is "running": a continue was acted on and no stop reported yet.
+    running: bool,
+    /// A stop to report as soon as gdbstub waits for one (single step).
+    pending_stop: Option<MultiThreadStopReason<u64>>,
+    actions: Vec<(Tid, Action)>,
+}
+
+impl FakeTarget {
+    pub(crate) fn new(shared: Arc<Shared>, patch: ReplyPatch) -> Self {
+        FakeTarget {
+            shared,
+            patch,
+            running: false,
+            pending_stop: None,
+            actions: Vec::new(),
+        }
+    }
+
+    fn machine(&self) -> MutexGuard<'_, Machine> {
+        lock(&self.shared.machine)
+    }
+
+    fn vcpu_index(&self, tid: Tid) -> Option<usize> {
+        let i = tid.get() - 1;
+        (i < self.machine().vcpus.len()).then_some(i)
+    }
+
+    fn first_tid(&self) -> Tid {
+        self.actions
+            .first()
+            .map(|a| a.0)
+            .unwrap_or(NonZeroUsize::new(1).unwrap())
+    }
+
+    fn patch_next_reply(&self, p: Patch) {
+        *lock(&self.patch) = Some(p);
+    }
+
+    fn set_state(&self, s: RunState) {
+        self.machine().state = s;
+    }
+}
+
+impl Target for FakeTarget {
+    type Arch = QemuX86_64;
+    type Error = &'static str;
+
+    fn base_ops(&mut self) -> BaseOps<'_, Self::Arch, Self::Error> {
+        BaseOps::MultiThread(self)
+    }
+
+    // QEMU 7.2 answers QStartNoAckMode with an empty reply and keeps acking.
+    fn use_no_ack_mode(&self) -> bool {
+        false
+    }
+
+    // QEMU 7.2 reports none of these.
+    fn use_fork_stop_reason(&self) -> bool {
+        false
+    }
+
+    fn use_vfork_stop_reason(&self) -> bool {
+        false
+    }
+
+    fn use_vforkdone_stop_reason(&self) -> bool {
+        false
+    }
+
+    // QEMU 7.2 has no `X` (binary write) packet.
+    fn use_x_upcase_packet(&self) -> bool {
+        false
+    }
+
+    // QEMU never run-length encodes its replies.
+    fn use_rle(&self) -> bool {
+        self.shared.rle
+    }
+
+    // No LLDB qRegisterInfo in QEMU.
+    fn use_lldb_register_info(&self) -> bool {
+        false
+    }
+
+    // Breakpoints (`Z`/`z`) are answered by the connection layer, as QEMU does, so that
+    // gdbstub does not add `swbreak+;hwbreak+` to `qSupported`. Without breakpoint support
+    // gdbstub refuses to run unless told that the client may plant breakpoints itself.
+    fn guard_rail_implicit_sw_breakpoints(&self) -> bool {
+        true
+    }
+
+    fn support_monitor_cmd(&mut self) -> Option<MonitorCmdOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_target_description_xml_override(
+        &mut self,
+    ) -> Option<TargetDescriptionXmlOverrideOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl MultiThreadBase for FakeTarget {
+    fn read_registers(&mut self, regs: &mut QemuX86_64Regs, tid: Tid) -> TargetResult<(), Self> {
+        let i = self.vcpu_index(tid).ok_or(TargetError::Errno(E22))?;
+        *regs = self.machine().vcpus[i].regs.clone();
+        Ok(())
+    }
+
+    fn write_registers(&mut self, regs: &QemuX86_64Regs, tid: Tid) -> TargetResult<(), Self> {
+        let i = self.vcpu_index(tid).ok_or(TargetError::Errno(E22))?;
+        self.machine().vcpus[i].regs = regs.clone();
+        Ok(())
+    }
+
+    fn support_single_register_access(&mut self) -> Option<SingleRegisterAccessOps<'_, Tid, Self>> {
+        Some(self)
+    }
+
+    /// gdbstub calls this once per chunk of the packet buffer that is left after the `m`
+    /// command (about `packet_size - 10` bytes). Any request longer than `packet_size / 2`
+    /// gets `E22` on its first call, before anything is written, so every request that is
+    /// answered with data was read in exactly one call: counting calls counts requests.
+    fn read_addrs(&mut self, start: u64, data: &mut [u8], _tid: Tid) -> TargetResult<usize, Self> {
+        let c = &self.shared.counters;
+        if data.len() > self.shared.packet_size / 2 {
+            c.mem_reads_e22.fetch_add(1, Relaxed);
+            return Err(TargetError::Errno(E22));
+        }
+        let ok = {
+            let m = self.machine();
+            let mem = if m.phys_mem_mode { &m.phys } else { &m.memory };
+            mem.read(start, data)
+        };
+        if !ok {
+            c.mem_reads_e14.fetch_add(1, Relaxed);
+            return Err(TargetError::Errno(E14));
+        }
+        c.mem_reads_ok.fetch_add(1, Relaxed);
+        c.mem_read_bytes.fetch_add(data.len() as u64, Relaxed);
+        Ok(data.len())
+    }
+
+    fn write_addrs(&mut self, start: u64, data: &[u8], _tid: Tid) -> TargetResult<(), Self> {
+        let (ok, phys) = {
+            let mut m = self.machine();
+            let phys = m.phys_mem_mode;
+            let mem = if phys { &mut m.phys } else { &mut m.memory };
+            (mem.write(start, data), phys)
+        };
+        lock(&self.shared.writes).push(WriteRecord {
+            addr: start,
+            data: data.to_vec(),
+            ok,
+            phys,
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(TargetError::Errno(E14))
+        }
+    }
+
+    fn list_active_threads(&mut self, f: &mut dyn FnMut(Tid)) -> Result<(), Self::Error> {
+        let n = self.machine().vcpus.len();
+        for i in 1..=n {
+            f(NonZeroUsize::new(i).unwrap());
+        }
+        Ok(())
+    }
+
+    fn support_resume(&mut self) -> Option<MultiThreadResumeOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_thread_extra_info(&mut self) -> Option<ThreadExtraInfoOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl SingleRegisterAccess<Tid> for FakeTarget {
+    fn read_register(
+        &mut self,
+        tid: Tid,
+        reg: QemuRegId,
+        buf: &mut [u8],
+    ) -> TargetResult<usize, Self> {
+        let i = self.vcpu_index(tid).ok_or(TargetError::Errno(E22))?;
+        let bytes = self.machine().vcpus[i]
+            .regs
+            .reg_bytes(reg.0)
+            .ok_or(TargetError::Errno(E14))?;
+        let dst = buf.get_mut(..bytes.len()).ok_or(TargetError::Errno(E14))?;
+        dst.copy_from_slice(&bytes);
+        Ok(bytes.len())
+    }
+
+    fn write_register(&mut self, tid: Tid, reg: QemuRegId, val: &[u8]) -> TargetResult<(), Self> {
+        let i = self.vcpu_index(tid).ok_or(TargetError::Errno(E22))?;
+        if self.machine().vcpus[i].regs.set_reg_bytes(reg.0, val) {
+            Ok(())
+        } else {
+            Err(TargetError::Errno(E14))
+        }
+    }
+}
+
+impl MultiThreadResume for FakeTarget {
+    fn resume(&mut self) -> Result<(), Self::Error> {
+        self.shared.counters.resumes.fetch_add(1, Relaxed);
+        if let Some(&(tid, _)) = self.actions.iter().find(|a| matches!(a.1, Action::Step)) {
+            // A step "executes" instantly.
+            self.pending_stop = Some(MultiThreadStopReason::SignalWithThread {
+                tid,
+                signal: Signal::SIGTRAP,
+            });
+            self.set_state(RunState::Debug);
+        } else {
+            self.running = true;
+            self.set_state(RunState::Running);
+        }
+        Ok(())
+    }
+
+    fn clear_resume_actions(&mut self) -> Result<(), Self::Error> {
+        self.actions.clear();
+        Ok(())
+    }
+
+    fn set_resume_action_continue(
+        &mut self,
+        tid: Tid,
+        _signal: Option<Signal>,
+    ) -> Result<(), Self::Error> {
+        self.actions.push((tid, Action::Continue));
+        Ok(())
+    }
+
+    fn support_single_step(&mut self) -> Option<MultiThreadSingleStepOps<'_, Self>> {
+        Some(self)
+    }
+
+    fn support_scheduler_locking(&mut self) -> Option<MultiThreadSchedulerLockingOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+/// gdbstub asks for this whenever a resume names only some threads (e.g. a plain `c` after
+/// `Hc` chose one vCPU). QEMU resumes every vCPU on `c`; the fake does not run anything, so
+/// there is nothing to lock.
+impl MultiThreadSchedulerLocking for FakeTarget {
+    fn set_resume_action_scheduler_lock(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+impl MultiThreadSingleStep for FakeTarget {
+    fn set_resume_action_step(
+        &mut self,
+        tid: Tid,
+        _signal: Option<Signal>,
+    ) -> Result<(), Self::Error> {
+        self.actions.push((tid, Action::Step));
+        Ok(())
+    }
+}
+
+impl ThreadExtraInfo for FakeTarget {
+    /// QEMU: `CPU#<index> [running]` or `CPU#<index> [halted ]`.
+    fn thread_extra_info(&self, tid: Tid, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let i = tid.get() - 1;
+        let text = match self.machine().vcpus.get(i) {
+            Some(v) if v.halted => format!("CPU#{i} [halted ]"),
+            Some(_) => format!("CPU#{i} [running]"),
+            None => return Ok(0),
+        };
+        let n = text.len().min(buf.len());
+        buf[..n].copy_from_slice(&text.as_bytes()[..n]);
+        Ok(n)
+    }
+}
+
+impl TargetDescriptionXmlOverride for FakeTarget {
+    /// `target.xml` and `i386-64bit.xml` by name; any other annex is `E00` (as QEMU).
+    /// QEMU caps each chunk at `(PacketSize - 5) / 2` bytes whatever length is asked for,
+    /// and marks the chunk that reaches the end `l<data>`.
+    fn target_description_xml(
+        &self,
+        annex: &[u8],
+        offset: u64,
+        length: usize,
+        buf: &mut [u8],
+    ) -> TargetResult<usize, Self> {
+        let xml = match annex {
+            b"target.xml" => TARGET_XML,
+            b"i386-64bit.xml" => I386_64BIT_XML,
+            _ => return Err(TargetError::Errno(E00)),
+        }
+        .as_bytes();
+        let start = (offset.min(xml.len() as u64)) as usize;
+        let cap = self.shared.packet_size.saturating_sub(5) / 2;
+        let n = (xml.len() - start).min(length).min(cap).min(buf.len());
+        buf[..n].copy_from_slice(&xml[start..start + n]);
+        if n > 0 && start + n == xml.len() {
+            self.patch_next_reply(Patch::FinalChunk);
+        }
+        Ok(n)
+    }
+}
+
+impl MonitorCmd for FakeTarget {
+    fn handle_monitor_cmd(
+        &mut self,
+        cmd: &[u8],
+        mut out: ConsoleOutput<'_>,
+    ) -> Result<(), Self::Error> {
+        if cmd.is_empty() {
+            // QEMU cannot parse an empty `qRcmd,` and answers E22.
+            self.patch_next_reply(Patch::Body(b"E22"));
+            return Ok(());
+        }
+        let line = String::from_utf8_lossy(cmd).into_owned();
+        self.shared.counters.monitor_cmds.fetch_add(1, Relaxed);
+        lock(&self.shared.monitor_log).push(line.clone());
+        let state = self.machine().state;
+        for chunk in monitor_output(
+            &line,
+            &self.shared.version,
+            state,
+            &self.shared.monitor_extra,
+        ) {
+            // One `O` packet per line, like QEMU.
+            out.write_raw(chunk.as_bytes());
+            out.flush();
+        }
+        Ok(())
+    }
+}
+
+/// What QEMU's HMP prints for `line`, one string per output line (each ending in `\r\n`).
+pub(crate) fn monitor_output(
+    line: &str,
+    version: &str,
+    state: RunState,
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    if let Some(out) = extra.get(line.trim()) {
+        return vec![out.clone()];
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some(&cmd) = words.first() else {
+        return Vec::new();
+    };
+    if cmd != "info" {
+        return vec![format!("unknown command: '{cmd}'\r\n")];
+    }
+    let Some(&sub) = words.get(1) else {
+        return vec![
+            "info status  -- show the current VM status (running|paused)\r\n".into(),
+            "info version  -- show the version of QEMU\r\n".into(),
+        ];
+    };
+    if sub != "version" && sub != "status" {
+        return vec![format!("unknown command: 'info {sub}'\r\n")];
+    }
+    if words.len() > 2 {
+        return vec![
+            format!("{sub}: extraneous characters at the end of line\r\n"),
+            format!("Try \"help info {sub}\" for more information\r\n"),
+        ];
+    }
+    if sub == "version" {
+        return vec![format!("{version}\r\n")];
+    }
+    let status = match state {
+        RunState::Paused => "paused",
+        RunState::Debug => "paused (debug)",
+        RunState::Running => "running",
+    };
+    vec![format!("VM status: {status}\r\n")]
+}
+
+/// The blocking event loop: the fake VM never stops by itself; a continue lasts until the
+/// client sends `\x03`.
+pub(crate) enum EventLoop {}
+
+impl BlockingEventLoop for EventLoop {
+    type Target = FakeTarget;
+    type Connection = Conn;
+    type StopReason = MultiThreadStopReason<u64>;
+
+    fn wait_for_stop_reason(
+        target: &mut FakeTarget,
+        conn: &mut Conn,
+    ) -> Result<Event<Self::StopReason>, WaitForStopReasonError<&'static str, std::io::Error>> {
+        if let Some(stop) = target.pending_stop.take() {
+            target.running = false;
+            return Ok(Event::TargetStopped(stop));
+        }
+        use gdbstub::conn::ConnectionExt;
+        let byte = conn.read().map_err(WaitForStopReasonError::Connection)?;
+        Ok(Event::IncomingData(byte))
+    }
+
+    /// QEMU answers `\x03` with `T02thread:...;` only when the VM runs; while it is stopped
+    /// the interrupt is ignored (no reply, nothing deferred).
+    fn on_interrupt(target: &mut FakeTarget) -> Result<Option<Self::StopReason>, &'static str> {
+        if !target.running {
+            return Ok(None);
+        }
+        target.running = false;
+        target.set_state(RunState::Paused);
+        Ok(Some(MultiThreadStopReason::SignalWithThread {
+            tid: target.first_tid(),
+            signal: Signal::SIGINT,
+        }))
+    }
+}
