@@ -1,5 +1,9 @@
 //! Script mode (commands from `-e`, `-f` or a non-terminal stdin) and the plain interactive
 //! loop used on a terminal until the TUI lands.
+//!
+//! Signals: Ctrl-C interrupts the running command (in script mode it also ends the script);
+//! SIGTERM and SIGHUP end the session. Either way qmdb detaches properly, leaving the VM as
+//! it found it, rather than dying with the VM stopped.
 
 use crate::cli::Args;
 use anyhow::{Context, Result};
@@ -7,7 +11,13 @@ use qmdb_bridge::blocking::{BlockingTarget, ConnectOptions};
 use qmdb_bridge::client::ClientOptions;
 use qmdb_dcmds::{JsonOutput, Output, Session, TextOutput};
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How often the input loop looks at the signal flags while waiting for a line.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
 /// Where commands come from.
 enum Source {
@@ -30,6 +40,42 @@ fn source(args: &Args) -> Result<Source> {
     })
 }
 
+/// Signal flags: `interrupt` is the session's own (it stops the running command); `term`
+/// asks the session to end.
+struct Signals {
+    interrupt: Arc<AtomicBool>,
+    term: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install(interrupt: Arc<AtomicBool>) -> Result<Signals> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let term = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(SIGINT, Arc::clone(&interrupt))?;
+        for sig in [SIGTERM, SIGHUP] {
+            signal_hook::flag::register(sig, Arc::clone(&term))?;
+            signal_hook::flag::register(sig, Arc::clone(&interrupt))?;
+        }
+        Ok(Signals { interrupt, term })
+    }
+
+    /// Takes a pending Ctrl-C.
+    fn take_interrupt(&self) -> bool {
+        self.interrupt.swap(false, Ordering::Relaxed)
+    }
+
+    fn terminated(&self) -> bool {
+        self.term.load(Ordering::Relaxed)
+    }
+}
+
+/// Why the command loop ended early.
+#[derive(Debug, PartialEq, Eq)]
+enum Stop {
+    Quit,
+    Signal,
+}
+
 /// Connects, runs every command, and detaches. Returns whether every command succeeded.
 pub fn run(args: &Args) -> Result<bool> {
     let source = source(args)?;
@@ -46,6 +92,7 @@ pub fn run(args: &Args) -> Result<bool> {
     let target = BlockingTarget::connect(&args.target, opts)
         .with_context(|| format!("cannot attach to {}", args.target))?;
     let mut session = Session::new(Box::new(target));
+    let signals = Signals::install(session.interrupt_flag())?;
     let stdout = std::io::stdout();
     let mut out: Box<dyn Output> = if args.json {
         Box::new(JsonOutput::new(stdout.lock()))
@@ -57,40 +104,81 @@ pub fn run(args: &Args) -> Result<bool> {
     };
 
     let mut all_ok = true;
-    let mut run_line = |line: &str, out: &mut dyn Output| -> bool {
+    let interactive = matches!(source, Source::Stdin { interactive: true });
+    let mut run_line = |line: &str, out: &mut dyn Output| -> Option<Stop> {
         let outcome = session.execute(line, out);
         all_ok &= outcome.all_ok;
-        !(outcome.quit || outcome.fatal || out.is_closed())
-    };
-    match source {
-        Source::Lines(lines) => {
-            for line in &lines {
-                if !run_line(line, out.as_mut()) {
-                    break;
-                }
-            }
+        if outcome.quit || outcome.fatal || out.is_closed() {
+            return Some(Stop::Quit);
         }
+        if signals.terminated() || (outcome.interrupted && !interactive) {
+            return Some(Stop::Signal);
+        }
+        None
+    };
+    let stop = match source {
+        Source::Lines(lines) => lines.iter().find_map(|line| run_line(line, out.as_mut())),
         Source::Stdin { interactive } => {
-            let stdin = std::io::stdin();
-            let mut input = stdin.lock();
-            let mut line = String::new();
-            loop {
+            let lines = spawn_reader();
+            let mut stop = None;
+            'input: while stop.is_none() {
                 if interactive {
                     print!("> ");
                     let _ = std::io::stdout().flush();
                 }
-                line.clear();
-                if input.read_line(&mut line).context("reading commands")? == 0 {
-                    break;
-                }
-                if !run_line(line.trim_end_matches(['\n', '\r']), out.as_mut()) {
-                    break;
-                }
+                let line = loop {
+                    if signals.terminated() {
+                        stop = Some(Stop::Signal);
+                        break 'input;
+                    }
+                    if signals.take_interrupt() {
+                        if !interactive {
+                            stop = Some(Stop::Signal);
+                            break 'input;
+                        }
+                        // As in mdb, Ctrl-C at the prompt gives a fresh prompt.
+                        println!();
+                        continue 'input;
+                    }
+                    match lines.recv_timeout(SIGNAL_POLL) {
+                        Ok(line) => break line?,
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => break 'input,
+                    }
+                };
+                stop = run_line(&line, out.as_mut());
             }
+            stop
         }
-    }
+    };
     drop(out);
     // Dropping the session detaches, leaving the VM as it was found.
     drop(session);
+    if stop == Some(Stop::Signal) {
+        eprintln!("qmdb: interrupted; detached from {}", args.target);
+        return Ok(false);
+    }
     Ok(all_ok)
+}
+
+/// Reads stdin on its own thread, so that the command loop can notice signals while waiting.
+fn spawn_reader() -> mpsc::Receiver<Result<String>> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        loop {
+            let mut line = String::new();
+            let item = match input.read_line(&mut line) {
+                Ok(0) => return,
+                Ok(_) => Ok(line.trim_end_matches(['\n', '\r']).to_string()),
+                Err(e) => Err(anyhow::Error::new(e).context("reading commands")),
+            };
+            let failed = item.is_err();
+            if tx.send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    rx
 }

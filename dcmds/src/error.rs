@@ -90,6 +90,9 @@ pub enum DcmdError {
     /// The output went away (a closed pipe); the session stops quietly.
     #[error("output closed")]
     OutputClosed,
+    /// The user interrupted the command (Ctrl-C); the rest of the line is not run.
+    #[error("interrupted")]
+    Interrupted,
     #[error(transparent)]
     Bridge(BridgeError),
 }

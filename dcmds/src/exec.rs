@@ -22,6 +22,7 @@ pub(crate) fn execute(session: &mut Session, line: &str, out: &mut dyn Output) -
         all_ok: true,
         quit: false,
         fatal: false,
+        interrupted: false,
     };
     for cmd in parse_line(line) {
         if out.is_closed() {
@@ -34,6 +35,11 @@ pub(crate) fn execute(session: &mut Session, line: &str, out: &mut dyn Output) -
         let ok = match result {
             Ok(ok) => ok,
             Err(DcmdError::OutputClosed) => false,
+            Err(DcmdError::Interrupted) => {
+                out.error("interrupted");
+                outcome.interrupted = true;
+                false
+            }
             Err(e) => {
                 out.error(&e.to_string());
                 outcome.fatal |= e.is_fatal();
@@ -46,7 +52,7 @@ pub(crate) fn execute(session: &mut Session, line: &str, out: &mut dyn Output) -
             outcome.quit = true;
             break;
         }
-        if outcome.fatal {
+        if outcome.fatal || outcome.interrupted {
             break;
         }
     }
@@ -55,7 +61,7 @@ pub(crate) fn execute(session: &mut Session, line: &str, out: &mut dyn Output) -
 
 /// Reports a per-item error and goes on, unless it ends everything.
 fn report(out: &mut dyn Output, e: DcmdError) -> Result<(), DcmdError> {
-    if e.is_fatal() || matches!(e, DcmdError::OutputClosed) {
+    if e.is_fatal() || matches!(e, DcmdError::OutputClosed | DcmdError::Interrupted) {
         return Err(e);
     }
     out.error(&e.to_string());
@@ -128,6 +134,7 @@ fn run_pipeline(
             if out.is_closed() {
                 return Err(DcmdError::OutputClosed);
             }
+            session.check_interrupt()?;
             session.set_dot(a);
             let flags = DcmdFlags {
                 addrspec: true,
@@ -192,6 +199,7 @@ fn run_stage(
                 _ => {}
             }
             for i in 0..repeat {
+                session.check_interrupt()?;
                 let inv = Invocation {
                     def,
                     name,

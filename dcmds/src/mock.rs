@@ -20,6 +20,9 @@ pub struct MockShared {
     pub requests: usize,
     /// When set, every call fails as if the connection dropped.
     pub disconnected: bool,
+    /// Sets the flag once this many memory requests have been answered, as a user's Ctrl-C
+    /// arriving in the middle of a command would.
+    pub interrupt_after: Option<(usize, std::sync::Arc<std::sync::atomic::AtomicBool>)>,
 }
 
 /// An in-memory target.
@@ -197,7 +200,15 @@ impl TargetMemory for MockTarget {
         reqs: &[(VirtAddr, usize)],
     ) -> Result<Vec<std::result::Result<Vec<u8>, ChunkError>>> {
         self.check()?;
-        self.shared.borrow_mut().requests += reqs.len();
+        {
+            let mut shared = self.shared.borrow_mut();
+            shared.requests += reqs.len();
+            if let Some((n, flag)) = &shared.interrupt_after {
+                if shared.requests >= *n {
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
         Ok(reqs
             .iter()
             .map(|&(addr, len)| {

@@ -8,6 +8,8 @@ use crate::output::Output;
 use crate::symbols::{self, NoSymbols, SymbolLookup};
 use qmdb_bridge::{read_partial, PartialRead, Target, VirtAddr};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// The default bound on the steps of one walk.
 pub const DEFAULT_WALK_LIMIT: u64 = 1_000_000;
@@ -22,6 +24,9 @@ pub struct ExecOutcome {
     /// The connection to the target is gone; the rest of the line was not run, and nothing
     /// more can be.
     pub fatal: bool,
+    /// A command was interrupted through [`Session::interrupt_flag`]; the rest of the line
+    /// was not run.
+    pub interrupted: bool,
 }
 
 /// The state of one debugging session.
@@ -33,6 +38,7 @@ pub struct Session {
     writable: bool,
     walk_limit: u64,
     quit: bool,
+    interrupt: Arc<AtomicBool>,
 }
 
 impl Session {
@@ -46,6 +52,23 @@ impl Session {
             writable: false,
             walk_limit: DEFAULT_WALK_LIMIT,
             quit: false,
+            interrupt: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A flag that, once set (from a signal handler or another thread), makes the running
+    /// command stop at its next read of the guest, walk step or pipeline item with
+    /// [`DcmdError::Interrupted`]. [`Session::execute`] clears it when it starts.
+    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.interrupt)
+    }
+
+    /// Fails with [`DcmdError::Interrupted`] if the interrupt flag is set.
+    pub fn check_interrupt(&self) -> Result<(), DcmdError> {
+        if self.interrupt.load(Ordering::Relaxed) {
+            Err(DcmdError::Interrupted)
+        } else {
+            Ok(())
         }
     }
 
@@ -53,6 +76,7 @@ impl Session {
     /// each command's results and errors to `out`. A failing command does not stop the next
     /// one; a lost connection, `$q`, or a closed output does.
     pub fn execute(&mut self, line: &str, out: &mut dyn Output) -> ExecOutcome {
+        self.interrupt.store(false, Ordering::Relaxed);
         exec::execute(self, line, out)
     }
 
@@ -151,6 +175,7 @@ impl Session {
 
     /// Every readable byte of `[addr, addr+len)` before the first unreadable one.
     pub fn read_partial(&mut self, addr: VirtAddr, len: usize) -> Result<PartialRead, DcmdError> {
+        self.check_interrupt()?;
         Ok(read_partial(self.target.as_mut(), addr, len)?)
     }
 

@@ -80,11 +80,17 @@ pub fn from_hex(hex: &[u8]) -> Result<Vec<u8>, String> {
         return Err(format!("odd number of hex digits ({})", hex.len()));
     }
     let mut out = Vec::with_capacity(hex.len() / 2);
-    for (i, pair) in hex.chunks_exact(2).enumerate() {
-        match (nibble(pair[0]), nibble(pair[1])) {
-            (Some(h), Some(l)) => out.push((h << 4) | l),
-            _ => return Err(format!("bad hex digit at offset {}", i * 2)),
+    let mut bad = 0u8;
+    for pair in hex.chunks_exact(2) {
+        if let [h, l] = *pair {
+            let (h, l) = (HEX_VALUE[usize::from(h)], HEX_VALUE[usize::from(l)]);
+            bad |= h | l;
+            out.push((h << 4) | (l & 0x0f));
         }
+    }
+    if bad & 0xf0 != 0 {
+        let at = hex.iter().position(|&b| nibble(b).is_none()).unwrap_or(0);
+        return Err(format!("bad hex digit at offset {at}"));
     }
     Ok(out)
 }
@@ -97,7 +103,21 @@ pub fn from_hex_maybe(hex: &[u8]) -> Result<Option<Vec<u8>>, String> {
     from_hex(hex).map(Some)
 }
 
-fn nibble(b: u8) -> Option<u8> {
+/// Each byte's value as a hex digit, or 0xff: a table so that decoding megabytes of `m`
+/// replies costs one load per digit and one check per reply.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 256 {
+        if let Some(v) = nibble(i as u8) {
+            t[i] = v;
+        }
+        i += 1;
+    }
+    t
+};
+
+const fn nibble(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

@@ -54,6 +54,7 @@ pub fn drive(
     let limit = session.walk_limit();
     let mut steps = 0u64;
     loop {
+        session.check_interrupt()?;
         if steps >= limit {
             return Ok(Some(DcmdError::Corrupt(format!(
                 "walk '{name}' stopped after {limit} steps (the walk limit)"
@@ -62,7 +63,12 @@ pub fn drive(
         match walk.step(session) {
             Ok(Some(a)) => each(session, a)?,
             Ok(None) => return Ok(None),
-            Err(e) if e.is_fatal() || matches!(e, DcmdError::OutputClosed) => return Err(e),
+            Err(e)
+                if e.is_fatal()
+                    || matches!(e, DcmdError::OutputClosed | DcmdError::Interrupted) =>
+            {
+                return Err(e)
+            }
             Err(e) => return Ok(Some(e)),
         }
         steps += 1;

@@ -156,3 +156,39 @@ fn walker_usage_errors() {
         "qmdb: ::walk list: unexpected argument 'extra'\n"
     );
 }
+
+#[test]
+fn an_interrupt_stops_a_long_walk_and_the_rest_of_the_line() {
+    // A 500-node chain, one page per node so that every step costs a request.
+    let mut target = MockTarget::new();
+    for i in 0..500u64 {
+        let node = 0x10_0000 + i * 0x1000;
+        target = target.with_u64s(node, &[node + 0x1000]);
+    }
+    let (mut s, shared) = session_on(target);
+    shared.borrow_mut().interrupt_after = Some((20, s.interrupt_flag()));
+    let (outcome, out) = run(&mut s, "100000::walk list -s; 1=X");
+    assert!(outcome.interrupted && !outcome.all_ok);
+    assert!(
+        out.text().ends_with("qmdb: interrupted\n"),
+        "{}",
+        out.text()
+    );
+    assert_eq!(
+        out.records().len(),
+        1,
+        "the command after the interrupted one did not run"
+    );
+    let walked = out.text().lines().count() - 1;
+    assert!(
+        (15..=25).contains(&walked),
+        "stopped near the 20th request: {walked}"
+    );
+    shared.borrow_mut().interrupt_after = None;
+    let (outcome, out) = run(&mut s, "1=X");
+    assert!(
+        outcome.all_ok && !outcome.interrupted,
+        "the next line runs normally"
+    );
+    assert_eq!(out.text(), "                1\n");
+}
