@@ -6,7 +6,7 @@
 use crate::cache::PageCache;
 use crate::client::{Client, ClientOptions, ClientStats};
 use crate::error::{BridgeError, ChunkError, Result};
-use crate::regs::{build_layout, RegLayout, RegValues};
+use crate::regs::{build_layout, includes, parse_description, RegLayout, RegValues, MAX_INCLUDES};
 use crate::target::{RunState, StopReason, Target, TargetStatus, VcpuId, VcpuInfo};
 use crate::{TargetMemory, VirtAddr};
 use std::time::Duration;
@@ -66,8 +66,9 @@ impl BlockingTarget {
             let vcpus = client.threads().await?;
             // QEMU stops a running VM when a debugger connects; its run state then says
             // "paused", while a VM that was already halted says "prelaunch" or "debug".
-            let status = client.monitor("info status").await.ok();
-            let version = client.monitor("info version").await.ok();
+            // A stub without a monitor is fine; a connection that died asking is not.
+            let status = optional(client.monitor("info status").await)?;
+            let version = optional(client.monitor("info version").await)?;
             Ok::<_, BridgeError>((layout, vcpus, status, version))
         })?;
         let selected = match client.state() {
@@ -126,9 +127,12 @@ impl BlockingTarget {
     }
 
     /// Ends the session, leaving the VM as it was found: resumed if it was running when qmdb
-    /// attached, stopped otherwise.
+    /// attached, stopped otherwise (stopping it first if it was resumed since).
     pub fn detach(&mut self) -> Result<()> {
         let resume = self.was_running_at_attach;
+        if !resume && self.client.as_ref().map(Client::state) == Some(&RunState::Running) {
+            self.interrupt()?;
+        }
         self.close(resume)
     }
 
@@ -149,21 +153,27 @@ impl Drop for BlockingTarget {
     }
 }
 
+/// `Ok(None)` for a non-fatal error: the information is optional.
+fn optional<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_fatal() => Err(e),
+        Err(e) => {
+            tracing::debug!("optional request failed: {e}");
+            Ok(None)
+        }
+    }
+}
+
 async fn read_layout(client: &mut Client) -> Result<RegLayout> {
     let root = client.xfer_read("features", "target.xml").await?;
     let root = String::from_utf8_lossy(&root).into_owned();
     // build_layout is synchronous; fetch the includes first, then build.
     let mut files = Vec::new();
-    let mut queue: Vec<String> = crate::regs::parse_description(&root)
-        .map_err(BridgeError::Protocol)?
-        .into_iter()
-        .filter_map(|i| match i {
-            crate::regs::DescItem::Include(h) => Some(h),
-            _ => None,
-        })
-        .collect();
+    let items = parse_description(&root).map_err(BridgeError::Protocol)?;
+    let mut queue: Vec<String> = includes(&items).map(str::to_string).collect();
     while let Some(href) = queue.pop() {
-        if files.len() >= crate::regs::MAX_INCLUDES {
+        if files.len() >= MAX_INCLUDES {
             break;
         }
         if files.iter().any(|(h, _)| h == &href) {
@@ -171,11 +181,8 @@ async fn read_layout(client: &mut Client) -> Result<RegLayout> {
         }
         let text = client.xfer_read("features", &href).await?;
         let text = String::from_utf8_lossy(&text).into_owned();
-        if let Ok(items) = crate::regs::parse_description(&text) {
-            queue.extend(items.into_iter().filter_map(|i| match i {
-                crate::regs::DescItem::Include(h) => Some(h),
-                _ => None,
-            }));
+        if let Ok(items) = parse_description(&text) {
+            queue.extend(includes(&items).map(str::to_string));
         }
         files.push((href, text));
     }
@@ -203,9 +210,13 @@ impl TargetMemory for BlockingTarget {
             rt, client, cache, ..
         } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
+        // Memory of a running guest changes under us: never cache it.
+        let running = c.state() == &RunState::Running;
         match cache {
-            Some(cache) => cache.read(reqs, max, |wire| rt.block_on(c.read_memory(wire))),
-            None => rt.block_on(c.read_memory(reqs)),
+            Some(cache) if !running => {
+                cache.read(reqs, max, |wire| rt.block_on(c.read_memory(wire)))
+            }
+            _ => rt.block_on(c.read_memory(reqs)),
         }
     }
 }
@@ -282,6 +293,7 @@ impl Target for BlockingTarget {
     }
 
     fn interrupt(&mut self) -> Result<StopReason> {
+        self.invalidate();
         let BlockingTarget { rt, client, .. } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
         rt.block_on(c.interrupt())

@@ -66,8 +66,8 @@ pub struct Client {
     decoder: FrameDecoder,
     events: VecDeque<Event>,
     rbuf: Vec<u8>,
-    /// We received a packet and have not yet sent its `+`.
-    owe_ack: bool,
+    /// Packets received whose `+` we have not yet sent.
+    owed_acks: usize,
     /// Framed packets sent and not yet acked, oldest first, for resending on `-`.
     unacked: VecDeque<Vec<u8>>,
     features: Features,
@@ -107,7 +107,7 @@ impl Client {
             decoder: FrameDecoder::new(),
             events: VecDeque::new(),
             rbuf: vec![0; 64 * 1024],
-            owe_ack: false,
+            owed_acks: 0,
             unacked: VecDeque::new(),
             features: Features::default(),
             opts,
@@ -154,7 +154,7 @@ impl Client {
 
     fn check_usable(&self) -> Result<()> {
         match &self.broken {
-            Some(why) => Err(BridgeError::Protocol(format!("connection unusable: {why}"))),
+            Some(why) => Err(BridgeError::Unusable(why.clone())),
             None => Ok(()),
         }
     }
@@ -170,9 +170,10 @@ impl Client {
     /// Writes the acks we owe, then `packets` (already framed), in one write.
     async fn write_packets(&mut self, packets: Vec<Vec<u8>>) -> Result<()> {
         let mut buf = Vec::with_capacity(packets.iter().map(Vec::len).sum::<usize>() + 1);
-        if std::mem::take(&mut self.owe_ack) {
-            buf.push(b'+');
-        }
+        buf.extend(std::iter::repeat_n(
+            b'+',
+            std::mem::take(&mut self.owed_acks),
+        ));
         if !packets.is_empty() {
             self.stats.round_trips += 1;
         }
@@ -275,7 +276,7 @@ impl Client {
                 }
                 Event::Interrupt => {}
                 Event::Packet(body) => {
-                    self.owe_ack = true;
+                    self.owed_acks += 1;
                     self.stats.packets_received += 1;
                     let body = expand_rle(&body)
                         .map_err(|e| BridgeError::Protocol(format!("reply to {what}: {e}")))?;
@@ -292,7 +293,7 @@ impl Client {
                     return Ok(body);
                 }
                 Event::Oversized => {
-                    self.owe_ack = true;
+                    self.owed_acks += 1;
                     return Err(BridgeError::Protocol(format!(
                         "reply to {what} exceeds {} bytes",
                         crate::rsp::frame::MAX_PACKET
@@ -301,7 +302,7 @@ impl Client {
                 Event::BadChecksum { expected, computed } => {
                     nacks_sent += 1;
                     if !lone || nacks_sent > MAX_RETRANSMITS {
-                        self.owe_ack = true;
+                        self.owed_acks += 1;
                         return Err(BridgeError::Protocol(format!(
                             "reply to {what} has checksum {expected:02x}, computed {computed:02x}"
                         )));
@@ -592,9 +593,10 @@ impl Client {
             return Ok(r.clone());
         }
         let mut buf = Vec::new();
-        if std::mem::take(&mut self.owe_ack) {
-            buf.push(b'+');
-        }
+        buf.extend(std::iter::repeat_n(
+            b'+',
+            std::mem::take(&mut self.owed_acks),
+        ));
         buf.push(0x03);
         self.write_raw(&buf).await?;
         self.wait_for_stop(Instant::now() + self.opts.timeout)
@@ -621,6 +623,7 @@ impl Client {
         if let RunState::Stopped(r) = &self.state {
             return Ok(Some(r.clone()));
         }
+        self.check_usable()?;
         loop {
             let body = match self.recv_packet("stop reply", true, true, deadline).await {
                 Ok(b) => b,
@@ -661,9 +664,10 @@ impl Client {
             expect_ok(&reply, "detach")?;
         } else {
             let mut buf = Vec::new();
-            if std::mem::take(&mut self.owe_ack) {
-                buf.push(b'+');
-            }
+            buf.extend(std::iter::repeat_n(
+                b'+',
+                std::mem::take(&mut self.owed_acks),
+            ));
             self.write_raw(&buf).await?;
         }
         let _ = self.stream.shutdown().await;

@@ -33,6 +33,10 @@ pub enum BridgeError {
     /// The stub closed the connection.
     #[error("the stub closed the connection")]
     Disconnected,
+    /// The connection is out of step with our requests (after a timeout or a failed write):
+    /// nothing more can be asked on it.
+    #[error("connection unusable: {0}")]
+    Unusable(String),
     /// The stub did not answer in time.
     #[error("no reply from the stub to {what} within {after:?}")]
     Timeout { what: String, after: Duration },
@@ -65,7 +69,10 @@ impl BridgeError {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            BridgeError::Transport { .. } | BridgeError::Disconnected | BridgeError::Timeout { .. }
+            BridgeError::Transport { .. }
+                | BridgeError::Disconnected
+                | BridgeError::Timeout { .. }
+                | BridgeError::Unusable(_)
         )
     }
 }

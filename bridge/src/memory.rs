@@ -67,7 +67,8 @@ pub fn read_partial<M: TargetMemory + ?Sized>(
     let mut data = Vec::with_capacity(len);
     let mut start = u128::from(addr.0);
     // Clamp at the top of the address space rather than wrapping around it.
-    let mut end = (start + len as u128).min(1u128 << 64);
+    let full_end = (start + len as u128).min(1u128 << 64);
+    let mut end = full_end;
     let mut level = 0usize;
     loop {
         let gran = levels.get(level).copied().unwrap_or(1);
@@ -110,7 +111,23 @@ pub fn read_partial<M: TargetMemory + ?Sized>(
             }
         }
         match failed {
-            None => return Ok(PartialRead { data, fault: None }),
+            // A finer level read the whole piece that failed at a coarser one (for example
+            // after an E22): go on with the rest of the range. `start` only moves forward.
+            None if end < full_end => {
+                start = end;
+                end = full_end;
+                level = 0;
+            }
+            None => {
+                // A range running past the top of the address space stops there.
+                let fault = (data.len() < len).then(|| {
+                    (
+                        VirtAddr(addr.0.wrapping_add(data.len() as u64)),
+                        ChunkError::NoMapping,
+                    )
+                });
+                return Ok(PartialRead { data, fault });
+            }
             Some((a, b, e)) => {
                 if level + 1 >= levels.len() || b - a <= 1 {
                     return Ok(PartialRead {

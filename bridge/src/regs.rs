@@ -126,6 +126,14 @@ pub fn parse_description(xml: &str) -> Result<Vec<DescItem>, String> {
     Ok(items)
 }
 
+/// The annexes a description includes, in order.
+pub fn includes(items: &[DescItem]) -> impl Iterator<Item = &str> {
+    items.iter().filter_map(|i| match i {
+        DescItem::Include(h) => Some(h.as_str()),
+        DescItem::Reg { .. } => None,
+    })
+}
+
 /// Builds a layout from `target.xml`, calling `fetch` for each included annex.
 ///
 /// Registers are numbered in document order unless they say `regnum`, as gdb does.

@@ -79,7 +79,7 @@ fn blocks(a: u128, b: u128, gran: u128) -> u128 {
 
 /// The most `fine`-aligned blocks in a range lying inside one `coarse`-aligned block.
 fn blocks_within(coarse: u128, fine: u128) -> u128 {
-    if coarse % fine == 0 {
+    if coarse.is_multiple_of(fine) {
         coarse / fine
     } else {
         (coarse - 1).div_ceil(fine) + 1
