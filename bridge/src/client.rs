@@ -178,6 +178,7 @@ impl Client {
             self.stats.round_trips += 1;
         }
         for p in packets {
+            tracing::trace!(packet = %String::from_utf8_lossy(&p), "->");
             buf.extend_from_slice(&p);
             self.stats.packets_sent += 1;
             self.unacked.push_back(p);
@@ -278,6 +279,11 @@ impl Client {
                 Event::Packet(body) => {
                     self.owed_acks += 1;
                     self.stats.packets_received += 1;
+                    tracing::trace!(
+                        packet = %String::from_utf8_lossy(&body[..body.len().min(200)]),
+                        len = body.len(),
+                        "<-"
+                    );
                     let body = expand_rle(&body)
                         .map_err(|e| BridgeError::Protocol(format!("reply to {what}: {e}")))?;
                     if !stop_expected

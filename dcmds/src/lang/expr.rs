@@ -178,33 +178,28 @@ mod tests {
         );
     }
 
+    /// Parses `s` and evaluates every address and count expression in it.
+    fn parse_and_eval_all(s: &str) {
+        for cmd in parse_line(s) {
+            for st in cmd.stages.into_iter().flatten() {
+                for e in st.addr.iter().chain(st.count.iter()) {
+                    let _ = eval(e, &mut Env::new());
+                }
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn parsing_and_evaluating_never_panic(s in "\\PC{0,64}") {
-            for cmd in parse_line(&s) {
-                if let Ok(stages) = cmd.stages {
-                    for st in stages {
-                        for e in st.addr.iter().chain(st.count.iter()) {
-                            let _ = eval(e, &mut Env::new());
-                        }
-                    }
-                }
-            }
+            parse_and_eval_all(&s);
         }
 
         #[test]
         fn mdb_like_input_never_panics(
             s in "[0-9a-fA-Fxtoi<>()*/%+~!|&^,.=;:$'\" KXBsp-]{0,48}"
         ) {
-            for cmd in parse_line(&s) {
-                if let Ok(stages) = cmd.stages {
-                    for st in stages {
-                        for e in st.addr.iter().chain(st.count.iter()) {
-                            let _ = eval(e, &mut Env::new());
-                        }
-                    }
-                }
-            }
+            parse_and_eval_all(&s);
         }
 
         #[test]
