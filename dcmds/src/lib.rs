@@ -26,6 +26,7 @@ pub mod cmds;
 pub mod error;
 pub mod exec;
 pub mod fmt;
+pub mod kernel;
 pub mod lang;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
