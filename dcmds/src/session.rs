@@ -3,6 +3,7 @@
 
 use crate::error::{bytes_word, DcmdError, ReadCause};
 use crate::exec;
+use crate::kernel::Kernel;
 use crate::lang::EvalEnv;
 use crate::output::Output;
 use crate::symbols::{self, NoSymbols, SymbolLookup};
@@ -39,6 +40,7 @@ pub struct Session {
     walk_limit: u64,
     quit: bool,
     interrupt: Arc<AtomicBool>,
+    kernel: Option<Kernel>,
 }
 
 impl Session {
@@ -53,7 +55,18 @@ impl Session {
             walk_limit: DEFAULT_WALK_LIMIT,
             quit: false,
             interrupt: Arc::new(AtomicBool::new(false)),
+            kernel: None,
         }
+    }
+
+    /// What is known of the guest kernel, once `--kernel` (or discovery) provided it.
+    pub fn kernel(&self) -> Option<&Kernel> {
+        self.kernel.as_ref()
+    }
+
+    /// Installs kernel knowledge.
+    pub fn set_kernel(&mut self, kernel: Kernel) {
+        self.kernel = Some(kernel);
     }
 
     /// A flag that, once set (from a signal handler or another thread), makes the running

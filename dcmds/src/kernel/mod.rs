@@ -1,10 +1,31 @@
 //! Knowledge of the guest kernel: its image, symbols, types and layout.
 
+pub mod btf;
 pub mod decompress;
 pub mod image;
+pub mod symtab;
 
+pub use btf::Btf;
 pub use decompress::Compression;
 pub use image::{KernelImage, Section};
+pub use symtab::{Symbol, SymbolTable};
+
+use std::sync::Arc;
+
+/// What the session knows about the running kernel.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    /// `uname -r`, from the banner.
+    pub release: Option<String>,
+    /// `linux_banner`, as in the image and in the guest.
+    pub banner: Option<String>,
+    /// The KASLR slide: a symbol's runtime address is its link-time address plus this.
+    pub slide: u64,
+    /// Symbols at link-time addresses.
+    pub symbols: Arc<SymbolTable>,
+    /// Types, when the image has BTF.
+    pub types: Option<Arc<Btf>>,
+}
 
 /// Why a kernel image could not be loaded.
 #[derive(Debug, thiserror::Error)]
