@@ -4,8 +4,9 @@ use clap::Parser;
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
-Commands are mdb's: `addr/K`, `expr=X`, `::dcmd args`, `::walk name | ::dcmd`, `$r`, `$q`.
-Run `::dcmds`, `::walkers`, `::formats` and `::help NAME` inside qmdb for the full list.
+Commands are mdb's: `addr/K`, `expr=X`, `::dcmd args`, `::walk x | ::dcmd`,
+`$r`, `$q`. Inside qmdb, `::dcmds`, `::walkers`, `::formats` and `::help NAME`
+list them all.
 
 Examples:
   qemu-system-x86_64 -s ...                 # QEMU's gdbstub on 127.0.0.1:1234
@@ -15,7 +16,7 @@ Examples:
 
 /// mdb-style kernel debugging for QEMU guests, over QEMU's gdbstub.
 #[derive(Debug, Parser)]
-#[command(name = "qmdb", version, about, after_help = AFTER_HELP)]
+#[command(name = "qmdb", version, about, after_help = AFTER_HELP, term_width = 79)]
 pub struct Args {
     /// The gdbstub to attach to (QEMU's `-s` is 127.0.0.1:1234).
     #[arg(
@@ -26,7 +27,11 @@ pub struct Args {
     )]
     pub target: String,
 
-    /// Run these commands (`;`-separated) and exit. May be given more than once.
+    /// The guest's kernel: a vmlinuz (bzImage) or vmlinux. Checked against the guest.
+    #[arg(short, long, value_name = "FILE")]
+    pub kernel: Option<PathBuf>,
+
+    /// Run these `;`-separated commands and exit (may be repeated).
     #[arg(short = 'e', long = "execute", value_name = "CMDS")]
     pub execute: Vec<String>,
 
@@ -34,7 +39,7 @@ pub struct Args {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// Print one JSON object per command instead of text (schema in the README).
+    /// Print one JSON object per command (schema in the README).
     #[arg(long)]
     pub json: bool,
 

@@ -92,6 +92,12 @@ pub fn run(args: &Args) -> Result<bool> {
     let target = BlockingTarget::connect(&args.target, opts)
         .with_context(|| format!("cannot attach to {}", args.target))?;
     let mut session = Session::new(Box::new(target));
+    if let Some(path) = &args.kernel {
+        let kernel = qmdb_dcmds::kernel::attach(session.target_mut(), path)
+            .with_context(|| format!("cannot use the kernel {}", path.display()))?;
+        tracing::debug!(release = ?kernel.release, slide = kernel.slide, "kernel attached");
+        session.set_kernel(kernel);
+    }
     let signals = Signals::install(session.interrupt_flag())?;
     let stdout = std::io::stdout();
     let mut out: Box<dyn Output> = if args.json {

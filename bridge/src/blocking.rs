@@ -57,19 +57,16 @@ impl BlockingTarget {
                 source,
             })?;
         let mut client = rt.block_on(Client::connect(target, opts.client))?;
-        let (layout, vcpus, status, version) = rt.block_on(async {
+        let (layout, vcpus, version) = rt.block_on(async {
             let layout = if client.features().has("qXfer:features:read") {
                 read_layout(&mut client).await?
             } else {
                 RegLayout::default()
             };
             let vcpus = client.threads().await?;
-            // QEMU stops a running VM when a debugger connects; its run state then says
-            // "paused", while a VM that was already halted says "prelaunch" or "debug".
             // A stub without a monitor is fine; a connection that died asking is not.
-            let status = optional(client.monitor("info status").await)?;
             let version = optional(client.monitor("info version").await)?;
-            Ok::<_, BridgeError>((layout, vcpus, status, version))
+            Ok::<_, BridgeError>((layout, vcpus, version))
         })?;
         let selected = match client.state() {
             RunState::Stopped(StopReason::Signal {
@@ -77,11 +74,8 @@ impl BlockingTarget {
             }) => *t,
             _ => vcpus.first().copied().unwrap_or(VcpuId { pid: 1, tid: 1 }),
         };
-        let was_running_at_attach = status
-            .as_deref()
-            .map(|s| s.trim() == "VM status: paused")
-            .unwrap_or(false);
-        tracing::debug!(?status, was_running_at_attach, "attached");
+        let was_running_at_attach = client.stopped_on_attach();
+        tracing::debug!(was_running_at_attach, "attached");
         let mut t = BlockingTarget {
             rt,
             client: Some(client),

@@ -78,6 +78,10 @@ pub struct Client {
     broken: Option<String>,
     /// The value of `Qqemu.PhyMemMode` found at connect, if we changed it.
     phymem_restore: Option<bool>,
+    /// Stop replies that arrived unasked while a request was pending.
+    unsolicited_stops: u64,
+    /// Whether the stub reported stopping the target as we connected.
+    stopped_on_attach: bool,
 }
 
 impl Client {
@@ -115,13 +119,24 @@ impl Client {
             state: RunState::Running,
             broken: None,
             phymem_restore: None,
+            unsolicited_stops: 0,
+            stopped_on_attach: false,
         };
+        // The state is unknown until `?` answers, so it starts as Running: a stop reply that
+        // arrives first is QEMU reporting that connecting stopped a running VM.
         let reply = c.request(CLIENT_FEATURES).await?;
+        c.stopped_on_attach = c.unsolicited_stops > 0;
         c.features = parse_features(&reply).map_err(BridgeError::Protocol)?;
         let reason = c.query_stop().await?;
         c.state = RunState::Stopped(reason);
         c.ensure_virtual_mode().await?;
         Ok(c)
+    }
+
+    /// Whether the VM was running until this client connected: QEMU stops a running VM on
+    /// connect and says so at once with a stop reply; an already stopped VM gets none.
+    pub fn stopped_on_attach(&self) -> bool {
+        self.stopped_on_attach
     }
 
     /// `host:port` of the stub.
@@ -292,6 +307,7 @@ impl Client {
                     {
                         if let Ok(reason) = stop::parse_stop(&body) {
                             tracing::debug!(?reason, "target stopped while a request was pending");
+                            self.unsolicited_stops += 1;
                             self.state = RunState::Stopped(reason);
                             continue;
                         }

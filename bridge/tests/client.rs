@@ -339,9 +339,9 @@ fn close_without_resume_leaves_the_vm_stopped() {
 }
 
 #[test]
-fn was_running_at_attach_follows_info_status() {
-    // The fake says `VM status: paused` after a connect stopped it: QEMU's answer when the VM
-    // ran until the debugger connected. Dropping the target then resumes it.
+fn was_running_at_attach_follows_the_stop_reported_on_connect() {
+    // A running VM: connecting stops it and the stub says so at once (`T02`), as QEMU does.
+    // Dropping the target then resumes it.
     let stub = FakeStub::start(FakeConfig::default()).unwrap();
     let mut t = connect(&stub, false);
     assert!(t.status().unwrap().was_running_at_attach);
@@ -349,13 +349,13 @@ fn was_running_at_attach_follows_info_status() {
     eventually("the VM runs again", || stub.vm_running());
     assert_eq!(stub.stats().detaches, 1);
 
-    // A VM that was already stopped says something else (`-S`: prelaunch; a breakpoint or a
-    // step: debug). The fake can be told to say so through `monitor_extra`. It stays stopped.
-    for status in [
-        "VM status: paused (prelaunch)\r\n",
-        "VM status: paused (debug)\r\n",
-    ] {
-        let mut cfg = FakeConfig::default();
+    // A VM that was already stopped (`-S`, a breakpoint, a previous debugger) gets no stop
+    // reply on connect, whatever its monitor says, and stays stopped.
+    for status in ["VM status: paused\r\n", "VM status: paused (debug)\r\n"] {
+        let mut cfg = FakeConfig {
+            running: false,
+            ..FakeConfig::default()
+        };
         cfg.monitor_extra
             .insert("info status".into(), status.to_string());
         let stub = FakeStub::start(cfg).unwrap();

@@ -6,7 +6,9 @@ use qmdb_dcmds::kernel::KernelImage;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).ok_or("usage: load_kernel VMLINUZ")?;
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: load_kernel VMLINUZ")?;
     let t = Instant::now();
     let image = KernelImage::open(path.as_ref())?;
     let load = t.elapsed();
@@ -16,7 +18,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         image.elf_bytes().len(),
         load.as_secs_f64()
     );
-    for name in [".text", ".rodata", ".BTF", ".orc_unwind_ip", ".orc_unwind", ".data", ".notes"] {
+    for name in [
+        ".text",
+        ".rodata",
+        ".BTF",
+        ".orc_unwind_ip",
+        ".orc_unwind",
+        ".data",
+        ".notes",
+    ] {
         match image.section(name) {
             Some(s) => println!("  {name:<16} {:#x} {:#x} bytes", s.addr, s.data.len()),
             None => println!("  {name:<16} absent"),

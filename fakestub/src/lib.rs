@@ -59,6 +59,7 @@ mod target;
 
 use std::collections::BTreeMap;
 use std::io;
+use std::io::Write as _;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -118,6 +119,10 @@ pub struct FakeConfig {
     pub rle: bool,
     /// Extra monitor commands: trimmed command line → exact output (sent as one `O` packet).
     pub monitor_extra: BTreeMap<String, String>,
+    /// Whether the VM runs until a debugger connects (the default). QEMU then stops it and
+    /// sends an unsolicited `T02thread:01;` before reading anything; a VM that was already
+    /// stopped gets no such packet.
+    pub running: bool,
 }
 
 impl Default for FakeConfig {
@@ -132,6 +137,7 @@ impl Default for FakeConfig {
             version: "7.2.0-fake".into(),
             rle: false,
             monitor_extra: BTreeMap::new(),
+            running: true,
         }
     }
 }
@@ -230,7 +236,11 @@ impl FakeStub {
                 phys_mem_mode: false,
                 sstep_flags: 0x7,
                 vcpus: cpus,
-                state: RunState::Paused,
+                state: if cfg.running {
+                    RunState::Running
+                } else {
+                    RunState::Paused
+                },
             }),
             writes: Mutex::new(Vec::new()),
             monitor_log: Mutex::new(Vec::new()),
@@ -411,8 +421,15 @@ fn serve(listener: TcpListener, shared: Arc<Shared>) {
             stream
         };
         shared.counters.sessions.fetch_add(1, Relaxed);
-        // Connecting stops the VM, as in QEMU.
-        lock(&shared.machine).state = RunState::Paused;
+        // Connecting stops the VM, as in QEMU, which reports that stop at once (in the
+        // pre-multiprocess thread-id form, nothing having been negotiated yet).
+        let was_running = {
+            let mut m = lock(&shared.machine);
+            std::mem::replace(&mut m.state, RunState::Paused) == RunState::Running
+        };
+        if was_running {
+            let _ = (&stream).write_all(b"$T02thread:01;#04");
+        }
         run_session(stream, &shared);
         if let Some(s) = lock(&shared.current).take() {
             let _ = s.shutdown(Shutdown::Both);

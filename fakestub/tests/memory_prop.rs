@@ -114,6 +114,7 @@ proptest! {
     ) {
         let model = model(&regs);
         let stub = FakeStub::start(FakeConfig {
+            running: false,
             regions: regs,
             packet_size,
             ..FakeConfig::default()

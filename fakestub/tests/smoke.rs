@@ -30,11 +30,18 @@ fn unhex(s: &str) -> Vec<u8> {
 }
 
 impl Rsp {
+    /// Connects; a VM that was running is stopped, and reported stopped at once, as QEMU
+    /// does (before anything is negotiated, so the thread id has no `p`).
     fn connect(stub: &FakeStub) -> Rsp {
+        let was_running = stub.vm_running();
         let s = TcpStream::connect(stub.addr()).unwrap();
         s.set_nodelay(true).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Rsp { s, buf: Vec::new() }
+        let mut c = Rsp { s, buf: Vec::new() };
+        if was_running {
+            assert_eq!(c.recv().as_deref(), Some("T02thread:01;"));
+        }
+        c
     }
 
     /// Connect and negotiate like qmdb does.

@@ -64,7 +64,10 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         "the VM was stopped when qmdb attached: detaching leaves it stopped"
     };
     let state = describe_state(&st.state);
-    let rows = [
+    let kernel = session.kernel();
+    let release = kernel.and_then(|k| k.release.clone());
+    let slide = kernel.map(|k| k.slide);
+    let mut rows = vec![
         ("target", st.target.clone()),
         ("qemu", qemu.to_string()),
         ("state", state.clone()),
@@ -83,6 +86,15 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
             },
         ),
     ];
+    rows.push((
+        "kernel",
+        release
+            .clone()
+            .unwrap_or_else(|| "unknown (no --kernel)".to_string()),
+    ));
+    if let Some(s) = slide {
+        rows.push(("kaslr slide", format!("{s:#x}")));
+    }
     for (k, v) in rows {
         sink.line(&format!("{:<13}{v}", format!("{k}:")));
     }
@@ -96,6 +108,8 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         "packet_size": st.packet_size,
         "qemu_version": st.qemu_version.as_deref().map(str::trim),
         "writable": writable,
+        "kernel_release": release,
+        "kaslr_slide": slide.map(|s| format!("{s:#x}")),
     }));
     Ok(())
 }

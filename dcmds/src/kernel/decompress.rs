@@ -97,7 +97,9 @@ fn read_bounded(r: impl Read) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     r.take(MAX_KERNEL as u64 + 1).read_to_end(&mut out)?;
     if out.len() > MAX_KERNEL {
-        return Err(std::io::Error::other("decompressed kernel larger than 1 GiB"));
+        return Err(std::io::Error::other(
+            "decompressed kernel larger than 1 GiB",
+        ));
     }
     Ok(out)
 }
@@ -149,9 +151,18 @@ mod tests {
 
     #[test]
     fn detects_formats() {
-        assert_eq!(Compression::detect(&[0x1f, 0x8b, 8]), Some(Compression::Gzip));
-        assert_eq!(Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]), Some(Compression::Zstd));
-        assert_eq!(Compression::detect(&[0x02, 0x21, 0x4c, 0x18]), Some(Compression::Lz4));
+        assert_eq!(
+            Compression::detect(&[0x1f, 0x8b, 8]),
+            Some(Compression::Gzip)
+        );
+        assert_eq!(
+            Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Some(Compression::Zstd)
+        );
+        assert_eq!(
+            Compression::detect(&[0x02, 0x21, 0x4c, 0x18]),
+            Some(Compression::Lz4)
+        );
         assert_eq!(Compression::detect(b"\x7fELF"), None);
     }
 
@@ -162,7 +173,10 @@ mod tests {
         gz.write_all(&payload).unwrap();
         let mut gz = gz.finish().unwrap();
         gz.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        assert_eq!(decompress(&gz).unwrap(), (Compression::Gzip, payload.clone()));
+        assert_eq!(
+            decompress(&gz).unwrap(),
+            (Compression::Gzip, payload.clone())
+        );
 
         let mut zs = zstd::encode_all(&payload[..], 3).unwrap();
         zs.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -185,8 +199,14 @@ mod tests {
         let mut data = LZ4_LEGACY_MAGIC.to_le_bytes().to_vec();
         data.extend_from_slice(&8u32.to_le_bytes());
         data.extend_from_slice(&[0xff; 8]);
-        assert!(matches!(decompress(&data), Err(ImageError::Decompress { .. })));
-        assert!(matches!(decompress(b"nope"), Err(ImageError::UnknownCompression)));
+        assert!(matches!(
+            decompress(&data),
+            Err(ImageError::Decompress { .. })
+        ));
+        assert!(matches!(
+            decompress(b"nope"),
+            Err(ImageError::UnknownCompression)
+        ));
         assert!(decompress(&[0x28, 0xb5, 0x2f, 0xfd, 0, 0]).is_err());
     }
 }

@@ -111,14 +111,18 @@ fn bzimage_payload(data: &[u8]) -> Result<&[u8], ImageError> {
     let setup_sects = match data.get(SETUP_SECTS).copied() {
         Some(0) => 4,
         Some(n) => usize::from(n),
-        None => return Err(ImageError::Truncated { offset: SETUP_SECTS }),
+        None => {
+            return Err(ImageError::Truncated {
+                offset: SETUP_SECTS,
+            })
+        }
     };
     let pm_start = (setup_sects + 1) * 512;
     let off = u32_at(PAYLOAD_OFFSET)? as usize;
     let len = u32_at(PAYLOAD_LENGTH)? as usize;
-    let start = pm_start
-        .checked_add(off)
-        .ok_or(ImageError::Truncated { offset: PAYLOAD_OFFSET })?;
+    let start = pm_start.checked_add(off).ok_or(ImageError::Truncated {
+        offset: PAYLOAD_OFFSET,
+    })?;
     data.get(start..start.saturating_add(len))
         .ok_or(ImageError::Truncated { offset: start })
 }
