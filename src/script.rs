@@ -92,6 +92,7 @@ pub fn run(args: &Args) -> Result<bool> {
     let target = BlockingTarget::connect(&args.target, opts)
         .with_context(|| format!("cannot attach to {}", args.target))?;
     let mut session = Session::new(Box::new(target));
+    session.set_writable(args.writable);
     if let Some(path) = &args.kernel {
         let kernel = qmdb_dcmds::kernel::attach(session.target_mut(), path)
             .with_context(|| format!("cannot use the kernel {}", path.display()))?;

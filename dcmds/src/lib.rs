@@ -23,6 +23,7 @@
 
 pub mod args;
 pub mod cmds;
+pub mod dis;
 pub mod error;
 pub mod exec;
 pub mod fmt;

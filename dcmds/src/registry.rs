@@ -177,6 +177,7 @@ pub static DCMDS: &[&DcmdDef] = &[
     &cmds::cpus::CPUS,
     &cmds::cpus::CPU,
     &cmds::status::STATUS,
+    &cmds::dis::DIS,
     &cmds::walk::WALK,
     &cmds::monitor::MONITOR,
     &cmds::quit::QUIT,

@@ -129,6 +129,11 @@ impl Session {
         self.writable
     }
 
+    /// Allows commands that change the VM (`-w`).
+    pub fn set_writable(&mut self, writable: bool) {
+        self.writable = writable;
+    }
+
     /// The bound on the steps of one walk.
     pub fn walk_limit(&self) -> u64 {
         self.walk_limit

@@ -2,6 +2,7 @@
 //! that [`crate::registry::DCMDS`] lists.
 
 pub mod cpus;
+pub mod dis;
 pub mod help;
 pub mod monitor;
 pub mod quit;

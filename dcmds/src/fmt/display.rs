@@ -165,6 +165,21 @@ pub fn display(
                     Kind::Unsupported(why) => {
                         return Err(DcmdError::UnsupportedFormat { ch: def.ch, why })
                     }
+                    Kind::Instr => {
+                        line.flush(session, sink);
+                        for _ in 0..count.min(crate::dis::MAX_COUNT as u64) {
+                            sink.check_open()?;
+                            let insn = crate::dis::disassemble(session, cur, 1, |_, _| false)?;
+                            let Some(insn) = insn.first() else { break };
+                            if pipe {
+                                sink.addr(cur);
+                            } else {
+                                sink.line(&crate::cmds::dis::format_line(session, insn, false));
+                                sink.data(crate::cmds::dis::record(insn));
+                            }
+                            cur = insn.next();
+                        }
+                    }
                     Kind::Dot => {
                         for _ in 0..count.min(16) {
                             let label = format!("{}:", session.symbolize(cur));

@@ -48,7 +48,7 @@ pub fn format_value(
                 Kind::Unsupported(why) => {
                     return Err(DcmdError::UnsupportedFormat { ch: def.ch, why })
                 }
-                Kind::Str | Kind::StrC => {
+                Kind::Str | Kind::StrC | Kind::Instr => {
                     return Err(DcmdError::usage(
                         "=",
                         format!("format '{}' reads memory; use '/' instead", def.ch),

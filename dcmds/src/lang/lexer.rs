@@ -456,11 +456,8 @@ mod tests {
             lx.format(),
             Err(LexError::UnknownFormat { offset: 1, ch: 'w' })
         );
-        let mut lx = Lexer::new("i", 0, 1);
-        assert!(matches!(
-            lx.format(),
-            Err(LexError::Unsupported { ch: 'i', .. })
-        ));
+        let mut lx = Lexer::new("3i", 0, 2);
+        assert!(matches!(lx.format(), Ok((items, false)) if items.len() == 1));
         let mut lx = Lexer::new("99999999X", 0, 9);
         assert!(lx.format().is_err());
     }

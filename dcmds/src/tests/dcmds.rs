@@ -115,7 +115,8 @@ fn status_says_what_detach_will_do() {
          attach:      the VM was running when qmdb attached: detaching resumes it\n\
          vcpus:       2, vCPU 0 selected\n\
          packet size: 4096 bytes\n\
-         access:      read-only\n"
+         access:      read-only\n\
+         kernel:      unknown (no --kernel)\n"
     );
 }
 

@@ -130,8 +130,7 @@ fn values_format_the_expression_itself() {
     );
     assert_eq!(
         text(&mut s, "1=i"),
-        "qmdb: format 'i' is not supported yet: disassembly comes with the \
-         kernel-knowledge work\n"
+        "qmdb: =: format 'i' reads memory; use '/' instead\n"
     );
 }
 

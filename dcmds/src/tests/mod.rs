@@ -1,6 +1,7 @@
 //! Session-level tests against [`MockTarget`].
 
 mod dcmds;
+mod dis;
 mod display;
 mod json;
 mod pipeline;
@@ -37,6 +38,8 @@ struct TestSymbols;
 
 const SYMS: &[(&str, u64, u64)] = &[
     ("_text", 0xffffffff81000000, 0x100),
+    ("do_work", 0xffffffff81000100, 0x10),
+    ("helper", 0xffffffff81000110, 0x10),
     ("linux_banner", 0xffffffff82000000, 0x40),
 ];
 
