@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 (VirtAddr(addr + off as u64), max.min(len - off))
             })
             .collect();
-        for depth in [1usize, 8, 64] {
+        for depth in [1usize, 8, 64, 256] {
             let before = c.stats();
             let t = Instant::now();
             let mut got = 0;

@@ -231,6 +231,14 @@ mod tests {
         assert!(err.contains("more than"), "{err}");
     }
 
+    /// Found by the `target_xml` fuzz target: roxmltree 0.20 panicked on an entity that closes
+    /// its parent element. A stub's XML must never crash qmdb.
+    #[test]
+    fn regression_entity_closing_its_parent_is_an_error() {
+        let xml = r#"<!DOCTYPE t[<!ENTITY a "<g/></t>">]><t>&a;</t>"#;
+        assert!(parse_description(xml).is_err());
+    }
+
     #[test]
     fn bad_xml_is_an_error() {
         assert!(parse_description("<target><reg name='x'/></target>")
