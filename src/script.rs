@@ -94,9 +94,11 @@ pub fn run(args: &Args) -> Result<bool> {
     let mut session = Session::new(Box::new(target));
     session.set_writable(args.writable);
     if let Some(path) = &args.kernel {
-        let kernel = qmdb_dcmds::kernel::attach(session.target_mut(), path)
-            .with_context(|| format!("cannot use the kernel {}", path.display()))?;
-        tracing::debug!(release = ?kernel.release, slide = kernel.slide, "kernel attached");
+        let cache = qmdb_dcmds::kernel::cache::default_cache_root();
+        let (kernel, origin) =
+            qmdb_dcmds::kernel::attach(session.target_mut(), path, cache.as_deref())
+                .with_context(|| format!("cannot use the kernel {}", path.display()))?;
+        tracing::debug!(release = ?kernel.release, slide = kernel.slide, ?origin, "kernel attached");
         session.set_kernel(kernel);
     }
     let signals = Signals::install(session.interrupt_flag())?;

@@ -82,3 +82,163 @@ fn another_kernels_file_is_refused() {
     assert!(o.stdout.is_empty(), "no command ran");
     assert!(guest.is_alive());
 }
+
+/// Every `/proc/kallsyms` line the guest printed (module symbols aside) is found by `::nm`
+/// at the same address: names may be shared by static functions, so the guest's address must
+/// be among those `::nm NAME` lists.
+fn kallsyms_sample_matches(kernel: KernelVersion, nokaslr: bool) {
+    let guest = shared_guest_with(GuestOpts {
+        nokaslr,
+        ..GuestOpts::new(kernel)
+    });
+    let sample: Vec<_> = guest
+        .truth()
+        .kallsyms
+        .iter()
+        .filter(|e| e.module.is_none())
+        .collect();
+    assert!(sample.len() > 500, "the truth has a kallsyms sample");
+    let script: String = sample
+        .iter()
+        .map(|e| format!("::nm {}\n", e.name))
+        .collect();
+    let file = std::env::temp_dir().join(format!("qmdb-nm-{}.txt", std::process::id()));
+    std::fs::write(&file, script).expect("write script");
+    let _attached = guest.attach_lock();
+    let o = guest
+        .qmdb()
+        .arg("--json")
+        .arg("-f")
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run qmdb");
+    let _ = std::fs::remove_file(&file);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let recs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(
+        recs.len(),
+        sample.len(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut bad = Vec::new();
+    for (entry, rec) in sample.iter().zip(&recs) {
+        let addrs: Vec<u64> = rec["data"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|d| d["addr"].as_str())
+                    .filter_map(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !addrs.contains(&entry.addr) {
+            bad.push(format!(
+                "{} {:x}: qmdb has {addrs:x?}",
+                entry.name, entry.addr
+            ));
+        }
+    }
+    eprintln!(
+        "{} kallsyms {}: {}/{} sample symbols match",
+        kernel.as_str(),
+        if nokaslr { "nokaslr" } else { "kaslr" },
+        sample.len() - bad.len(),
+        sample.len()
+    );
+    assert!(
+        bad.is_empty(),
+        "{} mismatches:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn kallsyms_6_1_kaslr() {
+    kallsyms_sample_matches(KernelVersion::V6_1, false);
+}
+
+#[test]
+fn kallsyms_6_1_nokaslr() {
+    kallsyms_sample_matches(KernelVersion::V6_1, true);
+}
+
+#[test]
+fn kallsyms_6_12_kaslr() {
+    kallsyms_sample_matches(KernelVersion::V6_12, false);
+}
+
+/// `linux_banner/s` is the banner the guest printed (its /proc/version), and symbols work in
+/// expressions and as `/a` labels.
+fn banner_and_symbols(kernel: KernelVersion) {
+    let guest = shared_guest_with(GuestOpts::new(kernel));
+    let _attached = guest.attach_lock();
+    let o = guest
+        .qmdb()
+        .args(["-e", "linux_banner/s; init_task=a; linux_banner+3=a"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run qmdb");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let banner = format!("{}\\n", guest.truth().banner);
+    assert!(
+        out.lines().any(|l| l.ends_with(&banner)),
+        "linux_banner/s should end with {banner:?}:\n{out}"
+    );
+    assert!(out.contains("init_task:"), "{out}");
+    assert!(out.contains("linux_banner+0x3:"), "{out}");
+}
+
+#[test]
+fn banner_and_symbols_6_1() {
+    banner_and_symbols(KernelVersion::V6_1);
+}
+
+#[test]
+fn banner_and_symbols_6_12() {
+    banner_and_symbols(KernelVersion::V6_12);
+}
+
+/// Types from the image's BTF print the guest's own data: `init_task` is `swapper/0`, pid 0.
+fn init_task_prints(kernel: KernelVersion) {
+    let guest = shared_guest_with(GuestOpts::new(kernel));
+    let _attached = guest.attach_lock();
+    let o = guest
+        .qmdb()
+        .args([
+            "-e",
+            "init_task::print task_struct comm pid; ::sizeof task_struct",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run qmdb");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("comm = [ \"swapper/0\" ]"), "{out}");
+    assert!(out.lines().any(|l| l.trim() == "pid = 0"), "{out}");
+    assert!(out.contains("sizeof (struct task_struct) = 0x"), "{out}");
+}
+
+#[test]
+fn init_task_prints_6_1() {
+    init_task_prints(KernelVersion::V6_1);
+}
+
+#[test]
+fn init_task_prints_6_12() {
+    init_task_prints(KernelVersion::V6_12);
+}

@@ -178,9 +178,13 @@ pub static DCMDS: &[&DcmdDef] = &[
     &cmds::cpus::CPU,
     &cmds::status::STATUS,
     &cmds::dis::DIS,
+    &cmds::nm::NM,
     &cmds::walk::WALK,
     &cmds::monitor::MONITOR,
     &cmds::quit::QUIT,
+    &cmds::print::PRINT,
+    &cmds::sizeof::SIZEOF,
+    &cmds::offsetof::OFFSETOF,
 ];
 
 /// Every walker.

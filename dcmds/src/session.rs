@@ -64,8 +64,13 @@ impl Session {
         self.kernel.as_ref()
     }
 
-    /// Installs kernel knowledge.
+    /// Installs kernel knowledge; its symbols, moved by the KASLR slide, become the
+    /// session's.
     pub fn set_kernel(&mut self, kernel: Kernel) {
+        self.symbols = Box::new(crate::kernel::symtab::SlidSymbols::new(
+            Arc::clone(&kernel.symbols),
+            kernel.slide,
+        ));
         self.kernel = Some(kernel);
     }
 

@@ -92,8 +92,19 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
             .clone()
             .unwrap_or_else(|| "unknown (no --kernel)".to_string()),
     ));
-    if let Some(s) = slide {
-        rows.push(("kaslr slide", format!("{s:#x}")));
+    if let Some(k) = kernel {
+        rows.push(("kaslr slide", format!("{:#x}", k.slide)));
+        rows.push(("symbols", format!("{}", k.symbols.len())));
+        rows.push((
+            "types",
+            match &k.types {
+                Some(t) => format!("{} (BTF)", t.type_count()),
+                None => "none".to_string(),
+            },
+        ));
+        for note in &k.notes {
+            rows.push(("note", note.clone()));
+        }
     }
     for (k, v) in rows {
         sink.line(&format!("{:<13}{v}", format!("{k}:")));

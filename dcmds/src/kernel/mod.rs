@@ -2,8 +2,10 @@
 
 pub mod banner;
 pub mod btf;
+pub mod cache;
 pub mod decompress;
 pub mod image;
+pub mod kallsyms;
 pub mod kaslr;
 pub mod symtab;
 
@@ -29,6 +31,8 @@ pub struct Kernel {
     pub symbols: Arc<SymbolTable>,
     /// Types, when the image has BTF.
     pub types: Option<Arc<Btf>>,
+    /// What could not be loaded, for `::status`.
+    pub notes: Vec<String>,
 }
 
 /// Why a kernel image could not be loaded.
@@ -65,36 +69,50 @@ pub enum KernelError {
     #[error("{0}: no .text section")]
     NoText(String),
     #[error(transparent)]
+    Symbols(#[from] symtab::SymbolError),
+    #[error(transparent)]
     Kaslr(#[from] KaslrError),
 }
 
-/// Loads `path`, checks it against the running guest, and finds the KASLR slide.
+/// Loads `path` (through the cache under `cache_root`), checks it against the running guest,
+/// and finds the KASLR slide.
 ///
 /// The guest must hold the file's `linux_banner` at some 2 MiB-aligned slide, byte for byte;
 /// a different kernel is refused with both banners in the error.
 pub fn attach(
     target: &mut dyn qmdb_bridge::Target,
     path: &std::path::Path,
-) -> Result<Kernel, KernelError> {
-    let image = KernelImage::open(path)?;
-    let name = path.display().to_string();
-    let banner = find_banner(&image).ok_or_else(|| KernelError::NoBanner(name.clone()))?;
-    let text = image
-        .section(".text")
-        .map(|s| s.addr..s.addr + s.data.len() as u64)
-        .ok_or_else(|| KernelError::NoText(name.clone()))?;
+    cache_root: Option<&std::path::Path>,
+) -> Result<(Kernel, cache::Origin), KernelError> {
+    let (files, origin) = cache::KernelFiles::load(path, cache_root)?;
     let rips: Vec<u64> = target
         .read_registers()
         .ok()
         .and_then(|r| r.get_u64("rip"))
         .into_iter()
         .collect();
-    let slide = find_slide(target, &banner, text, &rips)?;
-    Ok(Kernel {
-        release: banner.release().map(str::to_string),
-        banner: Some(banner.text.clone()),
-        slide,
-        symbols: Arc::new(SymbolTable::default()),
-        types: None,
-    })
+    let slide = find_slide(target, &files.banner, files.text.clone(), &rips)?;
+    let mut notes = Vec::new();
+    let types = match files.btf.as_deref().map(Btf::parse) {
+        Some(Ok(btf)) => Some(Arc::new(btf)),
+        Some(Err(e)) => {
+            notes.push(format!("the .BTF section does not parse: {e}"));
+            None
+        }
+        None => {
+            notes.push("the image has no .BTF section: no type information".to_string());
+            None
+        }
+    };
+    Ok((
+        Kernel {
+            release: files.banner.release().map(str::to_string),
+            banner: Some(files.banner.text.clone()),
+            slide,
+            symbols: Arc::new(files.symbols),
+            types,
+            notes,
+        },
+        origin,
+    ))
 }
