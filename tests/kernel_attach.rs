@@ -102,7 +102,11 @@ fn kallsyms_sample_matches(kernel: KernelVersion, nokaslr: bool) {
         .iter()
         .map(|e| format!("::nm {}\n", e.name))
         .collect();
-    let file = std::env::temp_dir().join(format!("qmdb-nm-{}.txt", std::process::id()));
+    let file = std::env::temp_dir().join(format!(
+        "qmdb-nm-{}-{}-{nokaslr}.txt",
+        std::process::id(),
+        kernel.as_str()
+    ));
     std::fs::write(&file, script).expect("write script");
     let _attached = guest.attach_lock();
     let o = guest

@@ -470,11 +470,11 @@ fn raw_request(stub: &FakeStub, body: &str) {
         .unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
-    // Until a whole `$...#xx` has arrived.
+    // Until a whole `$OK#xx` has arrived (a running VM first reports its stop: `$T02...`).
     while got
-        .iter()
-        .rposition(|&b| b == b'#')
-        .is_none_or(|i| got.len() < i + 3)
+        .windows(4)
+        .position(|w| w == b"$OK#")
+        .is_none_or(|i| got.len() < i + 6)
     {
         let n = s.read(&mut buf).unwrap();
         assert!(n > 0, "closed before replying to {body}");
