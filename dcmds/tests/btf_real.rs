@@ -4,8 +4,10 @@
 //! `::print` layout of `task_struct` must agree with offsets computed from bpftool's dump.
 //! A missing kernel or bpftool fails the test with the command that provides it.
 
+mod common;
+use common::kernel;
 use qmdb_dcmds::kernel::btf::{Kind, Type};
-use qmdb_dcmds::kernel::{Btf, Kernel, KernelImage, SymbolTable};
+use qmdb_dcmds::kernel::{Btf, Kernel, SymbolTable};
 use qmdb_dcmds::mock::MockTarget;
 use qmdb_dcmds::{CaptureOutput, Session};
 use std::collections::BTreeMap;
@@ -14,21 +16,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// The cached vmlinuz of `version`, or a failure saying how to get it.
-fn kernel(version: &str) -> KernelImage {
-    let cache = std::env::var_os("QMDB_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/qmdb")))
-        .expect("neither QMDB_CACHE nor HOME is set");
-    let path = cache.join("kernels").join(version).join("vmlinuz");
-    assert!(
-        path.exists(),
-        "{} is missing: set up the real guest fixture with `scripts/guest setup --kernel all`",
-        path.display()
-    );
-    KernelImage::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// bpftool, on PATH or where Debian installs it.
 fn bpftool() -> PathBuf {

@@ -3,26 +3,12 @@
 //! image itself (the bytes at `linux_banner`, text symbols in executable sections).
 //! Missing kernels fail the test with the command that fetches them.
 
+mod common;
+use common::kernel;
 use qmdb_dcmds::kernel::kallsyms::{self, AddressEncoding, Table};
 use qmdb_dcmds::kernel::symtab::SymbolSource;
 use qmdb_dcmds::kernel::{KernelImage, SymbolTable};
-use std::path::PathBuf;
 use std::time::Instant;
-
-/// The cached vmlinuz of `version` ("6.1" or "6.12"), or a failure saying how to get it.
-fn kernel(version: &str) -> KernelImage {
-    let cache = std::env::var_os("QMDB_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/qmdb")))
-        .expect("neither QMDB_CACHE nor HOME is set");
-    let path = cache.join("kernels").join(version).join("vmlinuz");
-    assert!(
-        path.exists(),
-        "{} is missing: set up the real guest fixture with `scripts/guest setup --kernel all`",
-        path.display()
-    );
-    KernelImage::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 /// The NUL-terminated string at link address `addr` in `.rodata` or `.data`.
 fn string_at(image: &KernelImage, addr: u64) -> String {
