@@ -184,7 +184,10 @@ fn banner_and_symbols(kernel: KernelVersion) {
     let _attached = guest.attach_lock();
     let o = guest
         .qmdb()
-        .args(["-e", "linux_banner/s; init_task=a; linux_banner+3=a"])
+        .args([
+            "-e",
+            "linux_banner/s; init_task=a; linux_banner+3=a; schedule::dis -n 3; <rip/i",
+        ])
         .stdin(Stdio::null())
         .output()
         .expect("run qmdb");
@@ -201,6 +204,18 @@ fn banner_and_symbols(kernel: KernelVersion) {
     );
     assert!(out.contains("init_task:"), "{out}");
     assert!(out.contains("linux_banner+0x3:"), "{out}");
+    // Code read from the guest, labelled by symbol: schedule's first instructions, and the
+    // instruction at the stopped vCPU's pc.
+    let dis: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("schedule:") || l.starts_with("schedule+"))
+        .collect();
+    assert_eq!(dis.len(), 3, "{out}");
+    assert!(
+        dis.iter().all(|l| l.split_whitespace().count() >= 2),
+        "{out}"
+    );
+    assert!(!out.contains("(bad)"), "{out}");
 }
 
 #[test]
