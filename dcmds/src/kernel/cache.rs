@@ -1,9 +1,17 @@
 //! What qmdb derives from a kernel file, kept on disk so that the next start is fast.
 //!
 //! Decompressing a vmlinuz and decoding its kallsyms takes a few hundred milliseconds; the
-//! result is stored under `$QMDB_CACHE/images/<fingerprint>/` (default `~/.cache/qmdb`), where
-//! the fingerprint is taken from the file's path, size and modification time. Entries carry a
-//! format version and are validated on load; a bad entry is rebuilt, never trusted.
+//! result is stored under `$QMDB_CACHE` (default `~/.cache/qmdb`):
+//!
+//! - `images/<key>/` holds what was derived, keyed by the kernel's GNU build id (or, for an
+//!   image without one, a hash of its banner and text range), so two copies of one kernel
+//!   share an entry;
+//! - `files/<fingerprint>` names the key of a file, the fingerprint being taken from the
+//!   file's path, size and modification time: a vmlinuz's build id is inside its compressed
+//!   payload, so without this a warm start would have to decompress it.
+//!
+//! Entries carry a format version and are validated on load (the entry's own build id must
+//! match its key); a bad entry is rebuilt, never trusted.
 
 use super::banner::{find_banner, Banner};
 use super::symtab::SymbolTable;
@@ -13,7 +21,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever what is cached, or how, changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What the session needs from a kernel file.
 #[derive(Debug)]
@@ -70,22 +78,107 @@ impl KernelFiles {
         path: &Path,
         cache_root: Option<&Path>,
     ) -> Result<(KernelFiles, Origin), KernelError> {
-        let entry = cache_root.and_then(|root| entry_dir(root, path));
-        if let Some(dir) = &entry {
-            match read_entry(dir) {
+        let pointer = cache_root.and_then(|root| Some((root, file_pointer(root, path)?)));
+        if let Some((root, ptr)) = &pointer {
+            match read_pointed(root, ptr) {
                 Ok(files) => return Ok((files, Origin::Cache)),
-                Err(why) => tracing::debug!(dir = %dir.display(), "kernel cache miss: {why}"),
+                Err(why) => tracing::debug!(file = %ptr.display(), "kernel cache miss: {why}"),
             }
         }
         let image = KernelImage::open(path)?;
-        let files = KernelFiles::from_image(&image, &path.display().to_string())?;
-        if let Some(dir) = &entry {
-            if let Err(e) = write_entry(dir, &files) {
-                tracing::warn!(dir = %dir.display(), "cannot write the kernel cache: {e}");
+        let name = path.display().to_string();
+        let Some(root) = cache_root else {
+            return Ok((KernelFiles::from_image(&image, &name)?, Origin::Image));
+        };
+        // Another file holding the same kernel may have filled the entry already.
+        let key = match image.build_id() {
+            Some(id) => build_id_key(&id),
+            None => {
+                let files = KernelFiles::from_image(&image, &name)?;
+                let key = files.key();
+                store(
+                    root,
+                    &key,
+                    &files,
+                    pointer.as_ref().map(|(_, p)| p.as_path()),
+                );
+                return Ok((files, Origin::Image));
+            }
+        };
+        let dir = root.join("images").join(&key);
+        let (files, origin) = match read_entry(&dir, &key) {
+            Ok(files) => (files, Origin::Cache),
+            Err(_) => (KernelFiles::from_image(&image, &name)?, Origin::Image),
+        };
+        let fresh = origin == Origin::Image;
+        if let Some((_, ptr)) = &pointer {
+            let entry = if fresh { Some(&files) } else { None };
+            if let Err(e) = write_pointer(root, &key, entry, ptr) {
+                tracing::warn!(root = %root.display(), "cannot write the kernel cache: {e}");
             }
         }
-        Ok((files, Origin::Image))
+        Ok((files, origin))
     }
+
+    /// The name of this kernel's cache entry: its build id in hex, or, without one, a hash
+    /// of its banner and text range.
+    pub fn key(&self) -> String {
+        match &self.build_id {
+            Some(id) => build_id_key(id),
+            None => format!(
+                "banner-{:016x}",
+                fnv1a(
+                    format!(
+                        "{}\0{:x}\0{:x}",
+                        self.banner.text, self.text.start, self.text.end
+                    )
+                    .as_bytes()
+                )
+            ),
+        }
+    }
+}
+
+fn build_id_key(id: &[u8]) -> String {
+    qmdb_bridge::rsp::encoding::to_hex(id)
+}
+
+/// Writes the entry (if given) and then the file's pointer to it.
+fn write_pointer(
+    root: &Path,
+    key: &str,
+    entry: Option<&KernelFiles>,
+    pointer: &Path,
+) -> std::io::Result<()> {
+    if let Some(files) = entry {
+        write_entry(&root.join("images").join(key), files)?;
+    }
+    if let Some(dir) = pointer.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_atomic(pointer, key.as_bytes())
+}
+
+fn store(root: &Path, key: &str, files: &KernelFiles, pointer: Option<&Path>) {
+    let result = match pointer {
+        Some(p) => write_pointer(root, key, Some(files), p),
+        None => write_entry(&root.join("images").join(key), files),
+    };
+    if let Err(e) = result {
+        tracing::warn!(root = %root.display(), "cannot write the kernel cache: {e}");
+    }
+}
+
+/// The entry a file's pointer names.
+fn read_pointed(root: &Path, pointer: &Path) -> Result<KernelFiles, String> {
+    let key = std::fs::read_to_string(pointer).map_err(|e| format!("{e}"))?;
+    if key.is_empty()
+        || key.len() > 128
+        || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(format!("bad entry name {key:?}"));
+    }
+    read_entry(&root.join("images").join(&key), &key)
 }
 
 /// `$QMDB_CACHE` or `~/.cache/qmdb`.
@@ -96,7 +189,8 @@ pub fn default_cache_root() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("qmdb"))
 }
 
-fn entry_dir(root: &Path, path: &Path) -> Option<PathBuf> {
+/// `files/<fingerprint>`: where the key of `path`'s entry is kept.
+fn file_pointer(root: &Path, path: &Path) -> Option<PathBuf> {
     let meta = std::fs::metadata(path).ok()?;
     let canon = std::fs::canonicalize(path).ok()?;
     let mtime = meta
@@ -107,7 +201,7 @@ fn entry_dir(root: &Path, path: &Path) -> Option<PathBuf> {
         .as_nanos();
     let key = format!("{}\0{}\0{}", canon.display(), meta.len(), mtime);
     Some(
-        root.join("images")
+        root.join("files")
             .join(format!("{:016x}", fnv1a(key.as_bytes()))),
     )
 }
@@ -120,7 +214,8 @@ fn fnv1a(data: &[u8]) -> u64 {
     })
 }
 
-fn read_entry(dir: &Path) -> Result<KernelFiles, String> {
+/// Reads and validates the entry in `dir`, which must be the one named `key`.
+fn read_entry(dir: &Path, key: &str) -> Result<KernelFiles, String> {
     let meta: Meta = serde_json::from_slice(
         &std::fs::read(dir.join("meta.json")).map_err(|e| format!("meta.json: {e}"))?,
     )
@@ -147,7 +242,7 @@ fn read_entry(dir: &Path) -> Result<KernelFiles, String> {
         ),
         None => None,
     };
-    Ok(KernelFiles {
+    let files = KernelFiles {
         banner: Banner {
             addr: meta.banner_addr,
             text: meta.banner,
@@ -156,7 +251,11 @@ fn read_entry(dir: &Path) -> Result<KernelFiles, String> {
         build_id,
         symbols,
         btf,
-    })
+    };
+    if files.key() != key {
+        return Err(format!("entry {key} holds kernel {}", files.key()));
+    }
+    Ok(files)
 }
 
 fn write_entry(dir: &Path, files: &KernelFiles) -> std::io::Result<()> {
