@@ -7,9 +7,10 @@
 
 use crate::cli::Args;
 use anyhow::{Context, Result};
-use qmdb_bridge::blocking::{BlockingTarget, ConnectOptions};
+use qmdb_bridge::blocking::ConnectOptions;
 use qmdb_bridge::client::ClientOptions;
-use qmdb_dcmds::{JsonOutput, Output, Session, TextOutput};
+use qmdb_dcmds::attach::AttachOptions;
+use qmdb_dcmds::{JsonOutput, Output, TextOutput};
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -89,18 +90,13 @@ pub fn run(args: &Args) -> Result<bool> {
         cache: !args.no_cache,
         writable: args.writable,
     };
-    let target = BlockingTarget::connect(&args.target, opts)
-        .with_context(|| format!("cannot attach to {}", args.target))?;
-    let mut session = Session::new(Box::new(target));
-    session.set_writable(args.writable);
-    if let Some(path) = &args.kernel {
-        let cache = qmdb_dcmds::kernel::cache::default_cache_root();
-        let (kernel, origin) =
-            qmdb_dcmds::kernel::attach(session.target_mut(), path, cache.as_deref())
-                .with_context(|| format!("cannot use the kernel {}", path.display()))?;
-        tracing::debug!(release = ?kernel.release, slide = kernel.slide, ?origin, "kernel attached");
-        session.set_kernel(kernel);
-    }
+    let attach = AttachOptions {
+        target: args.target.clone(),
+        connect: opts,
+        kernel: args.kernel.clone(),
+        cache_root: qmdb_dcmds::kernel::cache::default_cache_root(),
+    };
+    let (mut session, _) = qmdb_dcmds::attach::attach(&attach)?;
     let signals = Signals::install(session.interrupt_flag())?;
     let stdout = std::io::stdout();
     let mut out: Box<dyn Output> = if args.json {

@@ -7,26 +7,8 @@ use serde_json::Value;
 use std::process::Stdio;
 use support::{qmdb_cmd, shared_guest_with, Guest, GuestOpts, KernelVersion};
 
-/// Runs `qmdb --kernel` on the guest with `args`, asserts it succeeded, returns its stdout.
-fn qmdb_ok(guest: &Guest, args: &[&str]) -> String {
-    let _attached = guest.attach_lock();
-    let o = guest
-        .qmdb()
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run qmdb");
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(
-        o.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
-
 fn status_record(guest: &Guest) -> Value {
-    let out = qmdb_ok(guest, &["--json", "-e", "::status"]);
+    let out = guest.qmdb_ok(&["--json", "-e", "::status"]);
     let rec: Value = serde_json::from_str(out.trim()).expect("one JSON line");
     rec["data"][0].clone()
 }
@@ -187,13 +169,10 @@ fn kallsyms_6_12_kaslr() {
 /// expressions and as `/a` labels.
 fn banner_and_symbols(kernel: KernelVersion) {
     let guest = shared_guest_with(GuestOpts::new(kernel));
-    let out = qmdb_ok(
-        guest,
-        &[
-            "-e",
-            "linux_banner/s; init_task=a; linux_banner+3=a; schedule::dis -n 3; <rip/i",
-        ],
-    );
+    let out = guest.qmdb_ok(&[
+        "-e",
+        "linux_banner/s; init_task=a; linux_banner+3=a; schedule::dis -n 3; <rip/i",
+    ]);
     let banner = format!("{}\\n", guest.truth().banner);
     assert!(
         out.lines().any(|l| l.ends_with(&banner)),
@@ -228,13 +207,10 @@ fn banner_and_symbols_6_12() {
 /// Types from the image's BTF print the guest's own data: `init_task` is `swapper/0`, pid 0.
 fn init_task_prints(kernel: KernelVersion) {
     let guest = shared_guest_with(GuestOpts::new(kernel));
-    let out = qmdb_ok(
-        guest,
-        &[
-            "-e",
-            "init_task::print task_struct comm pid; ::sizeof task_struct",
-        ],
-    );
+    let out = guest.qmdb_ok(&[
+        "-e",
+        "init_task::print task_struct comm pid; ::sizeof task_struct",
+    ]);
     assert!(out.contains("comm = [ \"swapper/0\" ]"), "{out}");
     assert!(out.lines().any(|l| l.trim() == "pid = 0"), "{out}");
     assert!(out.contains("sizeof (struct task_struct) = 0x"), "{out}");

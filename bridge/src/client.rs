@@ -33,6 +33,9 @@ const MAX_THREAD_PAGES: usize = 4096;
 /// The most console (`O`) packets accepted for one monitor command.
 const MAX_CONSOLE_PACKETS: usize = 100_000;
 
+/// How many physical reads share one `Qqemu.PhyMemMode:1` ... `:0` bracket (one write).
+const PHYS_BATCH: usize = 64;
+
 /// Connection settings.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -57,6 +60,12 @@ pub struct ClientStats {
     pub bytes_received: u64,
     /// Writes that carried at least one request: one per round trip when pipelining.
     pub round_trips: u64,
+    /// `m` requests sent in physical mode (`Qqemu.PhyMemMode:1`).
+    pub phys_reads: u64,
+    /// Memory requests that faulted through the selected vCPU's page tables and were served
+    /// through the kernel page tables instead (Linux PTI, vCPU in user mode). Counted by
+    /// [`crate::blocking::BlockingTarget`]; always 0 from [`Client::stats`].
+    pub pti_fallback_reads: u64,
 }
 
 /// A connection to a gdbstub.
@@ -78,6 +87,8 @@ pub struct Client {
     broken: Option<String>,
     /// The value of `Qqemu.PhyMemMode` found at connect, if we changed it.
     phymem_restore: Option<bool>,
+    /// Whether `qqemu.Supported` lists `PhyMemMode`, once asked.
+    phymem_supported: Option<bool>,
     /// Stop replies that arrived unasked while a request was pending.
     unsolicited_stops: u64,
     /// Whether the stub reported stopping the target as we connected.
@@ -119,6 +130,7 @@ impl Client {
             state: RunState::Running,
             broken: None,
             phymem_restore: None,
+            phymem_supported: None,
             unsolicited_stops: 0,
             stopped_on_attach: false,
         };
@@ -427,19 +439,109 @@ impl Client {
         let replies = self.request_many(&bodies).await?;
         reqs.iter()
             .zip(replies)
-            .map(|(&(addr, len), r)| match classify(&r) {
-                Reply::Error(0x14) => Ok(Err(ChunkError::NoMapping)),
-                Reply::Error(0x22) => Ok(Err(ChunkError::TooLarge)),
-                Reply::Error(n) => Ok(Err(ChunkError::Errno(n))),
-                Reply::Unsupported => Err(BridgeError::Unsupported("memory reads".into())),
-                Reply::Ok => Err(BridgeError::Protocol(format!(
-                    "OK in reply to a read of {len} bytes at {addr}"
-                ))),
-                Reply::Data(d) => memory::parse_data(d)
-                    .map(Ok)
-                    .map_err(|e| BridgeError::Protocol(format!("reply to a read at {addr}: {e}"))),
-            })
+            .map(|(&(addr, len), r)| read_reply(&r, len, &addr.to_string()))
             .collect()
+    }
+
+    /// Whether the stub can read guest-physical memory: `qqemu.Supported` lists `PhyMemMode`
+    /// (QEMU does since 5.0). Asked once per connection.
+    pub async fn supports_phys_mem(&mut self) -> Result<bool> {
+        if let Some(s) = self.phymem_supported {
+            return Ok(s);
+        }
+        let reply = self.request(b"qqemu.Supported").await?;
+        let s = match classify(&reply) {
+            Reply::Data(d) => d.split(|&b| b == b';').any(|f| f == b"PhyMemMode"),
+            _ => false,
+        };
+        tracing::debug!(supported = s, "physical memory mode");
+        self.phymem_supported = Some(s);
+        Ok(s)
+    }
+
+    /// Reads each `(physical addr, len)` with one all-or-nothing `m` request in QEMU's
+    /// physical mode, pipelined.
+    ///
+    /// Each batch is one write: `Qqemu.PhyMemMode:1`, the reads, `Qqemu.PhyMemMode:0`. The stub
+    /// handles packets in order, so the mode is switched back even if a read fails, and even
+    /// if this client stops reading replies (the stub has the whole batch). If a reply cannot
+    /// be trusted, `Qqemu.PhyMemMode:0` is sent again on its own; if the stub cannot be
+    /// switched back, the connection is marked unusable rather than letting later virtual reads
+    /// silently read physical memory. (If the connection dies, the next one switches the mode
+    /// off at connect.) Never sent to a stub without `PhyMemMode`: that is
+    /// [`BridgeError::Unsupported`].
+    pub async fn read_physical(
+        &mut self,
+        reqs: &[(u64, usize)],
+    ) -> Result<Vec<std::result::Result<Vec<u8>, ChunkError>>> {
+        if !self.supports_phys_mem().await? {
+            return Err(BridgeError::Unsupported(
+                "physical memory reads (Qqemu.PhyMemMode)".into(),
+            ));
+        }
+        let mut out = Vec::with_capacity(reqs.len());
+        for batch in reqs.chunks(PHYS_BATCH) {
+            out.extend(self.read_physical_batch(batch).await?);
+        }
+        Ok(out)
+    }
+
+    async fn read_physical_batch(
+        &mut self,
+        reqs: &[(u64, usize)],
+    ) -> Result<Vec<std::result::Result<Vec<u8>, ChunkError>>> {
+        let mut bodies = Vec::with_capacity(reqs.len() + 2);
+        bodies.push(b"Qqemu.PhyMemMode:1".to_vec());
+        bodies.extend(
+            reqs.iter()
+                .map(|&(a, n)| memory::read_request(VirtAddr(a), n)),
+        );
+        bodies.push(b"Qqemu.PhyMemMode:0".to_vec());
+        self.stats.phys_reads += reqs.len() as u64;
+        let replies = match self.request_many(&bodies).await {
+            Ok(r) => r,
+            Err(e) => {
+                if !e.is_fatal() {
+                    // Every reply was read, but we cannot tell whether `:0` was accepted.
+                    self.force_virtual_mode().await?;
+                }
+                return Err(e);
+            }
+        };
+        let on = replies.first().map(|r| classify(r));
+        let off = replies.last().map(|r| classify(r));
+        if off != Some(Reply::Ok) {
+            self.force_virtual_mode().await?;
+        }
+        if on != Some(Reply::Ok) || replies.len() != reqs.len() + 2 {
+            // The reads, if any were answered, were virtual: discard them.
+            return Err(BridgeError::Protocol(format!(
+                "the stub did not switch to physical memory mode (reply {:?})",
+                replies
+                    .first()
+                    .map(|r| String::from_utf8_lossy(r).into_owned())
+                    .unwrap_or_default()
+            )));
+        }
+        reqs.iter()
+            .zip(replies.iter().skip(1))
+            .map(|(&(addr, len), r)| read_reply(r, len, &format!("physical {addr:#x}")))
+            .collect()
+    }
+
+    /// Sends `Qqemu.PhyMemMode:0` alone; if the stub does not accept it, no request on this
+    /// connection can be trusted to be virtual any more, so the connection becomes unusable.
+    async fn force_virtual_mode(&mut self) -> Result<()> {
+        match self.request(b"Qqemu.PhyMemMode:0").await {
+            Ok(r) if classify(&r) == Reply::Ok => Ok(()),
+            Err(e) if e.is_fatal() => Err(e),
+            other => {
+                let why = "the stub could not be switched back from physical memory mode";
+                tracing::warn!(reply = ?other.as_ref().map(|r| String::from_utf8_lossy(r).into_owned()), "{why}");
+                self.broken = Some(why.into());
+                Err(BridgeError::Unusable(why.into()))
+            }
+        }
     }
 
     /// Every vCPU thread, from `qfThreadInfo`/`qsThreadInfo`.
@@ -694,6 +796,26 @@ impl Client {
         }
         let _ = self.stream.shutdown().await;
         Ok(())
+    }
+}
+
+/// One `m` reply: data, or the chunk error the stub gave; `what` names the address.
+fn read_reply(
+    r: &[u8],
+    len: usize,
+    what: &str,
+) -> Result<std::result::Result<Vec<u8>, ChunkError>> {
+    match classify(r) {
+        Reply::Error(0x14) => Ok(Err(ChunkError::NoMapping)),
+        Reply::Error(0x22) => Ok(Err(ChunkError::TooLarge)),
+        Reply::Error(n) => Ok(Err(ChunkError::Errno(n))),
+        Reply::Unsupported => Err(BridgeError::Unsupported("memory reads".into())),
+        Reply::Ok => Err(BridgeError::Protocol(format!(
+            "OK in reply to a read of {len} bytes at {what}"
+        ))),
+        Reply::Data(d) => memory::parse_data(d)
+            .map(Ok)
+            .map_err(|e| BridgeError::Protocol(format!("reply to a read at {what}: {e}"))),
     }
 }
 

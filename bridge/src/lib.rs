@@ -4,6 +4,7 @@
 //! - [`rsp`]: the wire protocol as a sans-IO frame decoder and typed packets;
 //! - [`client`]: an async (tokio) client that pipelines requests to the stub;
 //! - [`memory`]: the fault-aware chunked reader (kmdb's `kmt_rw()` done right) and the page cache;
+//! - [`paging`]: a sans-IO x86_64 page-table walker (and Linux PTI's kernel/user PGD pair);
 //! - [`target`]: the synchronous [`Target`] trait the mdb layer is written against, and
 //!   [`blocking::BlockingTarget`], its implementation over the live client.
 
@@ -13,6 +14,7 @@ pub mod cache;
 pub mod client;
 pub mod error;
 pub mod memory;
+pub mod paging;
 pub mod regs;
 pub mod rsp;
 pub mod target;
@@ -20,4 +22,5 @@ pub mod target;
 pub use addr::VirtAddr;
 pub use error::{BridgeError, ChunkError};
 pub use memory::{read_exact, read_partial, MemoryExt, PartialRead, TargetMemory};
+pub use paging::{PageTableRoot, Translation, WalkFault};
 pub use target::{RunState, StopReason, Target, TargetStatus, VcpuId, VcpuInfo};

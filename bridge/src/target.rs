@@ -2,9 +2,10 @@
 //!
 //! Implemented by [`crate::blocking::BlockingTarget`] over a live stub, and by test mocks.
 
-use crate::error::Result;
+use crate::error::{BridgeError, Result};
+use crate::paging::{Translation, WalkFault};
 use crate::regs::{RegLayout, RegValues};
-use crate::TargetMemory;
+use crate::{TargetMemory, VirtAddr};
 use std::fmt;
 
 /// A vCPU as the stub names it: RSP thread id `p<pid>.<tid>` (QEMU: `p01.01` is CPU 0).
@@ -101,4 +102,24 @@ pub trait Target: TargetMemory {
     fn interrupt(&mut self) -> Result<StopReason>;
     /// Lets the target run; returns without waiting for it to stop.
     fn resume(&mut self) -> Result<()>;
+
+    /// Reads `len` bytes of guest-physical memory at `addr`, all or nothing.
+    ///
+    /// The default says the target cannot ([`BridgeError::Unsupported`]).
+    fn read_physical(&mut self, addr: u64, len: usize) -> Result<Vec<u8>> {
+        let _ = (addr, len);
+        Err(BridgeError::Unsupported("physical memory reads".into()))
+    }
+
+    /// Walks the page tables for `va` as this target's memory reads resolve it: through the
+    /// selected vCPU's CR3, or, for a kernel address while that CR3 is a Linux PTI user PGD,
+    /// through the paired kernel PGD ([`Translation::root`] says which).
+    ///
+    /// `Ok(Err(fault))` when `va` has no translation (the fault names the level and entry);
+    /// `Err` when the walk could not be done. The default says the target cannot
+    /// ([`BridgeError::Unsupported`]).
+    fn translate(&mut self, va: VirtAddr) -> Result<std::result::Result<Translation, WalkFault>> {
+        let _ = va;
+        Err(BridgeError::Unsupported("page-table walks".into()))
+    }
 }

@@ -29,6 +29,7 @@ pub(crate) fn execute(session: &mut Session, line: &str, out: &mut dyn Output) -
             break;
         }
         out.begin(&cmd.source);
+        session.clear_command_cache();
         let result = cmd
             .stages
             .and_then(|stages| run_pipeline(session, &stages, out));

@@ -22,6 +22,7 @@
 //! - [`output`] and [`sink`]: where results go (text, JSON lines, capture for tests).
 
 pub mod args;
+pub mod attach;
 pub mod cmds;
 pub mod dis;
 pub mod error;
@@ -29,6 +30,7 @@ pub mod exec;
 pub mod fmt;
 pub mod kernel;
 pub mod lang;
+pub mod linux;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 pub mod output;
@@ -36,6 +38,7 @@ pub mod registry;
 pub mod session;
 pub mod sink;
 pub mod symbols;
+pub mod unwind;
 pub mod walkers;
 
 #[cfg(test)]

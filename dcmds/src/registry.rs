@@ -137,6 +137,11 @@ pub trait Walk {
     /// The next address, `None` at the end. An error ends the walk; the driver reports it and
     /// keeps what was emitted before.
     fn step(&mut self, session: &mut Session) -> Result<Option<VirtAddr>, DcmdError>;
+
+    /// What the walk skipped (unreadable or corrupt elements), said once it has ended.
+    fn warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Starts a walk: mdb's walker init. `start` is the address given (`addr::walk name`).
@@ -185,10 +190,22 @@ pub static DCMDS: &[&DcmdDef] = &[
     &cmds::print::PRINT,
     &cmds::sizeof::SIZEOF,
     &cmds::offsetof::OFFSETOF,
+    &cmds::ps::PS,
+    &cmds::ps::PGREP,
+    &cmds::task::TASK,
+    &cmds::cpuinfo::CPUINFO,
+    &cmds::findstack::FINDSTACK,
+    &cmds::stacks::STACKS,
+    &cmds::stack::STACK,
+    &cmds::stack::STACK_FRAMES,
 ];
 
 /// Every walker.
-pub static WALKERS: &[&WalkerDef] = &[&walkers::list::LIST];
+pub static WALKERS: &[&WalkerDef] = &[
+    &walkers::list::LIST,
+    &walkers::task::THREAD,
+    &walkers::task::PROC,
+];
 
 /// The dcmd called `name` (or aliased so).
 pub fn find_dcmd(name: &str) -> Option<&'static DcmdDef> {

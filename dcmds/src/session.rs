@@ -8,7 +8,8 @@ use crate::lang::EvalEnv;
 use crate::output::Output;
 use crate::symbols::{self, NoSymbols, SymbolLookup};
 use qmdb_bridge::{read_partial, PartialRead, Target, VirtAddr};
-use std::collections::BTreeMap;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -41,6 +42,9 @@ pub struct Session {
     quit: bool,
     interrupt: Arc<AtomicBool>,
     kernel: Option<Kernel>,
+    /// What one command derived from the stopped guest and its pipeline stages share
+    /// (the task list, the vCPUs' state), by type; emptied before each command.
+    command_cache: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
 }
 
 impl Session {
@@ -56,6 +60,7 @@ impl Session {
             quit: false,
             interrupt: Arc::new(AtomicBool::new(false)),
             kernel: None,
+            command_cache: HashMap::new(),
         }
     }
 
@@ -96,6 +101,22 @@ impl Session {
     pub fn execute(&mut self, line: &str, out: &mut dyn Output) -> ExecOutcome {
         self.interrupt.store(false, Ordering::Relaxed);
         exec::execute(self, line, out)
+    }
+
+    /// The value of type `T` cached for the running command, if any.
+    pub fn command_cached<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let v = self.command_cache.get(&TypeId::of::<T>())?;
+        Arc::clone(v).downcast::<T>().ok()
+    }
+
+    /// Caches `value` for the rest of the running command (every stage of its pipeline).
+    pub fn cache_for_command<T: Any + Send + Sync>(&mut self, value: Arc<T>) {
+        self.command_cache.insert(TypeId::of::<T>(), value);
+    }
+
+    /// Forgets what the previous command cached: the guest may have run since.
+    pub(crate) fn clear_command_cache(&mut self) {
+        self.command_cache.clear();
     }
 
     pub fn target(&self) -> &dyn Target {

@@ -349,6 +349,7 @@ fn session(btf: Btf, target: MockTarget) -> Session {
         slide: 0,
         symbols: Arc::new(SymbolTable::new(vec![])),
         types: Some(Arc::new(btf)),
+        orc: None,
         notes: Vec::new(),
     });
     s

@@ -233,7 +233,13 @@ impl Conn {
             // QEMU 7.2 wants `D;pid` once multiprocess is on; a bare `D` is E22 and the
             // session stays attached with the VM stopped.
             b"D" if self.multiprocess => return Some("E22".into()),
-            b"qqemu.Supported" => return Some("sstepbits;sstep;PhyMemMode".into()),
+            b"qqemu.Supported" if self.shared.phys_mem_mode_supported => {
+                return Some("sstepbits;sstep;PhyMemMode".into())
+            }
+            b"qqemu.Supported" => return Some("sstepbits;sstep".into()),
+            b"qqemu.PhyMemMode" if !self.shared.phys_mem_mode_supported => {
+                return Some(String::new())
+            }
             b"qqemu.sstepbits" => return Some("ENABLE=1,NOIRQ=2,NOTIMER=4".into()),
             b"qqemu.sstep" => {
                 return Some(format!("0x{:x}", lock(&self.shared.machine).sstep_flags))
@@ -271,6 +277,9 @@ impl Conn {
             });
         }
         if let Some(arg) = body.strip_prefix(b"Qqemu.PhyMemMode:") {
+            if !self.shared.phys_mem_mode_supported {
+                return Some(String::new());
+            }
             return Some(match parse_ul(arg) {
                 Some(v) => {
                     lock(&self.shared.machine).phys_mem_mode = v != 0;

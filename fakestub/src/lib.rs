@@ -28,6 +28,12 @@
 //! - `qqemu.Supported`, `qqemu.sstepbits`, `qqemu.sstep`/`Qqemu.sstep=`, and
 //!   `qqemu.PhyMemMode`/`Qqemu.PhyMemMode:` (reads and writes then go to
 //!   [`FakeConfig::phys_regions`]; the mode is global and survives reconnects, as in QEMU).
+//!   With [`FakeConfig::phys_mem_mode_supported`] off, the fake is a stub without it: no
+//!   `PhyMemMode` in `qqemu.Supported`, empty replies to both packets.
+//! - Page-table isolation: [`FakeConfig::pti_hidden`] ranges answer `E14` to `m` while the
+//!   selected vCPU is in user mode (`cs & 3 != 0`), as kernel memory does through a Linux PTI
+//!   user CR3. The fake does not walk page tables itself: a test that wants the memory found
+//!   through the kernel page tables puts the tables and the data in `phys_regions`.
 //! - `Z0`..`Z4`/`z0`..`z4` → `OK` (never hit; removing a missing one → `E22`).
 //! - `D` in multiprocess mode → `E22` (QEMU wants `D;1`); `D;1` → `OK`, the session ends and
 //!   the VM "runs" until the next connection stops it. `k`/`vKill` end the session (QEMU
@@ -61,6 +67,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::io::Write as _;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -123,6 +130,15 @@ pub struct FakeConfig {
     /// sends an unsolicited `T02thread:01;` before reading anything; a VM that was already
     /// stopped gets no such packet.
     pub running: bool,
+    /// Virtual ranges hidden from a vCPU in user mode, as kernel memory is under Linux's
+    /// page-table isolation: while the vCPU selected with `Hg` has `cs & 3 != 0`, an `m`
+    /// request touching one of them answers `E14` (whatever `regions` holds there). In kernel
+    /// mode, and in physical mode, they change nothing. Empty by default.
+    pub pti_hidden: Vec<Range<u64>>,
+    /// Whether the stub has `Qqemu.PhyMemMode` (QEMU 7.2 does; the default). When false,
+    /// `qqemu.Supported` leaves it out and `qqemu.PhyMemMode`/`Qqemu.PhyMemMode:` get the
+    /// empty (unsupported) reply.
+    pub phys_mem_mode_supported: bool,
 }
 
 impl Default for FakeConfig {
@@ -138,6 +154,8 @@ impl Default for FakeConfig {
             rle: false,
             monitor_extra: BTreeMap::new(),
             running: true,
+            pti_hidden: Vec::new(),
+            phys_mem_mode_supported: true,
         }
     }
 }
@@ -236,6 +254,7 @@ impl FakeStub {
                 phys_mem_mode: false,
                 sstep_flags: 0x7,
                 vcpus: cpus,
+                pti_hidden: cfg.pti_hidden,
                 state: if cfg.running {
                     RunState::Running
                 } else {
@@ -251,6 +270,7 @@ impl FakeStub {
             rle: cfg.rle,
             version: cfg.version,
             monitor_extra: cfg.monitor_extra,
+            phys_mem_mode_supported: cfg.phys_mem_mode_supported,
         });
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;

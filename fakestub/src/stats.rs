@@ -30,6 +30,9 @@ pub struct Stats {
     pub mem_writes: u64,
     /// *wire*: `G` and `P` packets received (register writes).
     pub reg_writes: u64,
+    /// *wire*: `Qqemu.PhyMemMode:` packets received (switches to or from physical mode,
+    /// accepted or not).
+    pub phys_mode_sets: u64,
     /// *wire*: `k` and `vKill` packets received. QEMU would exit on these.
     pub kills: u64,
     /// *wire*: `D` packets received (detach; QEMU resumes the VM).
@@ -54,6 +57,7 @@ pub(crate) struct Counters {
     pub mem_read_bytes: AtomicU64,
     pub mem_writes: AtomicU64,
     pub reg_writes: AtomicU64,
+    pub phys_mode_sets: AtomicU64,
     pub kills: AtomicU64,
     pub detaches: AtomicU64,
     pub resumes: AtomicU64,
@@ -74,6 +78,7 @@ impl Counters {
             mem_read_bytes: self.mem_read_bytes.load(Relaxed),
             mem_writes: self.mem_writes.load(Relaxed),
             reg_writes: self.reg_writes.load(Relaxed),
+            phys_mode_sets: self.phys_mode_sets.load(Relaxed),
             kills: self.kills.load(Relaxed),
             detaches: self.detaches.load(Relaxed),
             resumes: self.resumes.load(Relaxed),
@@ -94,6 +99,7 @@ impl Counters {
             &self.mem_read_bytes,
             &self.mem_writes,
             &self.reg_writes,
+            &self.phys_mode_sets,
             &self.kills,
             &self.detaches,
             &self.resumes,
@@ -114,6 +120,7 @@ impl Counters {
             Some(b'D') => &self.detaches,
             Some(b'k') if body.len() == 1 => &self.kills,
             _ if body.starts_with(b"vKill") => &self.kills,
+            _ if body.starts_with(b"Qqemu.PhyMemMode:") => &self.phys_mode_sets,
             _ => return,
         };
         c.fetch_add(1, Relaxed);

@@ -57,7 +57,26 @@ pub(crate) struct Machine {
     /// QEMU's single-step flags (`qqemu.sstep`), 0x7 at start.
     pub sstep_flags: u64,
     pub vcpus: Vec<Vcpu>,
+    /// [`crate::FakeConfig::pti_hidden`].
+    pub pti_hidden: Vec<std::ops::Range<u64>>,
     pub state: RunState,
+}
+
+impl Machine {
+    /// Whether a virtual read of `len` bytes at `start` by vCPU `index` touches memory that
+    /// PTI hides from a vCPU in user mode.
+    fn pti_hides(&self, index: Option<usize>, start: u64, len: usize) -> bool {
+        let user_mode = index
+            .and_then(|i| self.vcpus.get(i))
+            .is_some_and(|v| v.regs.seg[0] & 3 != 0);
+        let end = start as u128 + len as u128;
+        user_mode
+            && len > 0
+            && self
+                .pti_hidden
+                .iter()
+                .any(|r| (r.start as u128) < end && start < r.end)
+    }
 }
 
 /// State shared by the handle and the server thread.
@@ -74,6 +93,7 @@ pub(crate) struct Shared {
     pub rle: bool,
     pub version: String,
     pub monitor_extra: std::collections::BTreeMap<String, String>,
+    pub phys_mem_mode_supported: bool,
 }
 
 /// Lock, ignoring poisoning (a panicking test must not wedge the others).
@@ -214,16 +234,20 @@ impl MultiThreadBase for FakeTarget {
     /// command (about `packet_size - 10` bytes). Any request longer than `packet_size / 2`
     /// gets `E22` on its first call, before anything is written, so every request that is
     /// answered with data was read in exactly one call: counting calls counts requests.
-    fn read_addrs(&mut self, start: u64, data: &mut [u8], _tid: Tid) -> TargetResult<usize, Self> {
+    fn read_addrs(&mut self, start: u64, data: &mut [u8], tid: Tid) -> TargetResult<usize, Self> {
         let c = &self.shared.counters;
         if data.len() > self.shared.packet_size / 2 {
             c.mem_reads_e22.fetch_add(1, Relaxed);
             return Err(TargetError::Errno(E22));
         }
+        let index = self.vcpu_index(tid);
         let ok = {
             let m = self.machine();
-            let mem = if m.phys_mem_mode { &m.phys } else { &m.memory };
-            mem.read(start, data)
+            if m.phys_mem_mode {
+                m.phys.read(start, data)
+            } else {
+                !m.pti_hides(index, start, data.len()) && m.memory.read(start, data)
+            }
         };
         if !ok {
             c.mem_reads_e14.fetch_add(1, Relaxed);

@@ -303,6 +303,25 @@ impl Guest {
         c
     }
 
+    /// Runs `qmdb --kernel` on this guest with `args` (holding the attach lock), asserts it
+    /// succeeded, and returns its stdout.
+    pub fn qmdb_ok(&self, args: &[&str]) -> String {
+        let _attached = self.attach_lock();
+        let o = self
+            .qmdb()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run qmdb");
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "qmdb {args:?} failed:\n{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    }
+
     /// Whether QEMU still runs.
     pub fn is_alive(&self) -> bool {
         qemu_alive(self.pid)

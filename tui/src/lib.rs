@@ -1,2 +1,15 @@
-//! The qmdb terminal UI. A placeholder: the UI is built in its own issue; until then
-//! `qmdb` runs the script-mode loop on a terminal too.
+//! The qmdb terminal UI: one screen with a command line, a scrollable output pane, and
+//! threads, stack, registers and disassembly panes, over the same dcmd engine as script mode.
+//!
+//! - [`protocol`]: requests and events between the UI thread and the session worker;
+//! - `worker`: the thread that owns the session and runs dcmds;
+//! - `app`: the UI state and how keys and events change it (no drawing);
+//! - `ui`: drawing the state with ratatui.
+
+pub mod app;
+pub mod protocol;
+pub mod terminal;
+pub mod ui;
+pub mod worker;
+
+pub use terminal::{run, TuiOptions};

@@ -63,7 +63,10 @@ pub(crate) fn kernel_types(session: &Session, cmd: &str) -> Result<Arc<Btf>, Dcm
             "no type information: load a kernel with --kernel",
         )),
         Some(k) => k.types.clone().ok_or_else(|| {
-            DcmdError::usage(cmd, "no type information: the kernel image has no .BTF")
+            DcmdError::usage(
+                cmd,
+                "no type information: the kernel image has neither .BTF nor DWARF",
+            )
         }),
     }
 }

@@ -91,6 +91,9 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         }
         Ok(())
     })?;
+    for w in walk.warnings() {
+        sink.warn(&w);
+    }
     if let Some(e) = failure {
         sink.fail(&e);
     }

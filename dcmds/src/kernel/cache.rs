@@ -16,12 +16,13 @@
 use super::banner::{find_banner, Banner};
 use super::symtab::SymbolTable;
 use super::{KernelError, KernelImage};
+use crate::unwind::OrcTable;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever what is cached, or how, changes.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 
 /// What the session needs from a kernel file.
 #[derive(Debug)]
@@ -31,8 +32,14 @@ pub struct KernelFiles {
     pub text: Range<u64>,
     pub build_id: Option<Vec<u8>>,
     pub symbols: SymbolTable,
-    /// The raw `.BTF` section.
+    /// The raw `.BTF` section, or BTF converted from the image's DWARF.
     pub btf: Option<Vec<u8>>,
+    /// `btf` was converted from DWARF (the image has no `.BTF`).
+    pub types_from_dwarf: bool,
+    /// The ORC unwind table (none for a frame-pointer kernel).
+    pub orc: Option<OrcTable>,
+    /// Why the image's ORC sections could not be used, if they could not.
+    pub orc_error: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,6 +51,10 @@ struct Meta {
     text_start: u64,
     text_end: u64,
     has_btf: bool,
+    #[serde(default)]
+    types_from_dwarf: bool,
+    has_orc: bool,
+    orc_error: Option<String>,
 }
 
 /// Where a load came from.
@@ -64,12 +75,32 @@ impl KernelFiles {
             .map(|s| s.addr..s.addr + s.data.len() as u64)
             .ok_or_else(|| KernelError::NoText(name.to_string()))?;
         let symbols = SymbolTable::from_image(image)?;
+        // A vmlinux without `.BTF` (a self-built kernel) may have DWARF: converted to BTF once
+        // and cached as such.
+        let (btf, types_from_dwarf) = match image.section(".BTF") {
+            Some(s) => (Some(s.data.to_vec()), false),
+            None => match super::dwarf::btf_from_dwarf(image.elf_bytes()) {
+                Ok(Some(b)) => (Some(b), true),
+                Ok(None) => (None, false),
+                Err(e) => {
+                    tracing::warn!("{name}: the DWARF types cannot be read: {e}");
+                    (None, false)
+                }
+            },
+        };
+        let (orc, orc_error) = match OrcTable::from_image(image) {
+            Ok(t) => (t, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
         Ok(KernelFiles {
             banner,
             text,
             build_id: image.build_id(),
             symbols,
-            btf: image.section(".BTF").map(|s| s.data.to_vec()),
+            btf,
+            types_from_dwarf,
+            orc,
+            orc_error,
         })
     }
 
@@ -235,6 +266,16 @@ fn read_entry(dir: &Path, key: &str) -> Result<KernelFiles, String> {
     } else {
         None
     };
+    let orc = if meta.has_orc {
+        Some(
+            OrcTable::from_bytes(
+                &std::fs::read(dir.join("orc.bin")).map_err(|e| format!("orc.bin: {e}"))?,
+            )
+            .map_err(|e| format!("orc.bin: {e}"))?,
+        )
+    } else {
+        None
+    };
     let build_id = match meta.build_id {
         Some(hex) => Some(
             qmdb_bridge::rsp::encoding::from_hex(hex.as_bytes())
@@ -251,6 +292,9 @@ fn read_entry(dir: &Path, key: &str) -> Result<KernelFiles, String> {
         build_id,
         symbols,
         btf,
+        types_from_dwarf: meta.types_from_dwarf,
+        orc,
+        orc_error: meta.orc_error,
     };
     if files.key() != key {
         return Err(format!("entry {key} holds kernel {}", files.key()));
@@ -271,10 +315,16 @@ fn write_entry(dir: &Path, files: &KernelFiles) -> std::io::Result<()> {
         text_start: files.text.start,
         text_end: files.text.end,
         has_btf: files.btf.is_some(),
+        types_from_dwarf: files.types_from_dwarf,
+        has_orc: files.orc.is_some(),
+        orc_error: files.orc_error.clone(),
     };
     write_atomic(&dir.join("symbols.bin"), &files.symbols.to_bytes())?;
     if let Some(btf) = &files.btf {
         write_atomic(&dir.join("btf.bin"), btf)?;
+    }
+    if let Some(orc) = &files.orc {
+        write_atomic(&dir.join("orc.bin"), &orc.to_bytes())?;
     }
     // Written last: an entry without it is incomplete and ignored.
     let json = serde_json::to_vec(&meta).map_err(std::io::Error::other)?;

@@ -4,6 +4,7 @@ pub mod banner;
 pub mod btf;
 pub mod cache;
 pub mod decompress;
+pub mod dwarf;
 pub mod image;
 pub mod kallsyms;
 pub mod kaslr;
@@ -31,6 +32,8 @@ pub struct Kernel {
     pub symbols: Arc<SymbolTable>,
     /// Types, when the image has BTF.
     pub types: Option<Arc<Btf>>,
+    /// The ORC unwind table, at link-time addresses.
+    pub orc: Option<Arc<crate::unwind::OrcTable>>,
     /// What could not be loaded, for `::status`.
     pub notes: Vec<String>,
 }
@@ -94,16 +97,28 @@ pub fn attach(
     let slide = find_slide(target, &files.banner, files.text.clone(), &rips)?;
     let mut notes = Vec::new();
     let types = match files.btf.as_deref().map(Btf::parse) {
-        Some(Ok(btf)) => Some(Arc::new(btf)),
+        Some(Ok(btf)) => {
+            if files.types_from_dwarf {
+                notes.push("types from the image's DWARF (it has no .BTF)".to_string());
+            }
+            Some(Arc::new(btf))
+        }
         Some(Err(e)) => {
             notes.push(format!("the .BTF section does not parse: {e}"));
             None
         }
         None => {
-            notes.push("the image has no .BTF section: no type information".to_string());
+            notes.push("the image has neither .BTF nor DWARF: no type information".to_string());
             None
         }
     };
+    match (&files.orc, &files.orc_error) {
+        (None, Some(e)) => notes.push(format!("no ORC unwind data: {e}")),
+        (None, None) => notes.push(
+            "the image has no ORC unwind data: stacks are walked by frame pointers".to_string(),
+        ),
+        _ => {}
+    }
     Ok((
         Kernel {
             release: files.banner.release().map(str::to_string),
@@ -111,6 +126,7 @@ pub fn attach(
             slide,
             symbols: Arc::new(files.symbols),
             types,
+            orc: files.orc.map(Arc::new),
             notes,
         },
         origin,

@@ -2,3 +2,4 @@
 //! [`crate::registry::WALKERS`] lists.
 
 pub mod list;
+pub mod task;

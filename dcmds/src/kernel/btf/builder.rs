@@ -170,6 +170,16 @@ impl BtfBuilder {
         self.members(kind::UNION, name, size, false, &m)
     }
 
+    /// A union with the kind flag set: members are `(name, type, bit offset, bitfield size)`.
+    pub fn union_bitfields(
+        &mut self,
+        name: &str,
+        size: u32,
+        members: &[(&str, TypeId, u32, u32)],
+    ) -> TypeId {
+        self.members(kind::UNION, name, size, true, members)
+    }
+
     /// An ENUM of `size` bytes; `signed` sets the kind flag.
     pub fn enum_(&mut self, name: &str, size: u32, signed: bool, values: &[(&str, i32)]) -> TypeId {
         let id = self.header(name, kind::ENUM, signed, values.len() as u16, size);

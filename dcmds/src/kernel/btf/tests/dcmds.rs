@@ -58,6 +58,7 @@ fn session_with(target: MockTarget, btf: bool) -> Session {
         slide: 0,
         symbols: Arc::new(SymbolTable::new(vec![])),
         types: btf.then(|| Arc::new(fixture().btf)),
+        orc: None,
         notes: Vec::new(),
     });
     // After the kernel, which installs its own (here empty) symbols.
@@ -559,6 +560,7 @@ fn cyclic_and_huge_types_stay_bounded() {
         slide: 0,
         symbols: Arc::new(SymbolTable::new(vec![])),
         types: Some(Arc::new(btf)),
+        orc: None,
         notes: Vec::new(),
     });
     let out = run(&mut s, "ffff888000010000::print loop");

@@ -1,0 +1,147 @@
+//! `::ps` and `::pgrep`: the guest's tasks, as a table or filtered by name.
+
+use crate::args::getopts;
+use crate::error::DcmdError;
+use crate::linux::{self, Scope, Task, TaskList};
+use crate::registry::{DcmdDef, Invocation};
+use crate::session::Session;
+use crate::sink::Sink;
+use serde_json::json;
+
+pub const PS: DcmdDef = DcmdDef {
+    name: "ps",
+    aliases: &[],
+    usage: "[-t]",
+    description: "list processes (with -t, every thread)",
+    help: "Lists the guest's processes, one line each, in task-list order:
+  S    PID   PPID   TGID      FLAGS             ADDR CPU COMM
+  S     97      1     97 0x00400100 ffff8ead41d1c000   1 qmdb-sleeper
+S is the state letter of ps(1) (R S D T t X Z P I), FLAGS the task's
+PF_* flags, ADDR its task_struct, CPU the CPU it runs or last ran on.
+
+  -t   every thread, and each CPU's idle task, not only processes
+
+In a pipeline, emits the task_struct addresses instead. With --json, one
+object per task: {\"thread\",\"pid\",\"tgid\",\"ppid\",\"comm\",\"state\",
+\"flags\",\"cpu\"}.",
+    run: ps,
+};
+
+pub const PGREP: DcmdDef = DcmdDef {
+    name: "pgrep",
+    aliases: &[],
+    usage: "[-t] [-x] pattern",
+    description: "find tasks whose name matches a regular expression",
+    help: "Prints (or, in a pipeline, emits) the tasks whose comm matches PATTERN, a
+regular expression, in ::ps format:
+  ::pgrep sleeper | ::findstack
+  -x   the whole name must match
+  -t   threads too, not only processes",
+    run: pgrep,
+};
+
+/// The tasks of `scope`, with the walk's problems printed as warnings.
+pub(crate) fn tasks(
+    session: &mut Session,
+    cmd: &str,
+    scope: Scope,
+    sink: &mut Sink<'_>,
+) -> Result<TaskList, DcmdError> {
+    let layout = linux::layout(session, cmd)?;
+    let limit = session.walk_limit();
+    let list = linux::walk_tasks(session, &layout, scope, limit)?;
+    for p in &list.problems {
+        sink.warn(p);
+    }
+    Ok(list)
+}
+
+fn ppid(list: &TaskList, t: &Task) -> i32 {
+    list.find(linux::TaskRef(qmdb_bridge::VirtAddr(t.real_parent)))
+        .map_or(0, |p| p.tgid)
+}
+
+fn print(list: &TaskList, shown: &[&Task], inv: &Invocation<'_>, sink: &mut Sink<'_>) {
+    if sink.pipe_out() {
+        for t in shown {
+            sink.addr(t.addr.0);
+        }
+        return;
+    }
+    if inv.flags.header() {
+        sink.line(&format!(
+            "{:1} {:>6} {:>6} {:>6} {:>10} {:>16} {:>3} COMM",
+            "S", "PID", "PPID", "TGID", "FLAGS", "ADDR", "CPU"
+        ));
+    }
+    for t in shown {
+        let cpu = t.cpu.map_or_else(|| "-".to_string(), |c| c.to_string());
+        let ppid = ppid(list, t);
+        sink.line(&format!(
+            "{:1} {:>6} {:>6} {:>6} {:#010x} {:>16} {:>3} {}",
+            t.state_letter(),
+            t.pid,
+            ppid,
+            t.tgid,
+            t.flags,
+            t.addr,
+            cpu,
+            t.comm
+        ));
+        sink.data(json!({
+            "thread": format!("{:#x}", t.addr.0 .0),
+            "pid": t.pid,
+            "tgid": t.tgid,
+            "ppid": ppid,
+            "comm": t.comm,
+            "state": t.state_letter().to_string(),
+            "flags": format!("{:#x}", t.flags),
+            "cpu": t.cpu,
+        }));
+    }
+}
+
+fn ps(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
+    let cmd = inv.display_name();
+    let opts = getopts(&cmd, inv.args, "t")?;
+    if let Some(extra) = opts.rest.first() {
+        return Err(inv.usage_error(format!("unexpected argument '{extra}'")));
+    }
+    let scope = if opts.flag('t') {
+        Scope::Threads
+    } else {
+        Scope::Processes
+    };
+    let list = tasks(session, &cmd, scope, sink)?;
+    let shown: Vec<&Task> = list.tasks.iter().collect();
+    print(&list, &shown, inv, sink);
+    Ok(())
+}
+
+fn pgrep(
+    session: &mut Session,
+    inv: &Invocation<'_>,
+    sink: &mut Sink<'_>,
+) -> Result<(), DcmdError> {
+    let cmd = inv.display_name();
+    let opts = getopts(&cmd, inv.args, "tx")?;
+    let [pattern] = opts.rest.as_slice() else {
+        return Err(inv.usage_error("give one pattern"));
+    };
+    let source = if opts.flag('x') {
+        format!("^(?:{pattern})$")
+    } else {
+        pattern.to_string()
+    };
+    let re = regex::Regex::new(&source)
+        .map_err(|e| DcmdError::usage(&cmd, format!("bad pattern '{pattern}': {e}")))?;
+    let scope = if opts.flag('t') {
+        Scope::Threads
+    } else {
+        Scope::Processes
+    };
+    let list = tasks(session, &cmd, scope, sink)?;
+    let shown: Vec<&Task> = list.tasks.iter().filter(|t| re.is_match(&t.comm)).collect();
+    print(&list, &shown, inv, sink);
+    Ok(())
+}

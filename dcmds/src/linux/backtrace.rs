@@ -1,0 +1,415 @@
+//! A task's kernel stack: where its walk starts (saved registers of a sleeping task, or
+//! the registers of the vCPU it runs on), which stacks the walk may use, and the walk.
+
+use super::layout::LinuxLayout;
+use super::percpu::PerCpu;
+use super::task::Task;
+use super::vcpus::{vcpu_states, VcpuState};
+use crate::error::DcmdError;
+use crate::kernel::btf::Btf;
+use crate::kernel::symtab::SymbolTable;
+use crate::session::Session;
+use crate::unwind::{
+    self, Backtrace, PtRegs, Reg, StackKind, StackMemory, StackReadError, StackRegion,
+    UnwindContext, UnwindOptions, UnwindStart,
+};
+use qmdb_bridge::regs::RegValues;
+use qmdb_bridge::{VcpuId, VirtAddr};
+use std::ops::Range;
+use std::sync::Arc;
+
+/// The size of a hard IRQ stack on x86_64 (`IRQ_STACK_SIZE`, 16 KiB without KASAN).
+pub const IRQ_STACK_SIZE: u64 = 0x4000;
+
+/// What one `::findstack` or `::stacks` run needs once: the unwind data, every CPU's
+/// interrupt and exception stacks, and what each vCPU runs.
+pub struct StackSetup {
+    orc: Option<Arc<unwind::OrcTable>>,
+    symbols: Arc<SymbolTable>,
+    slide: u64,
+    /// Per CPU: its IRQ and exception stacks.
+    cpu_stacks: Vec<(u32, Vec<StackRegion>)>,
+    pub vcpus: Vec<VcpuState>,
+    /// `[__sched_text_start, __sched_text_end)` at runtime: functions `/proc/PID/stack`
+    /// leaves out.
+    pub sched_text: Option<Range<u64>>,
+    /// What could not be found (printed once as a warning).
+    pub problems: Vec<String>,
+    pub options: UnwindOptions,
+}
+
+/// Where a task's walk started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StackOrigin {
+    /// A task that is not running: from its saved `thread.sp`.
+    Saved,
+    /// Running in the kernel on a vCPU: from that vCPU's registers.
+    OnVcpu { vcpu: VcpuId, cpu: Option<u32> },
+    /// Running in user mode on a vCPU: its kernel stack is empty.
+    UserMode {
+        vcpu: VcpuId,
+        cpu: Option<u32>,
+        pc: u64,
+        sp: u64,
+    },
+}
+
+/// A task's stack.
+#[derive(Debug, Clone)]
+pub struct TaskBacktrace {
+    pub origin: StackOrigin,
+    /// The stack pointer the walk started from (`thread.sp` or the vCPU's `rsp`).
+    pub sp: u64,
+    /// `None` when there is nothing to walk (user mode) or the start could not be read.
+    pub backtrace: Option<Backtrace>,
+    /// Why there is no backtrace, or a remark on the start.
+    pub note: Option<String>,
+}
+
+/// Reads guest memory for the unwinder through the session. A fatal error (connection
+/// lost, interrupted) is kept, and the caller returns it once the walk has ended.
+struct SessionStack<'s> {
+    session: &'s mut Session,
+    fatal: Option<DcmdError>,
+}
+
+impl StackMemory for SessionStack<'_> {
+    fn read_u64(&mut self, addr: u64) -> Result<u64, StackReadError> {
+        let mut w = [0u64];
+        self.read_words(addr, &mut w)?;
+        Ok(w[0])
+    }
+
+    fn read_words(&mut self, addr: u64, out: &mut [u64]) -> Result<(), StackReadError> {
+        let len = out.len() * 8;
+        let fail = |reason: String| StackReadError {
+            addr,
+            len: len as u64,
+            reason,
+        };
+        if self.fatal.is_some() {
+            return Err(fail("the session has stopped".into()));
+        }
+        match self.session.read_bytes(VirtAddr(addr), len, None) {
+            Ok(bytes) => {
+                for (w, chunk) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(chunk);
+                    *w = u64::from_le_bytes(b);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // The cause alone: the error's address and size are the StackReadError's.
+                let reason = match &e {
+                    DcmdError::Read { cause, .. } => cause.to_string(),
+                    e => e.to_string(),
+                };
+                if e.is_fatal() || matches!(e, DcmdError::Interrupted) {
+                    self.fatal = Some(e);
+                }
+                Err(fail(reason))
+            }
+        }
+    }
+}
+
+fn must_stop(e: &DcmdError) -> bool {
+    e.is_fatal() || matches!(e, DcmdError::Interrupted | DcmdError::OutputClosed)
+}
+
+/// A vCPU's registers in `pt_regs` order.
+pub fn pt_regs_of(regs: &RegValues) -> PtRegs {
+    let mut p = PtRegs::default();
+    let names = [
+        (Reg::R15, "r15"),
+        (Reg::R14, "r14"),
+        (Reg::R13, "r13"),
+        (Reg::R12, "r12"),
+        (Reg::Bp, "rbp"),
+        (Reg::Bx, "rbx"),
+        (Reg::R11, "r11"),
+        (Reg::R10, "r10"),
+        (Reg::R9, "r9"),
+        (Reg::R8, "r8"),
+        (Reg::Ax, "rax"),
+        (Reg::Cx, "rcx"),
+        (Reg::Dx, "rdx"),
+        (Reg::Si, "rsi"),
+        (Reg::Di, "rdi"),
+        (Reg::Ip, "rip"),
+        (Reg::Cs, "cs"),
+        (Reg::Flags, "eflags"),
+        (Reg::Sp, "rsp"),
+        (Reg::Ss, "ss"),
+    ];
+    for (reg, name) in names {
+        p.set(reg, regs.get_u64(name).unwrap_or(0));
+    }
+    p
+}
+
+impl StackSetup {
+    /// Reads the per-CPU stacks and the vCPUs' state.
+    pub fn new(
+        session: &mut Session,
+        layout: &LinuxLayout,
+        btf: &Btf,
+    ) -> Result<StackSetup, DcmdError> {
+        let kernel = session
+            .kernel()
+            .ok_or_else(|| DcmdError::usage("::findstack", "no kernel: load one with --kernel"))?;
+        let orc = kernel.orc.clone();
+        let symbols = Arc::clone(&kernel.symbols);
+        let slide = kernel.slide;
+        let mut problems = Vec::new();
+        let percpu = match PerCpu::read(session) {
+            Ok(p) => p,
+            Err(e) if must_stop(&e) => return Err(e),
+            Err(e) => {
+                problems.push(format!(
+                    "per-CPU data unreadable ({e}): running tasks are shown from their saved \
+                     stack pointers, without IRQ stacks"
+                ));
+                PerCpu::from_offsets(Vec::new())
+            }
+        };
+        let vcpus = vcpu_states(session, layout, &percpu)?;
+        let mut cpu_stacks = Vec::new();
+        for cpu in percpu.cpus().collect::<Vec<_>>() {
+            let mut regions = Vec::new();
+            match irq_stack(session, layout, &percpu, cpu) {
+                Ok(Some(r)) => regions.push(r),
+                Ok(None) => {}
+                Err(e) if must_stop(&e) => return Err(e),
+                Err(e) => problems.push(format!("IRQ stack of CPU {cpu}: {e}")),
+            }
+            match exception_stacks(session, btf, &percpu, cpu) {
+                Ok(mut r) => regions.append(&mut r),
+                Err(e) if must_stop(&e) => return Err(e),
+                Err(e) => problems.push(format!("exception stacks of CPU {cpu}: {e}")),
+            }
+            cpu_stacks.push((cpu, regions));
+        }
+        let sym = |name: &str| session.symbols().lookup_name(name).map(|a| a.0);
+        let sched_text = match (sym("__sched_text_start"), sym("__sched_text_end")) {
+            (Some(a), Some(b)) if a < b => Some(a..b),
+            _ => None,
+        };
+        Ok(StackSetup {
+            orc,
+            symbols,
+            slide,
+            cpu_stacks,
+            vcpus,
+            sched_text,
+            problems,
+            options: UnwindOptions::default(),
+        })
+    }
+
+    /// Whether `addr` (runtime) is kernel text.
+    pub fn is_text(&self, addr: u64) -> bool {
+        self.symbols
+            .lookup_addr(addr.wrapping_sub(self.slide))
+            .is_some_and(|(s, _)| s.is_text())
+    }
+
+    /// The vCPU running `task`, if any.
+    pub fn vcpu_of(&self, task: &Task) -> Option<&VcpuState> {
+        self.vcpus.iter().find(|v| v.current == Some(task.addr))
+    }
+
+    /// Walks `task`'s kernel stack. An `Err` is fatal to the command (connection lost,
+    /// interrupted); everything else about a bad task is in the result.
+    pub fn backtrace(
+        &self,
+        session: &mut Session,
+        layout: &LinuxLayout,
+        task: &Task,
+    ) -> Result<TaskBacktrace, DcmdError> {
+        let vcpu = self.vcpu_of(task);
+        let cpu = vcpu.and_then(|v| v.cpu).or(task.cpu);
+        let mut regions = vec![StackRegion::task(task.stack, super::THREAD_SIZE)];
+        if let Some((_, extra)) = self.cpu_stacks.iter().find(|(c, _)| Some(*c) == cpu) {
+            regions.extend(extra.iter().cloned());
+        }
+        let text = |a: u64| self.is_text(a);
+        let ctx = UnwindContext {
+            orc: self.orc.as_deref(),
+            slide: self.slide,
+            regions: &regions,
+            text: &text,
+            options: self.options,
+        };
+        let mut mem = SessionStack {
+            session,
+            fatal: None,
+        };
+        let result = match vcpu {
+            Some(v) if v.user_mode => TaskBacktrace {
+                origin: StackOrigin::UserMode {
+                    vcpu: v.vcpu,
+                    cpu: v.cpu,
+                    pc: v.pc(),
+                    sp: v.sp(),
+                },
+                sp: v.sp(),
+                backtrace: None,
+                note: Some(format!(
+                    "running in user mode on vCPU {}: its kernel stack is empty",
+                    v.vcpu.cpu_index()
+                )),
+            },
+            Some(v) => {
+                let start = UnwindStart::from_regs(pt_regs_of(&v.regs));
+                TaskBacktrace {
+                    origin: StackOrigin::OnVcpu {
+                        vcpu: v.vcpu,
+                        cpu: v.cpu,
+                    },
+                    sp: v.sp(),
+                    backtrace: Some(unwind::unwind(&ctx, &mut mem, &start)),
+                    note: None,
+                }
+            }
+            None => self.saved(&ctx, &mut mem, layout, task),
+        };
+        match mem.fatal {
+            Some(e) => Err(e),
+            None => Ok(result),
+        }
+    }
+
+    /// A task that is not running: from `thread.sp`, which points at the
+    /// `inactive_task_frame` `__switch_to_asm` pushed.
+    fn saved(
+        &self,
+        ctx: &UnwindContext<'_>,
+        mem: &mut SessionStack<'_>,
+        layout: &LinuxLayout,
+        task: &Task,
+    ) -> TaskBacktrace {
+        let sp = task.saved_sp;
+        let fail = |note: String| TaskBacktrace {
+            origin: StackOrigin::Saved,
+            sp,
+            backtrace: None,
+            note: Some(note),
+        };
+        let range = task.stack_range();
+        // Checked: a corrupt sp near the top of the address space must not wrap around.
+        let frame_end = sp.checked_add(layout.switch_frame.ret_addr + 8);
+        let Some(frame_end) = frame_end.filter(|&e| range.contains(&sp) && e <= range.end) else {
+            return fail(format!(
+                "saved stack pointer {sp:x} is outside the task's stack {:x}-{:x}",
+                range.start, range.end
+            ));
+        };
+        let unreadable = |e: StackReadError| {
+            fail(format!(
+                "cannot read the saved frame at {sp:x} (stack not mapped?): {e}"
+            ))
+        };
+        let ret = match mem.read_u64(sp.wrapping_add(layout.switch_frame.ret_addr)) {
+            Ok(v) => v,
+            Err(e) => return unreadable(e),
+        };
+        let bp = match mem.read_u64(sp.wrapping_add(layout.switch_frame.bp)) {
+            Ok(v) => v,
+            Err(e) => return unreadable(e),
+        };
+        let mut start = UnwindStart::sleeping(ret, frame_end, bp);
+        // A task that never ran starts in ret_from_fork, which is looked up exactly.
+        let fork = self
+            .symbols
+            .lookup_addr(ret.wrapping_sub(self.slide))
+            .is_some_and(|(s, off)| off == 0 && s.name.starts_with("ret_from_fork"));
+        start.signal = fork;
+        TaskBacktrace {
+            origin: StackOrigin::Saved,
+            sp,
+            backtrace: Some(unwind::unwind(ctx, mem, &start)),
+            note: None,
+        }
+    }
+}
+
+/// CPU `cpu`'s hard IRQ stack: `hardirq_stack_ptr` (per-CPU, or in `pcpu_hot` on 6.2+)
+/// points 8 bytes below its top.
+fn irq_stack(
+    session: &mut Session,
+    layout: &LinuxLayout,
+    percpu: &PerCpu,
+    cpu: u32,
+) -> Result<Option<StackRegion>, DcmdError> {
+    let var = match (
+        session.symbols().lookup_name("hardirq_stack_ptr"),
+        session.symbols().lookup_name("pcpu_hot"),
+        layout.pcpu_hot_hardirq_stack,
+    ) {
+        (Some(a), _, _) => a,
+        (None, Some(hot), Some(off)) => hot.add(off),
+        _ => return Ok(None),
+    };
+    let Some(ptr) = percpu.ptr(cpu, var) else {
+        return Ok(None);
+    };
+    let top = session.read_u64(ptr, Some("hardirq_stack_ptr"))?;
+    if top == 0 {
+        return Ok(None);
+    }
+    let end = top.wrapping_add(8);
+    Ok(Some(StackRegion {
+        range: end.wrapping_sub(IRQ_STACK_SIZE)..end,
+        kind: StackKind::Irq,
+    }))
+}
+
+/// CPU `cpu`'s exception (IST) stacks, from `struct cea_exception_stacks` at the per-CPU
+/// `cea_exception_stacks` pointer: each `NAME_stack` member is one stack.
+fn exception_stacks(
+    session: &mut Session,
+    btf: &Btf,
+    percpu: &PerCpu,
+    cpu: u32,
+) -> Result<Vec<StackRegion>, DcmdError> {
+    let Some(var) = session.symbols().lookup_name("cea_exception_stacks") else {
+        return Ok(Vec::new());
+    };
+    let Some(id) = btf
+        .find("struct cea_exception_stacks")
+        .ok()
+        .and_then(|c| c.plain())
+    else {
+        return Ok(Vec::new());
+    };
+    let Some(ptr) = percpu.ptr(cpu, var) else {
+        return Ok(Vec::new());
+    };
+    let base = session.read_u64(ptr, Some("cea_exception_stacks"))?;
+    if base == 0 {
+        return Ok(Vec::new());
+    }
+    let Some(t) = btf.type_by_id(id) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for m in btf.members(t) {
+        let Some(name) = m.name.strip_suffix("_stack") else {
+            continue;
+        };
+        let Ok(info) = btf.member_info(&m) else {
+            continue;
+        };
+        let Ok(size) = btf.size_of(info.ty) else {
+            continue;
+        };
+        let start = base.wrapping_add(info.byte_offset());
+        out.push(StackRegion {
+            range: start..start.wrapping_add(size),
+            kind: StackKind::Exception(name.to_string()),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,91 @@
+//! What each vCPU is running: its CPU number, mode, registers and current task.
+
+use super::layout::LinuxLayout;
+use super::percpu::PerCpu;
+use super::task::TaskRef;
+use super::tasks::current_and_idle;
+use crate::error::DcmdError;
+use crate::session::Session;
+use qmdb_bridge::regs::RegValues;
+use qmdb_bridge::VcpuId;
+
+/// One vCPU as the kernel sees it.
+#[derive(Debug, Clone)]
+pub struct VcpuState {
+    pub vcpu: VcpuId,
+    /// The kernel's CPU number, from the vCPU's per-CPU base (`gs`).
+    pub cpu: Option<u32>,
+    /// Stopped in user mode (`cs` has RPL 3).
+    pub user_mode: bool,
+    pub regs: RegValues,
+    /// `per_cpu(runqueues, cpu).curr`.
+    pub current: Option<TaskRef>,
+}
+
+impl VcpuState {
+    pub fn pc(&self) -> u64 {
+        self.regs.get_u64("rip").unwrap_or(0)
+    }
+
+    pub fn sp(&self) -> u64 {
+        self.regs.get_u64("rsp").unwrap_or(0)
+    }
+}
+
+/// Reads every vCPU's registers (selecting each in turn, then the one selected before) and
+/// finds the task current on it.
+pub fn vcpu_states(
+    session: &mut Session,
+    layout: &LinuxLayout,
+    percpu: &PerCpu,
+) -> Result<Vec<VcpuState>, DcmdError> {
+    let before = session.target().selected_vcpu();
+    let vcpus = session.target_mut().vcpus()?;
+    let mut states = Vec::with_capacity(vcpus.len());
+    let mut result = Ok(());
+    for v in &vcpus {
+        let regs = match session
+            .target_mut()
+            .select_vcpu(v.id)
+            .and_then(|()| session.target_mut().read_registers())
+        {
+            Ok(r) => r,
+            Err(e) => {
+                result = Err(DcmdError::from(e));
+                break;
+            }
+        };
+        let cs = regs.get_u64("cs").unwrap_or(0);
+        let user_mode = cs & 3 != 0;
+        let base = if user_mode {
+            regs.get_u64("k_gs_base")
+        } else {
+            regs.get_u64("gs_base")
+        };
+        // Without a per-CPU base (an old stub), vCPU N is CPU N.
+        let cpu = base
+            .and_then(|b| percpu.cpu_of_base(b))
+            .or_else(|| base.is_none().then(|| v.id.cpu_index()));
+        states.push(VcpuState {
+            vcpu: v.id,
+            cpu,
+            user_mode,
+            regs,
+            current: None,
+        });
+    }
+    if session.target().selected_vcpu() != before {
+        session.target_mut().select_vcpu(before)?;
+    }
+    result?;
+    for s in &mut states {
+        if let Some(cpu) = s.cpu {
+            match current_and_idle(session, layout, percpu, cpu) {
+                Ok((curr, _)) => s.current = Some(curr),
+                Err(e) if e.is_fatal() || matches!(e, DcmdError::Interrupted) => return Err(e),
+                Err(_) => {}
+            }
+        }
+    }
+    Ok(states)
+}

@@ -1,0 +1,172 @@
+//! The contract between the UI thread and the session worker.
+//!
+//! The worker thread owns the [`qmdb_dcmds::Session`] (and so the connection): every dcmd,
+//! every read of guest memory runs there, never on the UI thread, which only draws and
+//! handles keys. The UI sends [`Request`]s; the worker answers with [`Event`]s, streaming a
+//! command's output line by line as the dcmd produces it. The UI holds no logic about the
+//! kernel: its panes are filled by running ordinary dcmds (`::ps -t`, `::regs`,
+//! `addr::findstack -v`, `addr::dis`) whose `--json` records the worker turns into rows.
+
+use std::time::Duration;
+
+/// A command id, chosen by the UI, echoed in the events of that command.
+pub type CommandId = u64;
+
+/// What the UI asks of the worker. Requests are handled one at a time, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Run an mdb command line (several commands separated by `;` are fine). Its output
+    /// arrives as [`Event::Output`]s, then one [`Event::Done`].
+    Execute { id: CommandId, line: String },
+    /// Refill a pane from the guest; answered by the matching event.
+    Refresh(Pane),
+    /// Resume the guest (`:c`, F5). Answered by [`Event::Status`].
+    Continue,
+    /// Stop a running guest (Ctrl-C while it runs). Answered by [`Event::Status`].
+    /// (Ctrl-C during a long dcmd instead sets the worker's interrupt flag, see
+    /// [`Event::Ready`].)
+    Halt,
+    /// Drop the connection (if any) and attach again with the same options.
+    Reconnect,
+    /// End the session: detach, leaving the VM as it was found at attach (`resume`
+    /// false: leave it stopped). The worker answers [`Event::Exited`] and ends.
+    Quit { resume: bool },
+}
+
+/// The panes whose data comes from the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pane {
+    /// Every task (`::ps -t` and `::cpuinfo`).
+    Threads,
+    /// The selected vCPU's registers (`::regs`).
+    Registers,
+    /// A task's stack (`addr::findstack -v`), or the selected vCPU's (`$c`) when `None`.
+    Stack { thread: Option<u64> },
+    /// Instructions around an address (the selected vCPU's pc when `None`).
+    Disassembly { addr: Option<u64> },
+}
+
+/// What kind of output line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Text,
+    Warning,
+    Error,
+}
+
+/// What the worker tells the UI.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The worker is up; `interrupt` is the session's interrupt flag: setting it makes the
+    /// running dcmd stop at its next guest read (Ctrl-C on a long command).
+    Ready {
+        interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    },
+    /// Attached (at start or after [`Request::Reconnect`]).
+    Connected(Status),
+    /// Attaching failed, or the connection was lost; the UI stays up and can ask for
+    /// [`Request::Reconnect`].
+    Disconnected {
+        reason: String,
+    },
+    /// One line of a command's output, as it is produced.
+    Output {
+        id: CommandId,
+        kind: LineKind,
+        text: String,
+    },
+    /// A command ended.
+    Done {
+        id: CommandId,
+        ok: bool,
+        elapsed: Duration,
+        /// `$q`/`::quit` was run: the UI should quit (asking first if needed).
+        quit: bool,
+        /// The connection is gone.
+        fatal: bool,
+        interrupted: bool,
+    },
+    /// The target's state changed (or was asked for).
+    Status(Status),
+    Threads(Vec<ThreadRow>),
+    Registers(Vec<RegisterRow>),
+    Stack(StackView),
+    Disassembly(Vec<DisasmRow>),
+    /// A pane could not be refreshed (no kernel, a read failed...).
+    PaneError {
+        pane: Pane,
+        message: String,
+    },
+    /// The worker has detached and ended.
+    Exited,
+}
+
+/// The status bar's facts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Status {
+    /// `host:port`.
+    pub target: String,
+    /// Running, or stopped and why (`SIGTRAP on vCPU 0`).
+    pub running: bool,
+    pub stop_reason: Option<String>,
+    pub vcpus: usize,
+    pub selected_vcpu: u32,
+    pub kernel_release: Option<String>,
+    pub kaslr_slide: Option<u64>,
+    /// Whether the VM was running when qmdb attached (quitting resumes it).
+    pub was_running_at_attach: bool,
+}
+
+/// One task of the threads pane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadRow {
+    pub thread: u64,
+    pub pid: i64,
+    pub tgid: i64,
+    pub comm: String,
+    pub state: char,
+    pub cpu: Option<u32>,
+    /// The vCPU it is running on, if any.
+    pub on_vcpu: Option<u32>,
+}
+
+/// One register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterRow {
+    pub name: String,
+    pub value: u64,
+}
+
+/// A stack, as the stack pane shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackView {
+    /// The task, or `None` for the selected vCPU's stack.
+    pub thread: Option<u64>,
+    /// The `stack pointer for thread ...` line.
+    pub header: String,
+    pub frames: Vec<FrameRow>,
+    /// Why the walk ended early, or the user-mode note.
+    pub note: Option<String>,
+}
+
+/// One frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameRow {
+    pub sp: u64,
+    pub pc: u64,
+    /// `func+0x1a`, or the hex pc.
+    pub symbol: String,
+    pub reliable: bool,
+}
+
+/// One instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisasmRow {
+    pub addr: u64,
+    /// `func+0x1a` of the address, when known.
+    pub symbol: Option<String>,
+    pub bytes: String,
+    pub text: String,
+    /// The instruction at the pc the pane is centred on.
+    pub current: bool,
+}

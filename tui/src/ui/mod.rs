@@ -1,0 +1,1 @@
+//! Drawing the UI state with ratatui.
