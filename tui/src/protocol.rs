@@ -99,6 +99,12 @@ pub enum Event {
     },
     /// The worker has detached and ended.
     Exited,
+    /// Symbol and type names for the command line's Tab completion (sent once a kernel is
+    /// loaded; any order, duplicates allowed).
+    Names {
+        symbols: Vec<String>,
+        types: Vec<String>,
+    },
 }
 
 /// The status bar's facts.

@@ -507,7 +507,7 @@ fn without_btf_the_dcmds_say_how_to_get_it() {
     let mut s = session_with(MockTarget::new(), false);
     assert_eq!(
         text(&mut s, "::offsetof task_struct pid"),
-        "qmdb: ::offsetof: no type information: the kernel image has no .BTF\n"
+        "qmdb: ::offsetof: no type information: the kernel image has neither .BTF nor DWARF\n"
     );
 }
 

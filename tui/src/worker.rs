@@ -1,1 +1,0 @@
-//! The session worker: the thread that owns the session and runs dcmds for the UI.
