@@ -278,8 +278,13 @@ impl App {
         }
     }
 
+    /// The rows of a side pane's list (the threads and stack panes have a header row).
     pub(crate) fn height(&self, side: Side) -> usize {
-        self.regions.content_height(side).max(1)
+        let header = matches!(side, Side::Threads | Side::Stack) as usize;
+        self.regions
+            .content_height(side)
+            .saturating_sub(header)
+            .max(1)
     }
 
     pub(crate) fn say(&mut self, text: impl Into<String>) {

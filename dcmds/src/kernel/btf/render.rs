@@ -202,6 +202,17 @@ impl Renderer<'_> {
                     self.int(*raw, *signed, *width, *bitfield)
                 }
             }
+            Value::Int128 { raw, signed } => {
+                if self.style.decimal && *signed {
+                    (*raw as i128).to_string()
+                } else if self.style.decimal {
+                    raw.to_string()
+                } else if *raw == 0 {
+                    "0".to_string()
+                } else {
+                    format!("{raw:#x}")
+                }
+            }
             Value::Float(f) => format!("{f:.7e}"),
             Value::Pointer {
                 addr,
@@ -280,6 +291,7 @@ pub fn json(v: &Value) -> Json {
                 json!(mask(*raw, *width))
             }
         }
+        Value::Int128 { raw, .. } => json!(format!("{raw:#x}")),
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
         Value::Pointer { addr, .. } => json!(format!("{addr:#x}")),
         Value::Enum {

@@ -77,6 +77,11 @@ pub enum Value {
         char: bool,
         bitfield: bool,
     },
+    /// A 128-bit integer (`__int128`), which does not fit [`Value::Int`].
+    Int128 {
+        raw: u128,
+        signed: bool,
+    },
     Float(f64),
     Pointer {
         addr: u64,
@@ -400,6 +405,11 @@ impl<'a, M: Memory> Decoder<'a, M> {
                 match self.uint(bit_off, size) {
                     Ok(raw) if size == 4 => Value::Float(f64::from(f32::from_bits(raw as u32))),
                     Ok(raw) if size == 8 => Value::Float(f64::from_bits(raw)),
+                    // x86's long double: the 80-bit x87 format, padded to 12 or 16 bytes.
+                    Ok(_) if matches!(size, 10 | 12 | 16) => match self.slice(bit_off, 10) {
+                        Ok(b) => Value::Float(x87_to_f64(b)),
+                        Err(v) => v,
+                    },
                     Ok(_) => Value::Bad(format!("{}-byte floats are not supported", size)),
                     Err(v) => v,
                 }
@@ -419,6 +429,14 @@ impl<'a, M: Memory> Decoder<'a, M> {
 
     fn int(&self, t: Type<'_>, bit_off: u64, bitfield: u32) -> Result<Value, Value> {
         let info = t.int().ok_or_else(|| Value::Bad("bad INT record".into()))?;
+        if bitfield == 0 && info.size == 16 && info.bits == 128 && bit_off.is_multiple_of(8) {
+            let b = self.slice(bit_off, 16)?;
+            let raw = b.iter().rev().fold(0u128, |v, &x| (v << 8) | u128::from(x));
+            return Ok(Value::Int128 {
+                raw,
+                signed: info.signed,
+            });
+        }
         let whole = u32::from(info.bits) == info.size.saturating_mul(8)
             && matches!(info.size, 1 | 2 | 4 | 8)
             && info.offset == 0;
@@ -675,4 +693,31 @@ impl<'a, M: Memory> Decoder<'a, M> {
             composite,
         })
     }
+}
+
+/// An x87 80-bit extended float (64-bit mantissa with an explicit integer bit, 15-bit
+/// exponent, sign), the nearest `f64`.
+pub fn x87_to_f64(b: &[u8]) -> f64 {
+    let mant = b
+        .iter()
+        .take(8)
+        .rev()
+        .fold(0u64, |v, &x| (v << 8) | u64::from(x));
+    let se = u16::from(b.get(8).copied().unwrap_or(0))
+        | (u16::from(b.get(9).copied().unwrap_or(0)) << 8);
+    let sign = if se & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from(se & 0x7fff);
+    if exp == 0x7fff {
+        return if mant << 1 == 0 {
+            sign * f64::INFINITY
+        } else {
+            f64::NAN
+        };
+    }
+    if exp == 0 && mant == 0 {
+        return sign * 0.0;
+    }
+    // value = mant / 2^63 * 2^(exp - 16383); denormals use exponent 1 - 16383.
+    let e = if exp == 0 { 1 - 16383 } else { exp - 16383 } - 63;
+    sign * (mant as f64) * 2f64.powi(e)
 }

@@ -53,6 +53,8 @@ fn scalars_print_as_mdb_prints_them() {
     let proto = b.func_proto(0, &[]);
     let fp = b.ptr(proto);
     let s128 = b.int("__int128", 16, 128, int::SIGNED);
+    let u128_t = b.int("unsigned __int128", 16, 128, 0);
+    let ldbl = b.float("long double", 16);
     let btf = Btf::parse(&b.build()).unwrap();
     let v = |id, bytes: &[u8]| show(&btf, id, bytes, Style::default());
     let d = |id, bytes: &[u8]| {
@@ -92,11 +94,23 @@ fn scalars_print_as_mdb_prints_them() {
     assert_eq!(v(fwd, &[]), "<forward declaration of struct opaque>");
     assert_eq!(v(proto, &[]), "<function>");
     assert_eq!(v(0, &[]), "");
-    assert_eq!(
-        v(s128, &[0; 16]),
-        "??? (bad bitfield width 128)",
-        "128-bit integers are not decoded"
-    );
+    let minus_two = (-2i128).to_le_bytes();
+    assert_eq!(v(s128, &minus_two), "0xfffffffffffffffffffffffffffffffe");
+    assert_eq!(d(s128, &minus_two), "-2");
+    assert_eq!(v(u128_t, &(1u128 << 100).to_le_bytes()), "0x10000000000000000000000000");
+    assert_eq!(d(u128_t, &u128::MAX.to_le_bytes()), u128::MAX.to_string());
+    assert_eq!(v(s128, &[0; 16]), "0");
+    // long double: the x87 80-bit format in 16 bytes. 1.5 = mantissa 0xc000.., exponent 0x3fff;
+    // -0.25 = mantissa 0x8000.., exponent 0x3ffd, sign set.
+    let x87 = |mant: u64, se: u16| {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&mant.to_le_bytes());
+        b[8..10].copy_from_slice(&se.to_le_bytes());
+        b
+    };
+    assert_eq!(v(ldbl, &x87(0xc000_0000_0000_0000, 0x3fff)), "1.5000000e0");
+    assert_eq!(v(ldbl, &x87(0x8000_0000_0000_0000, 0xbffd)), "-2.5000000e-1");
+    assert_eq!(v(ldbl, &x87(0, 0)), "0.0000000e0");
     assert_eq!(v(plain, &[1, 2]), "??? (failed to read 4 bytes at 100)");
     assert_eq!(
         show(
