@@ -35,6 +35,14 @@ fn hex(v: &Value) -> u64 {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
 }
 
+/// The value an `expr=K` command printed.
+fn hex_output(rec: &Value) -> u64 {
+    let out = rec["output"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no output: {rec}"));
+    u64::from_str_radix(out.trim(), 16).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
 /// Workload tasks whose stacks do not change while the guest runs: they sleep in one
 /// system call for the whole test.
 fn is_stable_workload(t: &TruthTask) -> bool {
@@ -81,11 +89,7 @@ fn check_findstack(kernel: KernelVersion, nokaslr: bool) {
             "::cpuinfo",
         ],
     );
-    let num = |r: &Value| {
-        let out = r["output"][0].as_str().unwrap().trim().to_string();
-        u64::from_str_radix(&out, 16).unwrap()
-    };
-    let sched = num(&recs[0])..num(&recs[1]);
+    let sched = hex_output(&recs[0])..hex_output(&recs[1]);
     assert!(recs[2]["ok"] == true, "{}", recs[2]);
     let stacks = data(&recs[2]);
     let by_pid: HashMap<i64, &Value> = stacks
@@ -358,16 +362,9 @@ fn findstack_under_pti_from_user_mode() {
             eprintln!("attempt {attempt}: the vCPU was in kernel mode; again");
             continue;
         }
-        let num = |r: &Value| {
-            let out = r["output"][0].as_str().unwrap().trim().to_string();
-            u64::from_str_radix(&out, 16).unwrap()
-        };
-        assert_ne!(
-            num(&recs[1]) & 0x1000,
-            0,
-            "a user-mode CR3 under PTI has bit 12 set"
-        );
-        let sched = num(&recs[2])..num(&recs[3]);
+        let cr3 = hex_output(&recs[1]);
+        assert_ne!(cr3 & 0x1000, 0, "a user-mode CR3 under PTI has bit 12 set");
+        let sched = hex_output(&recs[2])..hex_output(&recs[3]);
         assert!(recs[4]["ok"] == true, "{}", recs[4]);
         let stacks = data(&recs[4]);
         for t in truth.tasks.iter().filter(|t| is_stable_workload(t)) {

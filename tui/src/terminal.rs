@@ -1,8 +1,34 @@
 //! The terminal: raw mode, the alternate screen, the event loop joining keys, worker events
 //! and drawing.
+//!
+//! The terminal is restored however the UI ends: by [`TerminalGuard`]'s drop on return or
+//! unwinding, and by a panic hook before the panic message is printed (so it is readable).
 
+use crate::app::history::History;
+use crate::app::output::LineStyle;
+use crate::app::App;
+use crate::protocol::{Event, Request};
+use crate::ui::{self, Theme};
+use crate::worker::{self, WorkerHandle};
+use crossterm::event::{
+    self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, KeyEventKind,
+};
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
 use qmdb_dcmds::attach::AttachOptions;
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+use std::io::{self, Stdout};
 use std::path::PathBuf;
+use std::sync::mpsc::TryRecvError;
+use std::time::{Duration, Instant};
+
+/// How long the loop waits for a key before looking at the worker again.
+const POLL: Duration = Duration::from_millis(30);
+/// The most worker events taken between two frames (a long dcmd streams many lines).
+const EVENTS_PER_FRAME: usize = 20_000;
 
 /// How the UI is started.
 #[derive(Debug, Clone)]
@@ -12,7 +38,128 @@ pub struct TuiOptions {
     pub history_path: Option<PathBuf>,
 }
 
-/// Runs the UI until the user quits. Returns whether the session ended cleanly.
-pub fn run(_opts: TuiOptions) -> std::io::Result<bool> {
-    Err(std::io::Error::other("the terminal UI is not built yet"))
+/// Puts the terminal back as it was: cooked mode, the main screen, no mouse capture.
+fn restore() {
+    let _ = disable_raw_mode();
+    let _ = crossterm::execute!(
+        io::stdout(),
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Owns the terminal's raw state; restores it when dropped.
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enter() -> io::Result<Self> {
+        enable_raw_mode()?;
+        let guard = TerminalGuard;
+        crossterm::execute!(
+            io::stdout(),
+            EnterAlternateScreen,
+            EnableMouseCapture,
+            EnableBracketedPaste
+        )?;
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Runs the UI until the user quits. Returns whether the session ended cleanly (the worker
+/// detached and said so).
+pub fn run(opts: TuiOptions) -> io::Result<bool> {
+    let (history, err) = History::load(opts.history_path.clone());
+    let mut app = App::new(history);
+    if let Some(e) = err {
+        app.note(LineStyle::Warning, format!("history not read: {e}"));
+    }
+    let _guard = TerminalGuard::enter()?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    terminal.clear()?;
+    let worker = worker::spawn(opts.attach);
+    let result = event_loop(&mut terminal, &mut app, &worker, &Theme::from_env());
+    if app.exited() || app.worker_is_gone() || result.is_err() {
+        // Joins the worker (asking it to quit if it has not).
+        drop(worker);
+    } else {
+        // It did not detach in time: do not wait on it any longer.
+        std::mem::forget(worker);
+    }
+    result.map(|()| app.exited())
+}
+
+fn send(worker: &WorkerHandle, app: &mut App, requests: Vec<Request>) {
+    for r in requests {
+        if worker.requests.send(r).is_err() {
+            app.worker_gone();
+            return;
+        }
+    }
+}
+
+fn event_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    app: &mut App,
+    worker: &WorkerHandle,
+    theme: &Theme,
+) -> io::Result<()> {
+    let size = terminal.size()?;
+    app.resize(size.width, size.height);
+    loop {
+        app.tick(Instant::now());
+        terminal.draw(|f| ui::draw(f, app, theme))?;
+        // Input: wait a little for the first event, then take what is queued.
+        let mut timeout = POLL;
+        while event::poll(timeout)? {
+            timeout = Duration::ZERO;
+            let reqs = match event::read()? {
+                TermEvent::Key(k) if k.kind != KeyEventKind::Release => app.handle_key(k),
+                TermEvent::Mouse(m) => app.handle_mouse(m),
+                TermEvent::Paste(s) => {
+                    app.handle_paste(&s);
+                    Vec::new()
+                }
+                TermEvent::Resize(w, h) => {
+                    app.resize(w, h);
+                    Vec::new()
+                }
+                _ => Vec::new(),
+            };
+            send(worker, app, reqs);
+        }
+        for _ in 0..EVENTS_PER_FRAME {
+            match worker.events.try_recv() {
+                Ok(ev) => {
+                    let exited = matches!(ev, Event::Exited);
+                    let reqs = app.handle_event(ev);
+                    send(worker, app, reqs);
+                    if exited {
+                        break;
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    app.worker_gone();
+                    break;
+                }
+            }
+        }
+        app.tick(Instant::now());
+        if app.should_exit() {
+            return Ok(());
+        }
+    }
 }

@@ -6,13 +6,7 @@ use qmdb_dcmds::kernel::KernelImage;
 /// The cached vmlinuz of `version` ("6.1" or "6.12"), or a failure saying how to get it.
 #[allow(dead_code)]
 pub fn kernel(version: &str) -> KernelImage {
-    let cache = default_cache_root().expect("neither QMDB_CACHE nor HOME is set");
-    let path = cache.join("kernels").join(version).join("vmlinuz");
-    assert!(
-        path.exists(),
-        "{} is missing: set up the real guest fixture with `scripts/guest setup --kernel all`",
-        path.display()
-    );
+    let path = kernel_path(version);
     KernelImage::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

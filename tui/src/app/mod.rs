@@ -9,7 +9,7 @@
 
 pub mod completion;
 pub mod cursor;
-mod events;
+pub(crate) mod events;
 pub mod history;
 mod input;
 pub mod keys;
@@ -142,6 +142,8 @@ pub struct App {
     /// When Quit was sent.
     pub(crate) quitting: Option<Instant>,
     pub(crate) exited: bool,
+    /// The worker's channels closed.
+    pub(crate) gone: bool,
     /// The thread the stack pane shows (`None`: the selected vCPU's).
     pub(crate) stack_target: Option<u64>,
     /// Counts the guest's stops, for the registers' change highlighting.
@@ -180,6 +182,7 @@ impl App {
             regions: Regions::default(),
             quitting: None,
             exited: false,
+            gone: false,
             stack_target: None,
             stops: 0,
             next_id: 1,
@@ -205,12 +208,18 @@ impl App {
         self.now = now;
     }
 
-    /// Whether the UI should end: the worker has exited, or did not in time after Quit.
+    /// Whether the UI should end: the worker has exited, or is gone or did not exit in
+    /// time after Quit.
     pub fn should_exit(&self) -> bool {
         self.exited
-            || self
-                .quitting
-                .is_some_and(|t| self.now.saturating_duration_since(t) >= QUIT_WAIT)
+            || self.quitting.is_some_and(|t| {
+                self.gone || self.now.saturating_duration_since(t) >= QUIT_WAIT
+            })
+    }
+
+    /// Whether the worker's channels closed.
+    pub fn worker_is_gone(&self) -> bool {
+        self.gone
     }
 
     /// Whether the worker said it exited (a clean end).
