@@ -337,8 +337,12 @@ impl Client {
                     nacks_sent += 1;
                     if !lone || nacks_sent > MAX_RETRANSMITS {
                         self.owed_acks += 1;
+                        let found = match expected {
+                            Some(e) => format!("checksum {e:02x}"),
+                            None => "a checksum that is not two hex digits".to_string(),
+                        };
                         return Err(BridgeError::Protocol(format!(
-                            "reply to {what} has checksum {expected:02x}, computed {computed:02x}"
+                            "reply to {what} has {found}, computed {computed:02x}"
                         )));
                     }
                     self.write_raw(b"-").await?;

@@ -86,11 +86,13 @@ pub fn run(opts: TuiOptions) -> io::Result<bool> {
     if let Some(e) = err {
         app.note(LineStyle::Warning, format!("history not read: {e}"));
     }
-    let _guard = TerminalGuard::enter()?;
+    let guard = TerminalGuard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
     let worker = worker::spawn(opts.attach);
     let result = event_loop(&mut terminal, &mut app, &worker, &Theme::from_env());
+    drop(terminal);
+    drop(guard);
     if app.exited() || app.worker_is_gone() || result.is_err() {
         // Joins the worker (asking it to quit if it has not).
         drop(worker);

@@ -17,8 +17,9 @@ pub enum Event {
     Interrupt,
     /// A packet whose checksum matched; `body` is still run-length encoded and escaped.
     Packet(Vec<u8>),
-    /// A packet whose checksum did not match.
-    BadChecksum { expected: u8, computed: u8 },
+    /// A packet whose checksum did not match; `expected` is `None` when the two checksum
+    /// characters were not hex digits.
+    BadChecksum { expected: Option<u8>, computed: u8 },
     /// A packet body longer than [`MAX_PACKET`]; its bytes were dropped.
     Oversized,
 }
@@ -135,7 +136,7 @@ impl FrameDecoder {
                 None => {
                     self.state = State::Idle;
                     Some(Event::BadChecksum {
-                        expected: 0,
+                        expected: None,
                         computed: self.sum,
                     })
                 }
@@ -144,7 +145,7 @@ impl FrameDecoder {
                 self.state = State::Idle;
                 let Some(lo) = hex_digit(b) else {
                     return Some(Event::BadChecksum {
-                        expected: hi << 4,
+                        expected: None,
                         computed: self.sum,
                     });
                 };
@@ -156,7 +157,7 @@ impl FrameDecoder {
                     Some(Event::Packet(std::mem::take(&mut self.body)))
                 } else {
                     Some(Event::BadChecksum {
-                        expected,
+                        expected: Some(expected),
                         computed: self.sum,
                     })
                 }
@@ -230,14 +231,14 @@ mod tests {
         assert_eq!(
             decode_all(b"$OK#00"),
             vec![Event::BadChecksum {
-                expected: 0,
+                expected: Some(0),
                 computed: 0x9a
             }]
         );
         assert_eq!(
             decode_all(b"$OK#zz"),
             vec![Event::BadChecksum {
-                expected: 0,
+                expected: None,
                 computed: 0x9a
             }]
         );
