@@ -8,9 +8,14 @@ Commands are mdb's: `addr/K`, `expr=X`, `::dcmd args`, `::walk x | ::dcmd`,
 `$r`, `$q`. Inside qmdb, `::dcmds`, `::walkers`, `::formats` and `::help NAME`
 list them all.
 
+On a terminal (stdin and stdout), without -e, -f, --json or --no-tui, qmdb
+opens its terminal UI; F1 there lists the keys. Its command history is kept in
+$XDG_STATE_HOME/qmdb/history (default ~/.local/state/qmdb/history).
+
 Examples:
   qemu-system-x86_64 -s ...                 # QEMU's gdbstub on 127.0.0.1:1234
-  qmdb --target 127.0.0.1:1234              # interactive
+  qmdb --target 127.0.0.1:1234 -k vmlinuz   # the terminal UI
+  qmdb --no-tui                             # a plain `> ` prompt instead
   qmdb -e '$r; <rsp,4/K'                    # one-shot
   echo '::status' | qmdb --json             # script mode, JSON lines";
 
@@ -55,24 +60,65 @@ pub struct Args {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// Log what qmdb does to stderr (-v: debug, -vv: trace with every packet).
+    /// Use the plain line-by-line prompt, not the terminal UI.
+    #[arg(long)]
+    pub no_tui: bool,
+
+    /// Log what qmdb does to stderr (-v: debug, -vv: trace with every packet). In
+    /// the terminal UI, logs go to $XDG_STATE_HOME/qmdb/qmdb.log instead (default
+    /// ~/.local/state/qmdb/qmdb.log), or nowhere if that cannot be opened.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
-/// Sets up `tracing` to stderr; silent unless `-v` (or `RUST_LOG`) asks for it.
-pub fn init_logging(verbose: u8) {
+/// Where logs are written.
+pub enum LogTo {
+    Stderr,
+    /// Appended to this file (the terminal belongs to the UI); dropped if it cannot be
+    /// opened.
+    File(Option<PathBuf>),
+}
+
+/// Sets up `tracing`; silent unless `-v` (or `RUST_LOG`) asks for it.
+pub fn init_logging(verbose: u8, to: LogTo) {
     let default = match verbose {
         0 => "off",
-        1 => "qmdb=debug,qmdb_bridge=debug,qmdb_dcmds=debug",
+        1 => "qmdb=debug,qmdb_bridge=debug,qmdb_dcmds=debug,qmdb_tui=debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match to {
+        LogTo::Stderr => builder.with_writer(std::io::stderr).init(),
+        LogTo::File(path) => {
+            if filter_is_off(verbose) {
+                return;
+            }
+            let file = path.and_then(|p| {
+                if let Some(dir) = p.parent() {
+                    std::fs::create_dir_all(dir).ok()?;
+                }
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .ok()
+            });
+            match file {
+                Some(f) => builder
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(f))
+                    .init(),
+                None => builder.with_writer(std::io::sink).init(),
+            }
+        }
+    }
+}
+
+/// Whether nothing would be logged (no `-v`, no `RUST_LOG`): then no log file is created.
+fn filter_is_off(verbose: u8) -> bool {
+    verbose == 0 && std::env::var_os("RUST_LOG").is_none_or(|v| v.is_empty())
 }
 
 #[cfg(test)]

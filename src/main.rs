@@ -2,14 +2,26 @@
 
 mod cli;
 mod script;
+mod tui_mode;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    cli::init_logging(args.verbose);
-    match script::run(&args) {
+    let tui = tui_mode::wanted(&args);
+    let log_to = if tui {
+        cli::LogTo::File(tui_mode::log_path())
+    } else {
+        cli::LogTo::Stderr
+    };
+    cli::init_logging(args.verbose, log_to);
+    let result = if tui {
+        tui_mode::run(&args)
+    } else {
+        script::run(&args)
+    };
+    match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {

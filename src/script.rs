@@ -1,5 +1,5 @@
 //! Script mode (commands from `-e`, `-f` or a non-terminal stdin) and the plain interactive
-//! loop used on a terminal until the TUI lands.
+//! loop (`--no-tui`, or a terminal on only one of stdin and stdout).
 //!
 //! Signals: Ctrl-C interrupts the running command (in script mode it also ends the script);
 //! SIGTERM and SIGHUP end the session. Either way qmdb detaches properly, leaving the VM as
@@ -77,9 +77,9 @@ enum Stop {
     Signal,
 }
 
-/// Connects, runs every command, and detaches. Returns whether every command succeeded.
-pub fn run(args: &Args) -> Result<bool> {
-    let source = source(args)?;
+/// What to attach to, from `--target`, `--kernel`, `--timeout`, `--no-cache` and `-w`: the
+/// same for script mode and the terminal UI.
+pub fn attach_options(args: &Args) -> Result<AttachOptions> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }
@@ -90,12 +90,18 @@ pub fn run(args: &Args) -> Result<bool> {
         cache: !args.no_cache,
         writable: args.writable,
     };
-    let attach = AttachOptions {
+    Ok(AttachOptions {
         target: args.target.clone(),
         connect: opts,
         kernel: args.kernel.clone(),
         cache_root: qmdb_dcmds::kernel::cache::default_cache_root(),
-    };
+    })
+}
+
+/// Connects, runs every command, and detaches. Returns whether every command succeeded.
+pub fn run(args: &Args) -> Result<bool> {
+    let source = source(args)?;
+    let attach = attach_options(args)?;
     let (mut session, _) = qmdb_dcmds::attach::attach(&attach)?;
     let signals = Signals::install(session.interrupt_flag())?;
     let stdout = std::io::stdout();

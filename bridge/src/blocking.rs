@@ -396,6 +396,15 @@ impl Target for BlockingTarget {
         rt.block_on(c.resume())
     }
 
+    fn wait_for_stop(&mut self, timeout: Duration) -> Result<Option<StopReason>> {
+        BlockingTarget::wait_for_stop(self, timeout)
+    }
+
+    fn close(&mut self, resume: bool) -> Result<()> {
+        self.invalidate();
+        BlockingTarget::close(self, resume)
+    }
+
     fn read_physical(&mut self, addr: u64, len: usize) -> Result<Vec<u8>> {
         let BlockingTarget { rt, client, .. } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;

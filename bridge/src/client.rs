@@ -83,6 +83,8 @@ pub struct Client {
     opts: ClientOptions,
     stats: ClientStats,
     state: RunState,
+    /// We resumed the target: while it runs, requests are refused (see `request_many`).
+    resumed: bool,
     /// Set when the stream can no longer be trusted to be in step with our requests.
     broken: Option<String>,
     /// The value of `Qqemu.PhyMemMode` found at connect, if we changed it.
@@ -128,6 +130,7 @@ impl Client {
             opts,
             stats: ClientStats::default(),
             state: RunState::Running,
+            resumed: false,
             broken: None,
             phymem_restore: None,
             phymem_supported: None,
@@ -364,6 +367,11 @@ impl Client {
     /// A corrupt reply in a pipeline fails the whole call after every reply has been read, so
     /// the stream stays in step.
     pub async fn request_many(&mut self, bodies: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        // QEMU stops a running VM on the first byte it receives and drops the packet it
+        // started: the request would never be answered.
+        if self.resumed && self.state == RunState::Running {
+            return Err(BridgeError::Running);
+        }
         self.exchange(bodies, false).await
     }
 
@@ -743,6 +751,7 @@ impl Client {
         }
         self.write_packets(vec![encode(b"c")]).await?;
         self.state = RunState::Running;
+        self.resumed = true;
         Ok(())
     }
 
@@ -776,6 +785,15 @@ impl Client {
     pub async fn close(mut self, resume: bool) -> Result<()> {
         if self.broken.is_some() {
             return Ok(());
+        }
+        if self.resumed && self.state == RunState::Running {
+            // A running VM takes any packet as a request to stop. Leaving it running needs
+            // nothing but closing the socket; anything else must stop it first.
+            if resume && self.phymem_restore.is_none() {
+                let _ = self.stream.shutdown().await;
+                return Ok(());
+            }
+            self.interrupt().await?;
         }
         if let Some(mode) = self.phymem_restore.take() {
             let body = format!("Qqemu.PhyMemMode:{}", u8::from(mode));

@@ -59,6 +59,10 @@ pub enum BridgeError {
     /// The request is not allowed (for example it would kill QEMU, or write without `-w`).
     #[error("refused: {0}")]
     Refused(String),
+    /// The guest runs (qmdb resumed it): QEMU would take any byte as a request to stop it and
+    /// drop the request, so nothing is sent until it stops.
+    #[error("the guest is running: stop it first")]
+    Running,
     /// A caller-side argument was invalid (unknown register, bad vCPU).
     #[error("{0}")]
     Invalid(String),

@@ -103,6 +103,24 @@ pub trait Target: TargetMemory {
     /// Lets the target run; returns without waiting for it to stop.
     fn resume(&mut self) -> Result<()>;
 
+    /// Waits at most `timeout` for a running target to stop by itself (a breakpoint, a
+    /// guest panic); `None` if it still runs. The default reports the known state without
+    /// waiting.
+    fn wait_for_stop(&mut self, timeout: std::time::Duration) -> Result<Option<StopReason>> {
+        let _ = timeout;
+        Ok(match self.status()?.state {
+            RunState::Stopped(r) => Some(r),
+            RunState::Running => None,
+        })
+    }
+
+    /// Ends the session now, resuming the VM (`resume`) or leaving it stopped, whatever its
+    /// state at attach; later calls fail. The default does nothing.
+    fn close(&mut self, resume: bool) -> Result<()> {
+        let _ = resume;
+        Ok(())
+    }
+
     /// Reads `len` bytes of guest-physical memory at `addr`, all or nothing.
     ///
     /// The default says the target cannot ([`BridgeError::Unsupported`]).

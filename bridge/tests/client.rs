@@ -535,3 +535,52 @@ fn run_length_encoded_replies_from_the_fake_are_expanded() {
     assert_eq!(v.get_u64("rip"), Some(stub.vcpu(0).unwrap().regs.rip));
     assert_eq!(v.get_u64("fs"), Some(0));
 }
+
+/// While the guest runs, QEMU would take a request's first byte as "stop" and drop the
+/// packet: requests are refused (not sent, the connection stays usable) until it stops.
+#[test]
+fn requests_are_refused_while_the_guest_runs() {
+    let cfg = FakeConfig::default().with_region(Region::with_pattern(KERNEL, 4096));
+    let stub = FakeStub::start(cfg).unwrap();
+    let mut t = connect(&stub, true);
+    t.resume().unwrap();
+    eventually("the fake VM runs", || stub.vm_running());
+    let packets = stub.stats().packets;
+    let err = read_exact(&mut t, VirtAddr(KERNEL), 8).unwrap_err();
+    assert!(err.to_string().contains("the guest is running"), "{err}");
+    assert!(t.vcpus().is_err());
+    assert_eq!(
+        stub.stats().packets,
+        packets,
+        "a request was sent to a running VM"
+    );
+    assert!(stub.vm_running());
+    t.interrupt().unwrap();
+    assert_eq!(
+        read_exact(&mut t, VirtAddr(KERNEL), 8).unwrap(),
+        stub.peek_memory(KERNEL, 8).unwrap()
+    );
+    drop(t);
+    assert_no_kill_no_write(&stub);
+}
+
+/// Ending the session while the guest runs: leaving it running needs no packet (a `D` would
+/// stop it first); leaving it stopped stops it.
+#[test]
+fn closing_while_the_guest_runs() {
+    let stub = FakeStub::start(FakeConfig::default()).unwrap();
+    let mut t = connect(&stub, false);
+    t.resume().unwrap();
+    eventually("the fake VM runs", || stub.vm_running());
+    let packets = stub.stats().packets;
+    t.close(true).unwrap();
+    assert_eq!(stub.stats().packets, packets);
+    stays("the fake VM keeps running", 100, || stub.vm_running());
+
+    let mut t = connect(&stub, false);
+    t.resume().unwrap();
+    eventually("the fake VM runs", || stub.vm_running());
+    t.close(false).unwrap();
+    eventually("the fake VM stops", || !stub.vm_running());
+    assert_no_kill_no_write(&stub);
+}

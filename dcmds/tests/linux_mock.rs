@@ -1502,3 +1502,20 @@ mod corruption {
         assert!(n < 2_000, "{n} requests");
     }
 }
+
+/// A vCPU stopped at kernel entry from user mode, before `swapgs`: in ring 0 (kernel cs)
+/// but with the user's gs base; the kernel's is still in k_gs_base. It is still CPU 1.
+#[test]
+fn cpuinfo_maps_a_vcpu_stopped_before_swapgs() {
+    let mut w = world();
+    w.image.set_reg(1, "cs", 0x10);
+    w.image.set_reg(1, "rip", pc("default_idle", 0x4));
+    w.image.set_reg(1, "gs_base", 0x7f00_dead_0000);
+    let mut s = session(&w);
+    let r = run(&mut s, "::cpuinfo");
+    assert!(r.ok, "{r:?}");
+    assert!(
+        r.output[2].starts_with(&format!("   1   1 {:>16}    300 busy ", hex(w.addr(BUSY)))),
+        "{r:?}"
+    );
+}

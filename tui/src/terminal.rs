@@ -22,7 +22,9 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 use std::io::{self, Stdout};
 use std::path::PathBuf;
-use std::sync::mpsc::TryRecvError;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long the loop waits for a key before looking at the worker again.
@@ -89,8 +91,14 @@ pub fn run(opts: TuiOptions) -> io::Result<bool> {
     let guard = TerminalGuard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
+    // SIGTERM and SIGHUP (the terminal went away) end the session cleanly: the worker
+    // detaches, leaving the VM as it was found, instead of the process dying attached.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
     let worker = worker::spawn(opts.attach);
-    let result = event_loop(&mut terminal, &mut app, &worker, &Theme::from_env());
+    let result = event_loop(&mut terminal, &mut app, &worker, &Theme::from_env(), &stop);
     drop(terminal);
     drop(guard);
     if app.exited() || app.worker_is_gone() || result.is_err() {
@@ -112,22 +120,79 @@ fn send(worker: &WorkerHandle, app: &mut App, requests: Vec<Request>) {
     }
 }
 
+/// Sets the flag when dropped (however the loop ends).
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Reads terminal events on a thread of its own, so that the loop can always notice a
+/// signal and end: when the terminal goes away, crossterm may spin inside its read of the
+/// dead tty and never return. The thread ends when the receiver is gone (at the next event
+/// or poll timeout after `done` is set), or with the process.
+fn spawn_input(done: Arc<AtomicBool>) -> Receiver<io::Result<TermEvent>> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("qmdb-input".into())
+        .spawn(move || loop {
+            let ev = match event::poll(POLL) {
+                Ok(true) => event::read(),
+                Ok(false) if done.load(Ordering::Relaxed) => return,
+                Ok(false) => continue,
+                Err(e) => Err(e),
+            };
+            let failed = ev.is_err();
+            if tx.send(ev).is_err() || failed {
+                return;
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the input thread: {e}");
+    }
+    rx
+}
+
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
     worker: &WorkerHandle,
     theme: &Theme,
+    stop: &AtomicBool,
 ) -> io::Result<()> {
+    let done = Arc::new(AtomicBool::new(false));
+    let input = spawn_input(Arc::clone(&done));
+    let _stop_input = SetOnDrop(done);
     let size = terminal.size()?;
     app.resize(size.width, size.height);
     loop {
+        if stop.load(Ordering::Relaxed) {
+            // The caller joins the worker, which detaches as it ends.
+            return Err(io::Error::other("terminated by a signal"));
+        }
         app.tick(Instant::now());
         terminal.draw(|f| ui::draw(f, app, theme))?;
         // Input: wait a little for the first event, then take what is queued.
-        let mut timeout = POLL;
-        while event::poll(timeout)? {
-            timeout = Duration::ZERO;
-            let reqs = match event::read()? {
+        let mut first = true;
+        loop {
+            let ev = if first {
+                first = false;
+                match input.recv_timeout(POLL) {
+                    Ok(ev) => ev,
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        return Err(io::Error::other("the terminal input ended"))
+                    }
+                }
+            } else {
+                match input.try_recv() {
+                    Ok(ev) => ev,
+                    Err(_) => break,
+                }
+            };
+            let reqs = match ev? {
                 TermEvent::Key(k) if k.kind != KeyEventKind::Release => app.handle_key(k),
                 TermEvent::Mouse(m) => app.handle_mouse(m),
                 TermEvent::Paste(s) => {

@@ -18,6 +18,9 @@ use qmdb_bridge::{VcpuId, VirtAddr};
 use std::ops::Range;
 use std::sync::Arc;
 
+/// Where x86_64 maps each CPU's `cpu_entry_area` (entry stack, exception stacks, TSS).
+const CPU_ENTRY_AREA: Range<u64> = 0xffff_fe00_0000_0000..0xffff_ff00_0000_0000;
+
 /// The size of a hard IRQ stack on x86_64 (`IRQ_STACK_SIZE`, 16 KiB without KASAN).
 pub const IRQ_STACK_SIZE: u64 = 0x4000;
 
@@ -233,6 +236,18 @@ impl StackSetup {
         let mut regions = vec![StackRegion::task(task.stack, super::THREAD_SIZE)];
         if let Some((_, extra)) = self.cpu_stacks.iter().find(|(c, _)| Some(*c) == cpu) {
             regions.extend(extra.iter().cloned());
+        }
+        // A vCPU stopped in the first instructions of an entry from user mode runs on its
+        // CPU's entry stack, one page in the cpu_entry_area.
+        if let Some(v) = vcpu.filter(|v| !v.user_mode) {
+            let sp = v.sp();
+            if CPU_ENTRY_AREA.contains(&sp) && !regions.iter().any(|r| r.range.contains(&sp)) {
+                let page = sp & !0xfff;
+                regions.push(StackRegion {
+                    range: page..page + 0x1000,
+                    kind: StackKind::Exception("entry".into()),
+                });
+            }
         }
         let text = |a: u64| self.is_text(a);
         let ctx = UnwindContext {

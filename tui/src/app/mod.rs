@@ -10,16 +10,19 @@
 pub mod completion;
 pub mod cursor;
 pub(crate) mod events;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod history;
 mod input;
 pub mod keys;
 pub mod layout;
+mod line;
 pub mod output;
 pub mod panes;
 mod pointer;
-pub mod threads;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+pub mod threads;
 
 use crate::protocol::{CommandId, Pane, Request, Status};
 use completion::{Completer, Completion};
@@ -212,9 +215,9 @@ impl App {
     /// time after Quit.
     pub fn should_exit(&self) -> bool {
         self.exited
-            || self.quitting.is_some_and(|t| {
-                self.gone || self.now.saturating_duration_since(t) >= QUIT_WAIT
-            })
+            || self
+                .quitting
+                .is_some_and(|t| self.gone || self.now.saturating_duration_since(t) >= QUIT_WAIT)
     }
 
     /// Whether the worker's channels closed.

@@ -6,9 +6,9 @@ mod lists;
 mod output;
 mod overlay;
 mod regs;
-pub mod theme;
 #[cfg(test)]
 mod tests;
+pub mod theme;
 
 use crate::app::layout::PaneArea;
 use crate::app::panes::{Load, Side};
@@ -60,12 +60,10 @@ fn draw_side(frame: &mut Frame, app: &App, theme: &Theme, side: Side, area: Pane
 /// A pane shrunk to its title line.
 fn collapsed(frame: &mut Frame, theme: &Theme, side: Side, rect: Rect, focused: bool) {
     let title = format!("▸ {} ", side.title());
-    let hint = format!(" Tab {} ", side.toggle_key());
-    let fill = (rect.width as usize).saturating_sub(title.chars().count() + hint.chars().count());
+    let fill = (rect.width as usize).saturating_sub(title.chars().count());
     let line = Line::from(vec![
         Span::styled(title, theme.title(focused)),
         Span::styled("─".repeat(fill), theme.border(focused)),
-        Span::styled(hint, theme.dim()),
     ]);
     frame.render_widget(Paragraph::new(line), rect);
 }
@@ -105,7 +103,12 @@ pub(crate) fn pane_block<'a>(
 }
 
 /// The content of a pane with nothing to show: why.
-pub(crate) fn placeholder(app: &App, theme: &Theme, load: &Load, empty: &str) -> Paragraph<'static> {
+pub(crate) fn placeholder(
+    app: &App,
+    theme: &Theme,
+    load: &Load,
+    empty: &str,
+) -> Paragraph<'static> {
     let (text, style) = if let Some(e) = &load.error {
         (e.clone(), theme.error())
     } else if load.since.is_some() {

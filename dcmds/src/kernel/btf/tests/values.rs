@@ -97,7 +97,10 @@ fn scalars_print_as_mdb_prints_them() {
     let minus_two = (-2i128).to_le_bytes();
     assert_eq!(v(s128, &minus_two), "0xfffffffffffffffffffffffffffffffe");
     assert_eq!(d(s128, &minus_two), "-2");
-    assert_eq!(v(u128_t, &(1u128 << 100).to_le_bytes()), "0x10000000000000000000000000");
+    assert_eq!(
+        v(u128_t, &(1u128 << 100).to_le_bytes()),
+        "0x10000000000000000000000000"
+    );
     assert_eq!(d(u128_t, &u128::MAX.to_le_bytes()), u128::MAX.to_string());
     assert_eq!(v(s128, &[0; 16]), "0");
     // long double: the x87 80-bit format in 16 bytes. 1.5 = mantissa 0xc000.., exponent 0x3fff;
@@ -109,7 +112,10 @@ fn scalars_print_as_mdb_prints_them() {
         b
     };
     assert_eq!(v(ldbl, &x87(0xc000_0000_0000_0000, 0x3fff)), "1.5000000e0");
-    assert_eq!(v(ldbl, &x87(0x8000_0000_0000_0000, 0xbffd)), "-2.5000000e-1");
+    assert_eq!(
+        v(ldbl, &x87(0x8000_0000_0000_0000, 0xbffd)),
+        "-2.5000000e-1"
+    );
     assert_eq!(v(ldbl, &x87(0, 0)), "0.0000000e0");
     assert_eq!(v(plain, &[1, 2]), "??? (failed to read 4 bytes at 100)");
     assert_eq!(

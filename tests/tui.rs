@@ -1,0 +1,299 @@
+//! End-to-end: the terminal UI in a real terminal. tmux runs `qmdb --target --kernel` on the
+//! real guest; `send-keys` types commands and keys as a person would, and `capture-pane`
+//! shows what they would see.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use support::{shared_guest_with, Guest, GuestOpts, KernelVersion};
+
+/// How long to wait for anything on the screen but the thread walk.
+const SCREEN_WAIT: Duration = Duration::from_secs(60);
+/// `::walk thread | ::findstack -v` of every task, in a debug build over TCG.
+const WALK_WAIT: Duration = Duration::from_secs(180);
+/// What the wrapping shell prints when qmdb has exited.
+const EXITED: &str = "qmdb exited with status";
+
+/// A tmux server of its own (`tmux -L qmdb-test-<pid>-<name>`) running one 120x40 window;
+/// killed when dropped, also when the test fails.
+struct Tmux {
+    socket: String,
+    /// The server's socket file, removed with it.
+    socket_path: Option<String>,
+}
+
+impl Tmux {
+    /// Starts `command` (a shell command line) in a new detached session.
+    fn start(name: &str, command: &str) -> Tmux {
+        let version = Command::new("tmux").arg("-V").output();
+        if !version.is_ok_and(|o| o.status.success()) {
+            panic!(
+                "tmux is needed for the terminal UI test and is not installed: run \
+                 `scripts/guest setup` (it installs tmux with the guest fixture's tools)"
+            );
+        }
+        let mut t = Tmux {
+            socket: format!("qmdb-test-{}-{name}", std::process::id()),
+            socket_path: None,
+        };
+        t.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "qmdb",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            command,
+        ]);
+        let path = t.tmux(&["display-message", "-p", "#{socket_path}"]).stdout;
+        t.socket_path = Some(String::from_utf8_lossy(&path).trim().to_string());
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            // Not nested in the tmux the tests may run in.
+            .env_remove("TMUX")
+            .args(args)
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Presses keys, in tmux's names (`Enter`, `Tab`, `Escape`, `C-c`).
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "qmdb"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+        // One key at a time, as typed: the UI may redraw between them.
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    /// Types `text` literally.
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "qmdb", "-l", text]);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "qmdb"]).stdout)
+            .into_owned()
+    }
+
+    /// Waits until the screen satisfies `ok`; fails showing the last screen.
+    fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no {what} after {timeout:?}; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until `text` is on the screen.
+    fn wait_text(&self, text: &str, timeout: Duration) -> String {
+        self.wait_for(&format!("{text:?}"), timeout, |s| s.contains(text))
+    }
+
+    /// Moves the focus with Tab until the pane titled `title` has it (its border turns
+    /// heavy). Typed letters go to the focused pane, and `q` in most panes quits: never type
+    /// before this has succeeded.
+    fn focus(&self, title: &str) {
+        let focused = format!("┏ {title}");
+        for _ in 0..8 {
+            if self.screen().contains(&focused) {
+                return;
+            }
+            self.keys(&["Tab"]);
+        }
+        self.wait_text(&focused, Duration::ZERO);
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .env_remove("TMUX")
+            .arg("kill-server")
+            .output();
+        if let Some(p) = self.socket_path.as_deref().filter(|p| !p.is_empty()) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Single-quotes `s` for `sh`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The shell command that runs qmdb on `guest` with its state (history, log) in `state`,
+/// then says how it exited and stays, so that the screen can still be read.
+fn qmdb_command(guest: &Guest, state: &Path, extra: &[&str]) -> String {
+    let mut words = vec![
+        "env".to_string(),
+        format!("XDG_STATE_HOME={}", sh_quote(&state.display().to_string())),
+        sh_quote(env!("CARGO_BIN_EXE_qmdb")),
+        "--target".to_string(),
+        sh_quote(&guest.gdb_addr()),
+        "--kernel".to_string(),
+        sh_quote(&guest.kernel_path().display().to_string()),
+    ];
+    words.extend(extra.iter().map(|w| sh_quote(w)));
+    format!("{}; echo \"{EXITED} $?\"; sleep 600", words.join(" "))
+}
+
+/// Whether the guest's VM runs (not only QEMU): quitting must leave it as it was found.
+fn vm_running(guest: &Guest) -> bool {
+    guest.monitor("info status").contains("VM status: running")
+}
+
+#[test]
+fn attach_walk_threads_pick_one_and_quit() {
+    let guest = shared_guest_with(GuestOpts::new(KernelVersion::V6_1));
+    let truth = guest.truth();
+    let sleeper = truth
+        .tasks_named("qmdb-sleeper")
+        .next()
+        .expect("the workload's qmdb-sleeper");
+    // (`/proc/PID/stack` leaves out `.sched.text` functions such as do_nanosleep.)
+    assert!(
+        sleeper.has_frame("hrtimer_nanosleep"),
+        "{:?}",
+        sleeper.frame_names()
+    );
+    let fifo = truth
+        .tasks_named("qmdb-fifo")
+        .next()
+        .expect("the workload's qmdb-fifo");
+    assert!(fifo.has_frame("pipe_read"), "{:?}", fifo.frame_names());
+
+    let _attached = guest.attach_lock();
+    assert!(vm_running(guest), "the guest must run before the test");
+    let state = tempfile::tempdir().expect("temp dir");
+    let t = Tmux::start("ui", &qmdb_command(guest, state.path(), &[]));
+
+    // Attached: the status bar names the kernel.
+    let s = t.wait_text(guest.release(), SCREEN_WAIT);
+    let status_bar = s
+        .lines()
+        .find(|l| l.contains(guest.release()))
+        .unwrap_or_default();
+    assert!(status_bar.contains(&guest.gdb_addr()), "{s}");
+
+    // Every task's stack, streamed into the output pane.
+    t.type_text("::walk thread | ::findstack -v");
+    t.keys(&["Enter"]);
+    t.wait_for("the end of the thread walk", WALK_WAIT, |s| {
+        s.contains("stack pointer for thread") && !s.contains("Ctrl-C cancels")
+    });
+    // The sleeper's stack is further up: search the output for it.
+    t.focus("Output");
+    t.type_text("/qmdb-sleeper");
+    t.keys(&["Enter"]);
+    t.wait_for("the sleeper's stack", SCREEN_WAIT, |s| {
+        s.contains("qmdb-sleeper") && s.contains("do_nanosleep") && s.contains("hrtimer_nanosleep")
+    });
+    t.keys(&["Escape"]);
+    // Clear the output, so that `qmdb-fifo` on the screen comes from the threads pane.
+    t.keys(&["C-l"]);
+    t.wait_for("an empty output pane", SCREEN_WAIT, |s| {
+        !s.contains("qmdb-fifo")
+    });
+
+    // The threads pane: filter by name as you type, Enter shows the thread's stack.
+    t.focus("Threads");
+    t.type_text("qmdb-fifo");
+    t.wait_text("qmdb-fifo", SCREEN_WAIT);
+    t.keys(&["Enter"]);
+    let s = t.wait_text("pipe_read", SCREEN_WAIT);
+    assert!(
+        s.contains(&format!("({} qmdb-fifo)", fifo.tid)),
+        "no findstack header for the fifo reader:\n{s}"
+    );
+
+    // Quit with `q` from a pane; the guest was running at attach, so resume it if asked.
+    t.keys(&["Escape"]);
+    t.focus("Output");
+    t.keys(&["q"]);
+    let s = t.wait_for("the quit dialog or qmdb's exit", SCREEN_WAIT, |s| {
+        s.contains(EXITED) || s.contains("resume the guest and quit")
+    });
+    if !s.contains(EXITED) {
+        t.keys(&["r"]);
+    }
+    let s = t.wait_text(EXITED, SCREEN_WAIT);
+    assert!(s.contains(&format!("{EXITED} 0")), "{s}");
+    assert!(guest.is_alive(), "QEMU died");
+    assert!(vm_running(guest), "quitting left the VM stopped");
+
+    // The history was kept where --help says.
+    let history = std::fs::read_to_string(state.path().join("qmdb").join("history"))
+        .expect("the UI's history file");
+    assert!(
+        history.contains("::walk thread | ::findstack -v"),
+        "{history}"
+    );
+}
+
+#[test]
+fn no_tui_gives_the_plain_prompt() {
+    let guest = shared_guest_with(GuestOpts::new(KernelVersion::V6_1));
+    let _attached = guest.attach_lock();
+    let state = tempfile::tempdir().expect("temp dir");
+    let t = Tmux::start("plain", &qmdb_command(guest, state.path(), &["--no-tui"]));
+    t.wait_for("the prompt", SCREEN_WAIT, |s| {
+        s.lines().any(|l| l.trim_end() == ">")
+    });
+    t.type_text("::status");
+    t.keys(&["Enter"]);
+    let s = t.wait_text("kaslr slide:", SCREEN_WAIT);
+    assert!(s.contains(guest.release()), "{s}");
+    assert!(!s.contains("F1 keys"), "the UI opened:\n{s}");
+    t.type_text("$q");
+    t.keys(&["Enter"]);
+    let s = t.wait_text(EXITED, SCREEN_WAIT);
+    assert!(s.contains(&format!("{EXITED} 0")), "{s}");
+    assert!(vm_running(guest), "quitting left the VM stopped");
+}
+
+/// The terminal goes away (SIGHUP): qmdb detaches, leaving the VM running as it found it,
+/// instead of dying attached or spinning on the dead terminal.
+#[test]
+fn closing_the_terminal_detaches() {
+    let guest = shared_guest_with(GuestOpts::new(KernelVersion::V6_1));
+    let _attached = guest.attach_lock();
+    assert!(vm_running(guest), "the guest must run before the test");
+    let state = tempfile::tempdir().expect("temp dir");
+    let t = Tmux::start("hangup", &qmdb_command(guest, state.path(), &[]));
+    t.wait_text(guest.release(), SCREEN_WAIT);
+    assert!(!vm_running(guest), "attached, yet the VM runs");
+    drop(t);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !vm_running(guest) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the VM was left stopped after the terminal closed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

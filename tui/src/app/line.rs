@@ -1,0 +1,129 @@
+//! The command line's own work: running a line (`:c`, `::reconnect` and `$q` are the UI's;
+//! the rest goes to the worker), Ctrl-R's history search, and Tab completion.
+
+use super::completion::Completion;
+use super::output::LineStyle;
+use super::{App, HistorySearch, Link, Menu};
+use crate::protocol::Request;
+use tui_input::Input;
+
+impl App {
+    /// Enter on the command line: `:c`, `::reconnect` and `$q` are the UI's own; anything
+    /// else goes to the worker.
+    pub(super) fn run_line(&mut self, out: &mut Vec<Request>) {
+        let line = self.input.value().trim().to_string();
+        if line.is_empty() {
+            return;
+        }
+        let local = matches!(line.as_str(), ":c" | "::reconnect" | "$q" | "::quit");
+        if !local && self.running.is_some() {
+            self.say_error("a command is running: wait, or Ctrl-C cancels it");
+            return;
+        }
+        if !local && matches!(self.link, Link::Disconnected(_)) {
+            self.say_error("not connected: r or ::reconnect attaches again");
+            return;
+        }
+        self.input.reset();
+        self.remember(&line);
+        self.output.bottom();
+        if !local {
+            return self.execute(line, out);
+        }
+        self.output.push(LineStyle::Command, format!("> {line}"));
+        match line.as_str() {
+            ":c" => self.continue_guest(out),
+            "::reconnect" => self.reconnect(out),
+            _ => self.request_quit(out),
+        }
+    }
+
+    pub(super) fn history_search_older(&mut self) {
+        match &mut self.hsearch {
+            None => {
+                self.hsearch = Some(HistorySearch {
+                    original: self.input.value().to_string(),
+                    ..HistorySearch::default()
+                });
+            }
+            Some(hs) => {
+                let before = hs.hit.unwrap_or(usize::MAX);
+                if let Some(i) = self.history.search(&hs.query, before) {
+                    hs.hit = Some(i);
+                }
+            }
+        }
+    }
+
+    pub(super) fn accept_history_search(&mut self) {
+        if let Some(hs) = self.hsearch.take() {
+            let line = match hs.hit {
+                Some(i) => self.history.entries()[i].clone(),
+                None => hs.original,
+            };
+            self.input = Input::new(line);
+            self.history.reset();
+        }
+    }
+
+    /// Tab on the command line: complete the word at the cursor; again, cycle the choices.
+    pub(super) fn complete(&mut self) {
+        if let Some(menu) = &mut self.menu {
+            let n = menu.completion.candidates.len();
+            let next = menu.chosen.map_or(0, |i| (i + 1) % n);
+            menu.chosen = Some(next);
+            let word = menu.completion.candidates[next].clone();
+            let start = menu.completion.start;
+            self.replace_word(start, &word);
+            return;
+        }
+        let cursor = self.input.cursor();
+        let Some(c) = self.completer.complete(self.input.value(), cursor) else {
+            return;
+        };
+        match c.candidates.len() {
+            0 => self.say(format!("no {} matches '{}'", kind_name(&c), c.prefix)),
+            1 => {
+                let mut word = c.candidates[0].clone();
+                let at_end = cursor == self.input.value().chars().count();
+                if c.adds_space() && at_end {
+                    word.push(' ');
+                }
+                self.replace_word(c.start, &word);
+            }
+            _ => {
+                let common = c.common_prefix();
+                if common.chars().count() > c.prefix.chars().count() {
+                    self.replace_word(c.start, &common);
+                } else {
+                    self.menu = Some(Menu {
+                        completion: c,
+                        chosen: None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Replaces the line from char `start` to the cursor with `word`.
+    fn replace_word(&mut self, start: usize, word: &str) {
+        let value: Vec<char> = self.input.value().chars().collect();
+        let cursor = self.input.cursor();
+        let mut line: String = value[..start].iter().collect();
+        line.push_str(word);
+        let new_cursor = line.chars().count();
+        line.extend(&value[cursor..]);
+        self.input = Input::new(line).with_cursor(new_cursor);
+    }
+}
+
+fn kind_name(c: &Completion) -> &'static str {
+    use super::completion::NameKind;
+    match c.kind {
+        NameKind::Dcmd => "dcmd",
+        NameKind::Alias => "alias",
+        NameKind::Walker => "walker",
+        NameKind::Type => "type",
+        NameKind::Symbol => "symbol",
+    }
+}

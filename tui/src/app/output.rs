@@ -1,0 +1,326 @@
+//! The output pane's buffer: a bounded ring of lines, the scroll position, and `/` search.
+//!
+//! Lines are addressed by an absolute number that stays valid when old lines fall off the
+//! front of the ring. Drawing asks only for the visible window.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+/// How many lines the output keeps.
+pub const OUTPUT_CAP: usize = 100_000;
+
+/// What a line is, for its colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineStyle {
+    Text,
+    Warning,
+    Error,
+    /// The echo of a command the user ran.
+    Command,
+    /// A note from the UI itself (attached, disconnected...).
+    Note,
+}
+
+/// One line of output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    pub style: LineStyle,
+    pub text: String,
+}
+
+/// Whether `text` contains `pattern`: case-insensitive when the pattern has no upper case
+/// letter (smart case).
+pub fn matches(text: &str, pattern: &str) -> bool {
+    find_in(text, pattern).is_some()
+}
+
+/// The byte range of the first match of `pattern` in `text` at or after byte `from`, with
+/// smart case.
+pub fn find_in_from(text: &str, pattern: &str, from: usize) -> Option<Range<usize>> {
+    if pattern.is_empty() || from > text.len() {
+        return None;
+    }
+    let rest = text.get(from..)?;
+    let start = if pattern.chars().any(char::is_uppercase) {
+        rest.find(pattern)?
+    } else if rest.is_ascii() && pattern.is_ascii() {
+        rest.to_ascii_lowercase().find(pattern)?
+    } else {
+        // Lowercasing may change byte lengths; fall back to a char-by-char comparison.
+        return rest.char_indices().find_map(|(i, _)| {
+            let tail = &rest[i..];
+            let mut t = tail.chars().flat_map(char::to_lowercase);
+            let mut len = 0;
+            for p in pattern.chars() {
+                let c = t.next()?;
+                if c != p {
+                    return None;
+                }
+                len += c.len_utf8();
+            }
+            Some(from + i..from + i + len.min(tail.len()))
+        });
+    };
+    Some(from + start..from + start + pattern.len())
+}
+
+/// The byte range of the first match, with smart case.
+pub fn find_in(text: &str, pattern: &str) -> Option<Range<usize>> {
+    find_in_from(text, pattern, 0)
+}
+
+/// The output lines and how they are viewed.
+#[derive(Debug)]
+pub struct Output {
+    lines: VecDeque<OutputLine>,
+    cap: usize,
+    /// Lines dropped from the front so far: absolute number of `lines[0]`.
+    dropped: u64,
+    /// Lines between the bottom of the view and the newest line (0: following the output).
+    scroll: usize,
+    /// Columns scrolled to the right.
+    pub hscroll: usize,
+    /// The search pattern whose matches are highlighted.
+    pub pattern: Option<String>,
+    /// The absolute line of the current match.
+    pub current: Option<u64>,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output::with_cap(OUTPUT_CAP)
+    }
+}
+
+impl Output {
+    /// An empty buffer keeping at most `cap` lines.
+    pub fn with_cap(cap: usize) -> Self {
+        Output {
+            lines: VecDeque::new(),
+            cap: cap.max(1),
+            dropped: 0,
+            scroll: 0,
+            hscroll: 0,
+            pattern: None,
+            current: None,
+        }
+    }
+
+    /// Appends a line. A view scrolled back stays on the same lines.
+    pub fn push(&mut self, style: LineStyle, text: impl Into<String>) {
+        if self.lines.len() == self.cap {
+            self.lines.pop_front();
+            self.dropped += 1;
+            self.scroll = self.scroll.min(self.lines.len());
+        }
+        self.lines.push_back(OutputLine {
+            style,
+            text: text.into(),
+        });
+        if self.scroll > 0 {
+            self.scroll += 1;
+        }
+    }
+
+    /// Forgets every line.
+    pub fn clear(&mut self) {
+        self.dropped += self.lines.len() as u64;
+        self.lines.clear();
+        self.scroll = 0;
+        self.current = None;
+    }
+
+    /// How many lines are kept.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether there are no lines.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The absolute number of the line at index `i`.
+    pub fn abs(&self, i: usize) -> u64 {
+        self.dropped + i as u64
+    }
+
+    /// The line at index `i` (0: the oldest kept).
+    pub fn line(&self, i: usize) -> Option<&OutputLine> {
+        self.lines.get(i)
+    }
+
+    /// Lines scrolled back from the end (0: following).
+    pub fn scroll(&self) -> usize {
+        self.scroll
+    }
+
+    /// The indices of the lines a view `height` lines high shows.
+    pub fn window(&self, height: usize) -> Range<usize> {
+        let end = self.lines.len().saturating_sub(self.scroll);
+        end.saturating_sub(height)..end
+    }
+
+    fn max_scroll(&self, height: usize) -> usize {
+        self.lines.len().saturating_sub(height)
+    }
+
+    /// Scrolls towards older lines.
+    pub fn scroll_up(&mut self, n: usize, height: usize) {
+        self.scroll = (self.scroll + n).min(self.max_scroll(height));
+    }
+
+    /// Scrolls towards newer lines.
+    pub fn scroll_down(&mut self, n: usize) {
+        self.scroll = self.scroll.saturating_sub(n);
+    }
+
+    /// Shows the oldest lines.
+    pub fn top(&mut self, height: usize) {
+        self.scroll = self.max_scroll(height);
+    }
+
+    /// Follows the output again.
+    pub fn bottom(&mut self) {
+        self.scroll = 0;
+    }
+
+    /// Sets the scroll back (used to restore a view).
+    pub fn set_scroll(&mut self, scroll: usize, height: usize) {
+        self.scroll = scroll.min(self.max_scroll(height));
+    }
+
+    /// Finds `pattern` searching from index `from` towards older lines (`older`) or newer
+    /// ones, `from` included; makes it the current match and brings it into a view `height`
+    /// lines high. Returns whether it was found.
+    pub fn search(&mut self, pattern: &str, from: usize, older: bool, height: usize) -> bool {
+        self.pattern = Some(pattern.to_string()).filter(|p| !p.is_empty());
+        let hit = if older {
+            let from = from.min(self.lines.len().saturating_sub(1));
+            (0..=from)
+                .rev()
+                .find(|&i| matches(&self.lines[i].text, pattern))
+        } else {
+            (from..self.lines.len()).find(|&i| matches(&self.lines[i].text, pattern))
+        };
+        match hit {
+            Some(i) => {
+                self.current = Some(self.abs(i));
+                self.reveal(i, height);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The index of the current match, if still kept.
+    pub fn current_index(&self) -> Option<usize> {
+        let c = self.current?;
+        c.checked_sub(self.dropped)
+            .map(|i| i as usize)
+            .filter(|&i| i < self.lines.len())
+    }
+
+    /// The next match after the current one, older or newer.
+    pub fn search_again(&mut self, older: bool, height: usize) -> bool {
+        let Some(pattern) = self.pattern.clone() else {
+            return false;
+        };
+        let from = match (self.current_index(), older) {
+            (Some(0), true) => return false,
+            (Some(i), true) => i - 1,
+            (Some(i), false) => i + 1,
+            (None, _) => self.window(height).end.saturating_sub(1),
+        };
+        self.search(&pattern, from, older, height)
+    }
+
+    /// Stops highlighting the search.
+    pub fn clear_search(&mut self) {
+        self.pattern = None;
+        self.current = None;
+    }
+
+    /// Scrolls so that line `i` is in view, centred if it was not.
+    fn reveal(&mut self, i: usize, height: usize) {
+        let w = self.window(height);
+        if w.contains(&i) {
+            return;
+        }
+        let end = (i + height / 2 + 1).min(self.lines.len());
+        self.scroll = (self.lines.len() - end).min(self.max_scroll(height));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(n: usize, cap: usize) -> Output {
+        let mut o = Output::with_cap(cap);
+        for i in 0..n {
+            o.push(LineStyle::Text, format!("line {i}"));
+        }
+        o
+    }
+
+    #[test]
+    fn the_ring_is_bounded_and_the_view_follows() {
+        let o = filled(150, 100);
+        assert_eq!(o.len(), 100);
+        assert_eq!(o.line(0).unwrap().text, "line 50");
+        assert_eq!(o.abs(0), 50);
+        assert_eq!(o.window(10), 90..100);
+    }
+
+    #[test]
+    fn scrolled_back_views_stay_put_as_lines_arrive() {
+        let mut o = filled(50, 1000);
+        o.scroll_up(20, 10);
+        assert_eq!(o.window(10), 20..30);
+        o.push(LineStyle::Text, "new");
+        assert_eq!(o.window(10), 20..30);
+        o.scroll_down(100);
+        assert_eq!(o.window(10), 41..51);
+        o.top(10);
+        assert_eq!(o.window(10), 0..10);
+        o.scroll_up(5, 10);
+        assert_eq!(o.window(10), 0..10, "cannot scroll past the top");
+        o.bottom();
+        assert_eq!(o.scroll(), 0);
+    }
+
+    #[test]
+    fn search_walks_matches_and_reveals_them() {
+        let mut o = Output::with_cap(1000);
+        for i in 0..100 {
+            let t = if i % 30 == 5 {
+                format!("__schedule+0x34d {i}")
+            } else {
+                format!("frame {i}")
+            };
+            o.push(LineStyle::Text, t);
+        }
+        assert!(!o.search("SCHEDULE", 99, true, 10), "upper case is exact");
+        assert!(o.search("schedule", 99, true, 10));
+        assert_eq!(o.current_index(), Some(95));
+        assert!(o.search_again(true, 10));
+        assert_eq!(o.current_index(), Some(65));
+        assert!(o.window(10).contains(&65));
+        assert!(o.search_again(true, 10));
+        assert!(o.search_again(true, 10));
+        assert_eq!(o.current_index(), Some(5));
+        assert!(!o.search_again(true, 10));
+        assert!(o.search_again(false, 10));
+        assert_eq!(o.current_index(), Some(35));
+    }
+
+    #[test]
+    fn smart_case_ranges() {
+        assert_eq!(find_in("Do_Nanosleep+0x7b", "nano"), Some(3..7));
+        assert_eq!(find_in("Do_Nanosleep+0x7b", "Nano"), Some(3..7));
+        assert_eq!(find_in("Do_Nanosleep+0x7b", "NANO"), None);
+        assert_eq!(find_in_from("a.a.a", "a", 1), Some(2..3));
+        assert_eq!(find_in("ÉCOLE école", "école"), Some(0..6));
+    }
+}

@@ -1,0 +1,340 @@
+//! The worker over mock sessions: no guest, no terminal.
+
+use super::*;
+use qmdb_bridge::regs::{RegLayout, RegValues};
+use qmdb_bridge::{ChunkError, Target, TargetMemory, TargetStatus, VcpuId, VcpuInfo};
+use qmdb_bridge::{StopReason, VirtAddr};
+use qmdb_dcmds::mock::MockTarget;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A [`MockTarget`] whose connection a test can cut from its own thread: while `down` is
+/// set, the mock's `disconnected` is too.
+struct Flaky {
+    inner: MockTarget,
+    down: Arc<AtomicBool>,
+}
+
+impl Flaky {
+    fn sync(&mut self) -> &mut MockTarget {
+        self.inner.shared().borrow_mut().disconnected = self.down.load(Ordering::SeqCst);
+        &mut self.inner
+    }
+}
+
+impl TargetMemory for Flaky {
+    fn max_request(&self) -> usize {
+        self.inner.max_request()
+    }
+    fn read_chunks(
+        &mut self,
+        reqs: &[(VirtAddr, usize)],
+    ) -> qmdb_bridge::error::Result<Vec<std::result::Result<Vec<u8>, ChunkError>>> {
+        self.sync().read_chunks(reqs)
+    }
+}
+
+impl Target for Flaky {
+    fn status(&mut self) -> qmdb_bridge::error::Result<TargetStatus> {
+        self.sync().status()
+    }
+    fn vcpus(&mut self) -> qmdb_bridge::error::Result<Vec<VcpuInfo>> {
+        self.sync().vcpus()
+    }
+    fn selected_vcpu(&self) -> VcpuId {
+        self.inner.selected_vcpu()
+    }
+    fn select_vcpu(&mut self, id: VcpuId) -> qmdb_bridge::error::Result<()> {
+        self.sync().select_vcpu(id)
+    }
+    fn register_layout(&self) -> &RegLayout {
+        self.inner.register_layout()
+    }
+    fn read_registers(&mut self) -> qmdb_bridge::error::Result<RegValues> {
+        self.sync().read_registers()
+    }
+    fn monitor(&mut self, cmd: &str) -> qmdb_bridge::error::Result<String> {
+        self.sync().monitor(cmd)
+    }
+    fn interrupt(&mut self) -> qmdb_bridge::error::Result<StopReason> {
+        self.sync().interrupt()
+    }
+    fn resume(&mut self) -> qmdb_bridge::error::Result<()> {
+        self.sync().resume()
+    }
+}
+
+/// 1 MiB of nops at the mock's vCPU 0 pc.
+const TEXT: u64 = 0xffffffff81000000;
+
+fn mock() -> MockTarget {
+    MockTarget::new().with_bytes(TEXT, &vec![0x90; 1 << 20])
+}
+
+fn flaky(down: &Arc<AtomicBool>) -> WorkerHandle {
+    let down = Arc::clone(down);
+    spawn_with(move || {
+        Ok(Session::new(Box::new(Flaky {
+            inner: mock(),
+            down: Arc::clone(&down),
+        })))
+    })
+}
+
+fn next(w: &WorkerHandle) -> Event {
+    w.events
+        .recv_timeout(WAIT)
+        .expect("an event from the worker")
+}
+
+/// Skips Ready and returns the connection event.
+fn started(w: &WorkerHandle) -> Event {
+    assert!(matches!(next(w), Event::Ready { .. }));
+    next(w)
+}
+
+/// The Output lines of command `id` until its Done, and the Done's fields.
+fn run(w: &WorkerHandle, id: CommandId, line: &str) -> (Vec<(LineKind, String)>, Event) {
+    w.requests
+        .send(Request::Execute {
+            id,
+            line: line.into(),
+        })
+        .unwrap();
+    let mut lines = Vec::new();
+    loop {
+        match next(w) {
+            Event::Output { id: i, kind, text } => {
+                assert_eq!(i, id);
+                // `=` pads numbers to a column.
+                lines.push((kind, text.trim().to_string()));
+            }
+            done @ Event::Done { .. } => return (lines, done),
+            Event::Status(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn execute_streams_lines_then_done() {
+    let w = flaky(&Arc::default());
+    let Event::Connected(st) = started(&w) else {
+        panic!("not connected");
+    };
+    assert_eq!(st.target, "127.0.0.1:1234");
+    assert!(!st.running);
+    assert_eq!(st.stop_reason.as_deref(), Some("SIGTRAP on vCPU 0"));
+    assert_eq!((st.vcpus, st.kernel_release), (2, None));
+
+    let (lines, done) = run(&w, 7, "1=X; 0x10=D; nosuchsym=X");
+    assert_eq!(
+        lines,
+        [
+            (LineKind::Text, "1".to_string()),
+            (LineKind::Text, "16".to_string()),
+            (LineKind::Error, lines[2].1.clone()),
+        ]
+    );
+    assert!(lines[2].1.contains("nosuchsym"), "{lines:?}");
+    let Event::Done {
+        id,
+        ok,
+        quit,
+        fatal,
+        interrupted,
+        ..
+    } = done
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (id, ok, quit, fatal, interrupted),
+        (7, false, false, false, false)
+    );
+
+    let (_, done) = run(&w, 8, "$q");
+    assert!(
+        matches!(
+            done,
+            Event::Done {
+                quit: true,
+                ok: true,
+                ..
+            }
+        ),
+        "{done:?}"
+    );
+    w.join();
+}
+
+#[test]
+fn a_lost_connection_disconnects_and_reconnect_attaches_again() {
+    let down = Arc::new(AtomicBool::new(false));
+    let w = flaky(&down);
+    assert!(matches!(started(&w), Event::Connected(_)));
+    down.store(true, Ordering::SeqCst);
+    let (lines, done) = run(&w, 1, "::regs");
+    assert!(
+        matches!(
+            done,
+            Event::Done {
+                fatal: true,
+                ok: false,
+                ..
+            }
+        ),
+        "{done:?}"
+    );
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let Event::Disconnected { reason } = next(&w) else {
+        panic!("no Disconnected");
+    };
+    assert!(reason.contains("connection"), "{reason}");
+
+    // The UI stays up: requests get errors, not silence.
+    let (lines, done) = run(&w, 2, "1=X");
+    assert!(lines[0].1.contains("not connected"), "{lines:?}");
+    assert!(matches!(done, Event::Done { fatal: true, .. }));
+    w.requests.send(Request::Refresh(Pane::Registers)).unwrap();
+    assert!(matches!(
+        next(&w),
+        Event::PaneError {
+            pane: Pane::Registers,
+            ..
+        }
+    ));
+    w.requests.send(Request::Continue).unwrap();
+    assert!(matches!(next(&w), Event::Disconnected { .. }));
+
+    down.store(false, Ordering::SeqCst);
+    w.requests.send(Request::Reconnect).unwrap();
+    assert!(matches!(next(&w), Event::Connected(_)));
+    let (lines, done) = run(&w, 3, "<rip=K");
+    assert_eq!(lines, [(LineKind::Text, "ffffffff81000010".to_string())]);
+    assert!(matches!(done, Event::Done { ok: true, .. }));
+    w.join();
+}
+
+#[test]
+fn attach_failure_is_disconnected_and_the_worker_stays_up() {
+    let w = spawn_with(|| Err("cannot attach to 127.0.0.1:1: refused".into()));
+    let Event::Disconnected { reason } = started(&w) else {
+        panic!("not Disconnected");
+    };
+    assert!(reason.contains("refused"));
+    w.requests.send(Request::Refresh(Pane::Threads)).unwrap();
+    let Event::PaneError { message, .. } = next(&w) else {
+        panic!("no PaneError");
+    };
+    assert!(message.contains("refused"), "{message}");
+    w.requests.send(Request::Quit { resume: true }).unwrap();
+    assert!(matches!(next(&w), Event::Exited));
+}
+
+#[test]
+fn refresh_fills_panes() {
+    let w = flaky(&Arc::default());
+    assert!(matches!(started(&w), Event::Connected(_)));
+
+    w.requests.send(Request::Refresh(Pane::Registers)).unwrap();
+    let Event::Registers(rows) = next(&w) else {
+        panic!("no Registers");
+    };
+    let rip = rows.iter().find(|r| r.name == "rip").expect("rip");
+    assert_eq!(rip.value, 0xffffffff81000010);
+    assert_eq!(rows.first().map(|r| r.name.as_str()), Some("rax"));
+    assert!(!rows.iter().any(|r| r.name == "xmm0" || r.name == "st0"));
+
+    w.requests
+        .send(Request::Refresh(Pane::Disassembly { addr: None }))
+        .unwrap();
+    let Event::Disassembly(rows) = next(&w) else {
+        panic!("no Disassembly");
+    };
+    assert_eq!(rows.len(), rows::DIS_AFTER);
+    assert!(rows[0].current);
+    assert_eq!(
+        (rows[0].addr, rows[0].text.as_str()),
+        (0xffffffff81000010, "nop")
+    );
+
+    for pane in [
+        Pane::Threads,
+        Pane::Stack {
+            thread: Some(0x1000),
+        },
+    ] {
+        w.requests.send(Request::Refresh(pane.clone())).unwrap();
+        let Event::PaneError { pane: p, message } = next(&w) else {
+            panic!("no PaneError");
+        };
+        assert_eq!(p, pane);
+        assert!(message.contains("--kernel"), "{message}");
+    }
+
+    // Panes leave dot alone.
+    let (lines, _) = run(&w, 1, "1234=K; .=K");
+    assert_eq!(lines.last().map(|l| l.1.as_str()), Some("1234"));
+    w.requests
+        .send(Request::Refresh(Pane::Disassembly { addr: Some(TEXT) }))
+        .unwrap();
+    assert!(matches!(next(&w), Event::Disassembly(_)));
+    let (lines, _) = run(&w, 2, ".=K");
+    assert_eq!(lines, [(LineKind::Text, "1234".to_string())]);
+    w.join();
+}
+
+#[test]
+fn continue_and_halt_report_status() {
+    let w = flaky(&Arc::default());
+    assert!(matches!(started(&w), Event::Connected(_)));
+    for req in [Request::Continue, Request::Halt] {
+        w.requests.send(req).unwrap();
+        assert!(matches!(next(&w), Event::Status(_)));
+    }
+    w.join();
+}
+
+#[test]
+fn the_interrupt_flag_reaches_the_running_command() {
+    let w = flaky(&Arc::default());
+    let Event::Ready { interrupt } = next(&w) else {
+        panic!("no Ready");
+    };
+    assert!(matches!(next(&w), Event::Connected(_)));
+    // 128 Ki lines: long enough to be interrupted after the first.
+    w.requests
+        .send(Request::Execute {
+            id: 1,
+            line: format!("{TEXT:#x},{:#x}/K", (1 << 20) / 8),
+        })
+        .unwrap();
+    let mut lines = 0;
+    loop {
+        match next(&w) {
+            Event::Output { .. } => {
+                lines += 1;
+                interrupt.store(true, Ordering::Relaxed);
+            }
+            Event::Done { interrupted, .. } => {
+                assert!(interrupted, "not interrupted after {lines} lines");
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(lines < (1 << 17), "{lines}");
+    w.join();
+}
+
+#[test]
+fn quit_ends_the_worker() {
+    let w = flaky(&Arc::default());
+    assert!(matches!(started(&w), Event::Connected(_)));
+    w.requests.send(Request::Quit { resume: true }).unwrap();
+    assert!(matches!(next(&w), Event::Exited));
+    // The thread has ended: its end of the channel is gone.
+    assert!(w.events.recv_timeout(WAIT).is_err());
+    w.join();
+}
