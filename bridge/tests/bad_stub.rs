@@ -800,7 +800,9 @@ fn a_read_while_running_is_refused_without_sending() {
     });
     let seen = peer.join();
     assert!(
-        !seen.iter().any(|s| matches!(s, Seen::Packet(p) if p.starts_with(b"m"))),
+        !seen
+            .iter()
+            .any(|s| matches!(s, Seen::Packet(p) if p.starts_with(b"m"))),
         "a read was sent to a running target: {seen:?}"
     );
 }
