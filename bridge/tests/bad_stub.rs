@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use qmdb_bridge::blocking::{BlockingTarget, ConnectOptions};
 use qmdb_bridge::client::{Client, ClientOptions};
 use qmdb_bridge::rsp::frame::{encode, Event, FrameDecoder};
-use qmdb_bridge::{read_exact, read_partial, BridgeError, ChunkError, RunState, StopReason};
-use qmdb_bridge::{VcpuId, VirtAddr};
+use qmdb_bridge::VirtAddr;
+use qmdb_bridge::{read_exact, read_partial, BridgeError, ChunkError, RunState};
 use qmdb_fakestub::pattern_byte;
 
 /// What the peer received, in order.
