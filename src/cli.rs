@@ -1,6 +1,6 @@
 //! Command-line interface.
 
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
@@ -17,23 +17,52 @@ Examples:
   qmdb --target 127.0.0.1:1234 -k vmlinuz   # the terminal UI
   qmdb --no-tui                             # a plain `> ` prompt instead
   qmdb -e '$r; <rsp,4/K'                    # one-shot
-  echo '::status' | qmdb --json             # script mode, JSON lines";
+  echo '::status' | qmdb --json             # script mode, JSON lines
+  qmdb proxy -k vmlinuz                     # for gdb: target remote :2345
+
+`qmdb proxy` serves stock gdb (and its front ends) with kernel tasks as
+threads and dcmds as `monitor` commands; `qmdb proxy --help` says more.";
+
+const PROXY_AFTER_HELP: &str = "\
+Then, in gdb: `target remote 127.0.0.1:2345` (with `file vmlinux` for
+symbols). gdb works as against QEMU's gdbstub, plus:
+  info threads                  every kernel task (pid, comm, state; the
+                                ones on a vCPU say so); `thread N` selects
+                                one, and bt/frame/info registers show its
+                                saved registers (pc in __schedule)
+  monitor ::walk thread | ::findstack -v
+                                any qmdb command line, output streamed back
+  monitor qemu info registers   QEMU's own monitor (read-only without -w)
+  monitor help                  both lists
+
+Breakpoints, stepping, continue and Ctrl-C go to QEMU; gdb's `kill` does
+not stop QEMU: the proxy detaches instead (the VM runs on). One gdb at a
+time; gdb may disconnect and reconnect. SIGINT or SIGTERM ends the proxy,
+detaching from QEMU and leaving the VM running.
+
+A gdbstub gives full control of the VM: --listen on anything but a
+loopback address lets anyone who can reach it take the VM over.";
 
 /// mdb-style kernel debugging for QEMU guests, over QEMU's gdbstub.
 #[derive(Debug, Parser)]
 #[command(name = "qmdb", version, about, after_help = AFTER_HELP, term_width = 79)]
 pub struct Args {
+    /// What to run instead of the debugger itself.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The gdbstub to attach to (QEMU's `-s` is 127.0.0.1:1234).
     #[arg(
         short,
         long,
         value_name = "HOST:PORT",
-        default_value = "127.0.0.1:1234"
+        default_value = "127.0.0.1:1234",
+        global = true
     )]
     pub target: String,
 
     /// The guest's kernel: a vmlinuz (bzImage) or vmlinux. Checked against the guest.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", global = true)]
     pub kernel: Option<PathBuf>,
 
     /// Run these `;`-separated commands and exit (may be repeated).
@@ -49,15 +78,15 @@ pub struct Args {
     pub json: bool,
 
     /// Allow writing guest memory and registers (as mdb's -w). Off by default.
-    #[arg(short = 'w', long)]
+    #[arg(short = 'w', long, global = true)]
     pub writable: bool,
 
     /// Seconds to wait for any one reply from the stub.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, global = true)]
     pub timeout: f64,
 
     /// Do not cache guest memory between reads (every read goes to the stub).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub no_cache: bool,
 
     /// Use the plain line-by-line prompt, not the terminal UI.
@@ -67,8 +96,44 @@ pub struct Args {
     /// Log what qmdb does to stderr (-v: debug, -vv: trace with every packet). In
     /// the terminal UI, logs go to $XDG_STATE_HOME/qmdb/qmdb.log instead (default
     /// ~/.local/state/qmdb/qmdb.log), or nowhere if that cannot be opened.
-    #[arg(short, long, action = clap::ArgAction::Count)]
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+}
+
+/// qmdb's subcommands; without one, qmdb is the debugger.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve stock gdb: kernel tasks as gdb threads, dcmds as `monitor` commands.
+    #[command(after_help = PROXY_AFTER_HELP)]
+    Proxy(ProxyArgs),
+}
+
+/// `qmdb proxy`'s own options (with the global --target, --kernel, -w, -v...).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProxyArgs {
+    /// Where gdb connects. Port 0 picks a free port (printed). Anything but a
+    /// loopback address exposes the VM to whoever can reach it.
+    #[arg(
+        short,
+        long,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:2345"
+    )]
+    pub listen: String,
+
+    /// What gdb's threads are: every kernel task (needs --kernel), or QEMU's
+    /// vCPUs.
+    #[arg(long, value_enum, value_name = "VIEW", default_value_t = Threads::Tasks)]
+    pub threads: Threads,
+}
+
+/// `--threads`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Threads {
+    /// Every kernel task (the vCPUs without --kernel).
+    Tasks,
+    /// QEMU's vCPUs, as gdb sees them attached to QEMU directly.
+    Vcpus,
 }
 
 /// Where logs are written.
@@ -79,10 +144,11 @@ pub enum LogTo {
     File(Option<PathBuf>),
 }
 
-/// Sets up `tracing`; silent unless `-v` (or `RUST_LOG`) asks for it.
-pub fn init_logging(verbose: u8, to: LogTo) {
+/// Sets up `tracing`: `quiet` is the filter without `-v` (`"off"`, or what a mode always
+/// reports), `-v`/`-vv` and `RUST_LOG` ask for more.
+pub fn init_logging(verbose: u8, to: LogTo, quiet: &'static str) {
     let default = match verbose {
-        0 => "off",
+        0 => quiet,
         1 => "qmdb=debug,qmdb_bridge=debug,qmdb_dcmds=debug,qmdb_tui=debug",
         _ => "trace",
     };
@@ -133,9 +199,60 @@ mod tests {
 
     #[test]
     fn help_fits_79_columns() {
-        let help = Args::command().render_long_help().to_string();
-        for line in help.lines() {
+        let mut cmd = Args::command();
+        let help = cmd.render_long_help().to_string();
+        let proxy = cmd
+            .find_subcommand_mut("proxy")
+            .expect("proxy subcommand")
+            .render_long_help()
+            .to_string();
+        for line in help.lines().chain(proxy.lines()) {
             assert!(line.chars().count() <= 79, "too wide: {line:?}");
         }
+    }
+
+    #[test]
+    fn without_a_subcommand_qmdb_is_the_debugger() {
+        let a =
+            Args::try_parse_from(["qmdb", "--target", "h:1", "-k", "vmlinuz", "-e", "$r"]).unwrap();
+        assert!(a.command.is_none());
+        assert_eq!(a.target, "h:1");
+        assert_eq!(a.execute, vec!["$r".to_string()]);
+    }
+
+    #[test]
+    fn proxy_takes_the_attach_options_before_or_after_it() {
+        for argv in [
+            &["qmdb", "proxy", "--target", "h:1", "-k", "vm", "-w", "-v"][..],
+            &["qmdb", "--target", "h:1", "-k", "vm", "-w", "-v", "proxy"][..],
+        ] {
+            let a = Args::try_parse_from(argv).unwrap();
+            let Some(Command::Proxy(p)) = &a.command else {
+                panic!("{argv:?}: {a:?}");
+            };
+            assert_eq!(p.listen, "127.0.0.1:2345");
+            assert_eq!(p.threads, Threads::Tasks);
+            assert_eq!(a.target, "h:1");
+            assert_eq!(a.kernel, Some(PathBuf::from("vm")));
+            assert!(a.writable);
+            assert_eq!(a.verbose, 1);
+        }
+        let a = Args::try_parse_from([
+            "qmdb",
+            "proxy",
+            "--listen",
+            "0.0.0.0:0",
+            "--threads",
+            "vcpus",
+        ])
+        .unwrap();
+        let Some(Command::Proxy(p)) = &a.command else {
+            panic!("{a:?}");
+        };
+        assert_eq!(p.listen, "0.0.0.0:0");
+        assert_eq!(p.threads, Threads::Vcpus);
+        // Script options are the debugger's, not the proxy's.
+        assert!(Args::try_parse_from(["qmdb", "proxy", "-e", "$r"]).is_err());
+        assert!(Args::try_parse_from(["qmdb", "proxy", "--threads", "cpus"]).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! `qmdb`: mdb-style kernel debugging for QEMU guests.
 
 mod cli;
+mod proxy_mode;
 mod script;
 mod tui_mode;
 
@@ -9,17 +10,27 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    let tui = tui_mode::wanted(&args);
-    let log_to = if tui {
-        cli::LogTo::File(tui_mode::log_path())
-    } else {
-        cli::LogTo::Stderr
-    };
-    cli::init_logging(args.verbose, log_to);
-    let result = if tui {
-        tui_mode::run(&args)
-    } else {
-        script::run(&args)
+    let result = match &args.command {
+        Some(cli::Command::Proxy(proxy)) => {
+            // What the proxy does on gdb's behalf (a refused `kill`, a second gdb turned
+            // away, QEMU gone) is always said.
+            cli::init_logging(args.verbose, cli::LogTo::Stderr, "qmdb_bridge::proxy=info");
+            proxy_mode::run(&args, proxy)
+        }
+        None => {
+            let tui = tui_mode::wanted(&args);
+            let log_to = if tui {
+                cli::LogTo::File(tui_mode::log_path())
+            } else {
+                cli::LogTo::Stderr
+            };
+            cli::init_logging(args.verbose, log_to, "off");
+            if tui {
+                tui_mode::run(&args)
+            } else {
+                script::run(&args)
+            }
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

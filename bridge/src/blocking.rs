@@ -22,7 +22,7 @@ use crate::client::{Client, ClientOptions, ClientStats};
 use crate::error::{BridgeError, ChunkError, Result};
 use crate::paging::{self, is_kernel_half, PageTableRoot, Translation, WalkError, WalkFault};
 use crate::regs::{build_layout, includes, parse_description, RegLayout, RegValues, MAX_INCLUDES};
-use crate::target::{RunState, StopReason, Target, TargetStatus, VcpuId, VcpuInfo};
+use crate::target::{BreakKind, RunState, StopReason, Target, TargetStatus, VcpuId, VcpuInfo};
 use crate::{TargetMemory, VirtAddr};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -64,6 +64,8 @@ pub struct BlockingTarget {
     was_running_at_attach: bool,
     qemu_version: Option<String>,
     writable: bool,
+    /// The stub's target description as served: `(annex, text)`, `target.xml` first.
+    description: Vec<(String, String)>,
 }
 
 impl BlockingTarget {
@@ -78,16 +80,16 @@ impl BlockingTarget {
                 source,
             })?;
         let mut client = rt.block_on(Client::connect(target, opts.client))?;
-        let (layout, vcpus, version) = rt.block_on(async {
-            let layout = if client.features().has("qXfer:features:read") {
+        let (layout, description, vcpus, version) = rt.block_on(async {
+            let (layout, description) = if client.features().has("qXfer:features:read") {
                 read_layout(&mut client).await?
             } else {
-                RegLayout::default()
+                (RegLayout::default(), Vec::new())
             };
             let vcpus = client.threads().await?;
             // A stub without a monitor is fine; a connection that died asking is not.
             let version = optional(client.monitor("info version").await)?;
-            Ok::<_, BridgeError>((layout, vcpus, version))
+            Ok::<_, BridgeError>((layout, description, vcpus, version))
         })?;
         let selected = match client.state() {
             RunState::Stopped(StopReason::Signal {
@@ -110,6 +112,7 @@ impl BlockingTarget {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty()),
             writable: opts.writable,
+            description,
         };
         t.select_vcpu(selected)?;
         Ok(t)
@@ -244,7 +247,8 @@ fn optional<T>(r: Result<T>) -> Result<Option<T>> {
     }
 }
 
-async fn read_layout(client: &mut Client) -> Result<RegLayout> {
+/// The register layout and the description's files (`target.xml` first) as served.
+async fn read_layout(client: &mut Client) -> Result<(RegLayout, Vec<(String, String)>)> {
     let root = client.xfer_read("features", "target.xml").await?;
     let root = String::from_utf8_lossy(&root).into_owned();
     // build_layout is synchronous; fetch the includes first, then build.
@@ -265,14 +269,16 @@ async fn read_layout(client: &mut Client) -> Result<RegLayout> {
         }
         files.push((href, text));
     }
-    build_layout(&root, |href| {
+    let layout = build_layout(&root, |href| {
         files
             .iter()
             .find(|(h, _)| h == href)
             .map(|(_, t)| t.clone())
             .ok_or_else(|| format!("{href} could not be read"))
     })
-    .map_err(BridgeError::Protocol)
+    .map_err(BridgeError::Protocol)?;
+    files.insert(0, ("target.xml".to_string(), root));
+    Ok((layout, files))
 }
 
 impl TargetMemory for BlockingTarget {
@@ -403,6 +409,73 @@ impl Target for BlockingTarget {
     fn close(&mut self, resume: bool) -> Result<()> {
         self.invalidate();
         BlockingTarget::close(self, resume)
+    }
+
+    fn insert_breakpoint(&mut self, kind: BreakKind, addr: VirtAddr, len: u64) -> Result<()> {
+        let BlockingTarget { rt, client, .. } = self;
+        let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
+        rt.block_on(c.insert_breakpoint(kind, addr, len))
+    }
+
+    fn remove_breakpoint(&mut self, kind: BreakKind, addr: VirtAddr, len: u64) -> Result<()> {
+        let BlockingTarget { rt, client, .. } = self;
+        let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
+        rt.block_on(c.remove_breakpoint(kind, addr, len))
+    }
+
+    fn step(&mut self, vcpu: VcpuId) -> Result<()> {
+        if !self.vcpus.is_empty() && !self.vcpus.contains(&vcpu) {
+            return Err(BridgeError::Invalid(format!("no vCPU {vcpu}")));
+        }
+        self.invalidate();
+        let BlockingTarget { rt, client, .. } = self;
+        let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
+        rt.block_on(c.step(vcpu))
+    }
+
+    fn write_memory(&mut self, addr: VirtAddr, data: &[u8]) -> Result<()> {
+        if !self.writable {
+            return Err(BridgeError::Refused(format!(
+                "writing {} bytes at {addr}: the session is read-only (use -w)",
+                data.len()
+            )));
+        }
+        // Whatever was cached may be what is being overwritten; page tables too.
+        self.invalidate();
+        let BlockingTarget { rt, client, .. } = self;
+        let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
+        rt.block_on(c.write_memory(addr, data))
+    }
+
+    fn write_register(&mut self, regnum: u32, value: &[u8]) -> Result<()> {
+        let name = self
+            .layout
+            .regs
+            .iter()
+            .find(|r| r.regnum == regnum)
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| format!("#{regnum}"));
+        if !self.writable {
+            return Err(BridgeError::Refused(format!(
+                "writing register {name}: the session is read-only (use -w)"
+            )));
+        }
+        // CR3 and friends change how addresses translate.
+        self.invalidate();
+        let BlockingTarget { rt, client, .. } = self;
+        let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
+        rt.block_on(c.write_register(regnum, value))
+    }
+
+    fn target_description(&mut self, annex: &str) -> Result<String> {
+        if self.description.is_empty() {
+            return Err(BridgeError::Unsupported("target descriptions".into()));
+        }
+        self.description
+            .iter()
+            .find(|(a, _)| a == annex)
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| BridgeError::Invalid(format!("no target description file {annex:?}")))
     }
 
     fn read_physical(&mut self, addr: u64, len: usize) -> Result<Vec<u8>> {

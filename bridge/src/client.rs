@@ -10,10 +10,11 @@ use crate::regs::{RegLayout, RegValues};
 use crate::rsp::encoding::{expand_rle, from_hex, from_hex_maybe};
 use crate::rsp::frame::{encode, Event, FrameDecoder};
 use crate::rsp::reply::{classify, Reply};
+use crate::rsp::resume::{self, VContSupport};
 use crate::rsp::supported::{parse_features, Features, CLIENT_FEATURES};
 use crate::rsp::threads::{parse_thread_list, ThreadListPage};
-use crate::rsp::{memory, monitor, stop, threads, xfer};
-use crate::target::{RunState, StopReason, VcpuId};
+use crate::rsp::{breakpoints, memory, monitor, registers, stop, threads, xfer};
+use crate::target::{BreakKind, RunState, StopReason, VcpuId};
 use crate::VirtAddr;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -95,6 +96,8 @@ pub struct Client {
     unsolicited_stops: u64,
     /// Whether the stub reported stopping the target as we connected.
     stopped_on_attach: bool,
+    /// What `vCont?` said, once asked.
+    vcont: Option<VContSupport>,
 }
 
 impl Client {
@@ -136,6 +139,7 @@ impl Client {
             phymem_supported: None,
             unsolicited_stops: 0,
             stopped_on_attach: false,
+            vcont: None,
         };
         // The state is unknown until `?` answers, so it starts as Running: a stop reply that
         // arrives first is QEMU reporting that connecting stopped a running VM.
@@ -749,10 +753,99 @@ impl Client {
         if self.state == RunState::Running {
             return Ok(());
         }
-        self.write_packets(vec![encode(b"c")]).await?;
+        self.write_packets(vec![encode(resume::CONTINUE)]).await?;
         self.state = RunState::Running;
         self.resumed = true;
         Ok(())
+    }
+
+    /// Single-steps `id` alone (`vCont;s:<id>`, or `Hc<id>` then `s` if the stub has no
+    /// `vCont` step); returns at once: [`Client::wait_for_stop`] gives the stop. QEMU resumes
+    /// only the vCPUs a `vCont` names, so the others stay stopped.
+    pub async fn step(&mut self, id: VcpuId) -> Result<()> {
+        self.check_usable()?;
+        if self.state == RunState::Running {
+            return Err(BridgeError::Running);
+        }
+        let vcont = match self.vcont {
+            Some(v) => v,
+            None => {
+                let v = resume::parse_vcont_query(&self.request(resume::VCONT_QUERY).await?);
+                tracing::debug!(?v, "vCont support");
+                self.vcont = Some(v);
+                v
+            }
+        };
+        let step = if vcont.step {
+            resume::vcont_step_request(id)
+        } else {
+            let reply = self.request(&resume::select_step_request(id)).await?;
+            expect_ok(&reply, &format!("selecting vCPU {id} to step"))?;
+            resume::STEP.to_vec()
+        };
+        self.write_packets(vec![encode(&step)]).await?;
+        self.state = RunState::Running;
+        self.resumed = true;
+        Ok(())
+    }
+
+    /// Plants a breakpoint or watchpoint (`Z`).
+    pub async fn insert_breakpoint(
+        &mut self,
+        kind: BreakKind,
+        addr: VirtAddr,
+        len: u64,
+    ) -> Result<()> {
+        let reply = self
+            .request(&breakpoints::insert_request(kind, addr, len))
+            .await?;
+        expect_ok(&reply, &format!("planting a {kind} at {addr}"))
+    }
+
+    /// Removes a breakpoint or watchpoint (`z`), given as it was planted.
+    pub async fn remove_breakpoint(
+        &mut self,
+        kind: BreakKind,
+        addr: VirtAddr,
+        len: u64,
+    ) -> Result<()> {
+        let reply = self
+            .request(&breakpoints::remove_request(kind, addr, len))
+            .await?;
+        expect_ok(&reply, &format!("removing the {kind} at {addr}"))
+    }
+
+    /// Writes `data` at `addr` with `M` requests (each within the packet size, pipelined).
+    /// The first failure is returned, naming its address; pieces before it were written.
+    pub async fn write_memory(&mut self, addr: VirtAddr, data: &[u8]) -> Result<()> {
+        let max = memory::max_write(self.packet_size());
+        let mut pieces = Vec::with_capacity(data.len() / max + 1);
+        for (i, chunk) in data.chunks(max).enumerate() {
+            let a = addr.0.checked_add((i * max) as u64).ok_or_else(|| {
+                BridgeError::Invalid(format!(
+                    "{} bytes at {addr} run past the end of the address space",
+                    data.len()
+                ))
+            })?;
+            pieces.push((VirtAddr(a), chunk));
+        }
+        let bodies: Vec<Vec<u8>> = pieces
+            .iter()
+            .map(|&(a, chunk)| memory::write_request(a, chunk))
+            .collect();
+        let replies = self.request_many(&bodies).await?;
+        for ((a, chunk), r) in pieces.iter().zip(&replies) {
+            expect_ok(r, &format!("writing {} bytes at {a}", chunk.len()))?;
+        }
+        Ok(())
+    }
+
+    /// Sets register `regnum` of the selected vCPU (`P`).
+    pub async fn write_register(&mut self, regnum: u32, value: &[u8]) -> Result<()> {
+        let reply = self
+            .request(&registers::write_request(regnum, value))
+            .await?;
+        expect_ok(&reply, &format!("writing register {regnum:#x}"))
     }
 
     /// Waits until `deadline` for a running target to report a stop; `None` if it did not.

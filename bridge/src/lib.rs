@@ -6,7 +6,9 @@
 //! - [`memory`]: the fault-aware chunked reader (kmdb's `kmt_rw()` done right) and the page cache;
 //! - [`paging`]: a sans-IO x86_64 page-table walker (and Linux PTI's kernel/user PGD pair);
 //! - [`target`]: the synchronous [`Target`] trait the mdb layer is written against, and
-//!   [`blocking::BlockingTarget`], its implementation over the live client.
+//!   [`blocking::BlockingTarget`], its implementation over the live client;
+//! - [`proxy`]: the gdb-facing server of `qmdb proxy` (on the `gdbstub` crate), forwarding to
+//!   a [`Target`] with kernel tasks as threads.
 
 pub mod addr;
 pub mod blocking;
@@ -15,6 +17,7 @@ pub mod client;
 pub mod error;
 pub mod memory;
 pub mod paging;
+pub mod proxy;
 pub mod regs;
 pub mod rsp;
 pub mod target;
@@ -23,4 +26,4 @@ pub use addr::VirtAddr;
 pub use error::{BridgeError, ChunkError};
 pub use memory::{read_exact, read_partial, MemoryExt, PartialRead, TargetMemory};
 pub use paging::{PageTableRoot, Translation, WalkFault};
-pub use target::{RunState, StopReason, Target, TargetStatus, VcpuId, VcpuInfo};
+pub use target::{BreakKind, RunState, StopReason, Target, TargetStatus, VcpuId, VcpuInfo};

@@ -57,6 +57,52 @@ pub enum StopReason {
     Terminated(u8),
 }
 
+/// A breakpoint or watchpoint as the stub plants it (`Z`/`z`). QEMU implements all of them
+/// itself: a software breakpoint writes nothing to guest memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BreakKind {
+    /// `Z0`: a software breakpoint (its length is gdb's breakpoint kind, 1 on x86).
+    Software,
+    /// `Z1`: a hardware breakpoint.
+    Hardware,
+    /// `Z2`: stop after a write to the watched range.
+    Write,
+    /// `Z3`: stop after a read of the watched range.
+    Read,
+    /// `Z4`: stop after any access to the watched range.
+    Access,
+}
+
+impl BreakKind {
+    /// The type number in a `Z`/`z` packet.
+    pub fn z_type(self) -> u8 {
+        match self {
+            BreakKind::Software => 0,
+            BreakKind::Hardware => 1,
+            BreakKind::Write => 2,
+            BreakKind::Read => 3,
+            BreakKind::Access => 4,
+        }
+    }
+
+    /// Whether it is a watchpoint (matched by address and length; a breakpoint by address).
+    pub fn is_watchpoint(self) -> bool {
+        matches!(self, BreakKind::Write | BreakKind::Read | BreakKind::Access)
+    }
+}
+
+impl fmt::Display for BreakKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BreakKind::Software => "software breakpoint",
+            BreakKind::Hardware => "hardware breakpoint",
+            BreakKind::Write => "write watchpoint",
+            BreakKind::Read => "read watchpoint",
+            BreakKind::Access => "access watchpoint",
+        })
+    }
+}
+
 /// Whether the target is running or stopped, as far as this client knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RunState {
@@ -119,6 +165,61 @@ pub trait Target: TargetMemory {
     fn close(&mut self, resume: bool) -> Result<()> {
         let _ = resume;
         Ok(())
+    }
+
+    /// Plants a breakpoint or watchpoint (`Z`): `len` is the watched length, or gdb's
+    /// breakpoint kind (1 on x86) for a breakpoint. Planting one writes nothing to guest
+    /// memory (QEMU keeps them itself), so it needs no `-w`.
+    ///
+    /// The default says the target cannot ([`BridgeError::Unsupported`]).
+    fn insert_breakpoint(&mut self, kind: BreakKind, addr: VirtAddr, len: u64) -> Result<()> {
+        let _ = (kind, addr, len);
+        Err(BridgeError::Unsupported("breakpoints".into()))
+    }
+
+    /// Removes what [`Target::insert_breakpoint`] planted (`z`), with the same arguments.
+    ///
+    /// The default says the target cannot ([`BridgeError::Unsupported`]).
+    fn remove_breakpoint(&mut self, kind: BreakKind, addr: VirtAddr, len: u64) -> Result<()> {
+        let _ = (kind, addr, len);
+        Err(BridgeError::Unsupported("breakpoints".into()))
+    }
+
+    /// Single-steps one instruction on `vcpu` alone (the other vCPUs stay stopped) and
+    /// returns without waiting: [`Target::wait_for_stop`] gives the stop.
+    ///
+    /// The default says the target cannot ([`BridgeError::Unsupported`]).
+    fn step(&mut self, vcpu: VcpuId) -> Result<()> {
+        let _ = vcpu;
+        Err(BridgeError::Unsupported("single-stepping".into()))
+    }
+
+    /// Writes `data` to guest memory at `addr` (through the selected vCPU's page tables).
+    /// Refused ([`BridgeError::Refused`]) unless the session is writable (`-w`).
+    ///
+    /// The default says the target cannot ([`BridgeError::Unsupported`]).
+    fn write_memory(&mut self, addr: VirtAddr, data: &[u8]) -> Result<()> {
+        let _ = (addr, data);
+        Err(BridgeError::Unsupported("memory writes".into()))
+    }
+
+    /// Sets register `regnum` (a [`crate::regs::RegDesc::regnum`]) of the selected vCPU to
+    /// `value` (little-endian, the register's size). Refused ([`BridgeError::Refused`]) unless
+    /// the session is writable (`-w`).
+    ///
+    /// The default says the target cannot ([`BridgeError::Unsupported`]).
+    fn write_register(&mut self, regnum: u32, value: &[u8]) -> Result<()> {
+        let _ = (regnum, value);
+        Err(BridgeError::Unsupported("register writes".into()))
+    }
+
+    /// One file of the stub's target description as the stub served it: `target.xml`, then
+    /// the files it includes (QEMU: `i386-64bit.xml`).
+    ///
+    /// The default says the target has none ([`BridgeError::Unsupported`]).
+    fn target_description(&mut self, annex: &str) -> Result<String> {
+        let _ = annex;
+        Err(BridgeError::Unsupported("target descriptions".into()))
     }
 
     /// Reads `len` bytes of guest-physical memory at `addr`, all or nothing.

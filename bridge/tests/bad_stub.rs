@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use qmdb_bridge::blocking::{BlockingTarget, ConnectOptions};
 use qmdb_bridge::client::{Client, ClientOptions};
 use qmdb_bridge::rsp::frame::{encode, Event, FrameDecoder};
-use qmdb_bridge::VirtAddr;
-use qmdb_bridge::{read_exact, read_partial, BridgeError, ChunkError, RunState};
+use qmdb_bridge::{read_exact, read_partial, BridgeError, ChunkError, RunState, StopReason};
+use qmdb_bridge::{VcpuId, VirtAddr};
 use qmdb_fakestub::pattern_byte;
 
 /// What the peer received, in order.
@@ -843,4 +843,172 @@ fn a_late_reply_after_a_timeout_is_never_taken_for_another_request() {
         }
     });
     peer.join();
+}
+
+// ---------------------------------------------------------------------------------------
+// Run control and writes on the wire.
+
+/// A step is `vCont;s:<vCPU>` when `vCont?` lists `s` (asked once), and its stop reply is
+/// the stop; without `vCont` step it is `Hc<vCPU>` then `s`.
+#[test]
+fn a_step_is_vcont_on_that_vcpu_alone_or_hc_then_s() {
+    for vcont in [true, false] {
+        let peer = Peer::serving(move |w, body| {
+            if body == b"vCont?" {
+                w.reply(if vcont { b"vCont;c;C;s;S" } else { b"" });
+            } else if body.starts_with(b"Hc") {
+                w.reply(b"OK");
+            } else if body == b"vCont;s:p1.2" || body == b"s" {
+                w.send(b"+");
+                w.send(&encode(b"T05thread:p01.02;"));
+            } else {
+                return false;
+            }
+            true
+        });
+        rt().block_on(async {
+            let mut c = Client::connect(&peer.addr, copts(1000)).await.unwrap();
+            let cpu1 = VcpuId { pid: 1, tid: 2 };
+            for _ in 0..2 {
+                c.step(cpu1).await.unwrap();
+                assert_eq!(c.state(), &RunState::Running);
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+                let stop = c.wait_for_stop(deadline).await.unwrap();
+                assert_eq!(
+                    stop,
+                    Some(StopReason::Signal {
+                        signal: 5,
+                        thread: Some(cpu1),
+                        info: vec![]
+                    })
+                );
+            }
+            // Stepping a running target is refused without sending anything.
+            c.resume().await.unwrap();
+            assert!(matches!(c.step(cpu1).await, Err(BridgeError::Running)));
+            c.close(true).await.unwrap();
+        });
+        let seen = peer.join();
+        let packets: Vec<&[u8]> = seen
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Packet(p) if p.starts_with(b"vCont") || p.starts_with(b"Hc") => {
+                    Some(p.as_slice())
+                }
+                Seen::Packet(p) if p == b"s" => Some(p.as_slice()),
+                _ => None,
+            })
+            .collect();
+        let want: Vec<&[u8]> = if vcont {
+            vec![b"vCont?", b"vCont;s:p1.2", b"vCont;s:p1.2"]
+        } else {
+            vec![b"vCont?", b"Hcp1.2", b"s", b"Hcp1.2", b"s"]
+        };
+        assert_eq!(packets, want, "vCont {vcont}");
+    }
+}
+
+/// `Z`/`z` as QEMU answers them: `OK`, `E22` (a missing one), empty (a type it lacks).
+#[test]
+fn breakpoint_replies_map_to_errors() {
+    let peer = Peer::serving(|w, body| {
+        match body {
+            b"Z0,ffffffff81000000,1" | b"z0,ffffffff81000000,1" | b"Z2,ffff888000001000,8" => {
+                w.reply(b"OK")
+            }
+            b"z1,ffffffff81000000,1" => w.reply(b"E22"),
+            b"Z4,ffff888000001000,8" => w.reply(b""),
+            _ => return false,
+        }
+        true
+    });
+    rt().block_on(async {
+        use qmdb_bridge::BreakKind;
+        let mut c = Client::connect(&peer.addr, copts(1000)).await.unwrap();
+        let text = VirtAddr(0xffffffff81000000);
+        let data = VirtAddr(0xffff888000001000);
+        c.insert_breakpoint(BreakKind::Software, text, 1)
+            .await
+            .unwrap();
+        c.remove_breakpoint(BreakKind::Software, text, 1)
+            .await
+            .unwrap();
+        c.insert_breakpoint(BreakKind::Write, data, 8)
+            .await
+            .unwrap();
+        match c.remove_breakpoint(BreakKind::Hardware, text, 1).await {
+            Err(BridgeError::Remote { errno: 0x22, what }) => {
+                assert!(what.contains("hardware breakpoint"), "{what}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            c.insert_breakpoint(BreakKind::Access, data, 8).await,
+            Err(BridgeError::Unsupported(_))
+        ));
+        c.close(false).await.unwrap();
+    });
+    peer.join();
+}
+
+/// Writes need `-w`: a read-only session refuses them without sending anything; a writable
+/// one sends `M` (split at the packet size) and `P`, and names the address that failed.
+#[test]
+fn writes_are_refused_read_only_and_sent_when_writable() {
+    use qmdb_bridge::Target;
+    for writable in [false, true] {
+        let peer = Peer::serving(|w, body| {
+            if body.starts_with(b"Mdead") {
+                w.reply(b"E14");
+            } else if body.starts_with(b"M") || body.starts_with(b"P") {
+                w.reply(b"OK");
+            } else {
+                return false;
+            }
+            true
+        });
+        let opts = ConnectOptions {
+            client: copts(2000),
+            cache: true,
+            writable,
+        };
+        let mut t = BlockingTarget::connect(&peer.addr, opts).unwrap();
+        let data = vec![0xabu8; 3000];
+        let r = t.write_memory(VirtAddr(0x1000), &data);
+        let p = t.write_register(0x10, &0x1234u64.to_le_bytes());
+        let bad = t.write_memory(VirtAddr(0xdead0000), &[1, 2]);
+        if writable {
+            r.unwrap();
+            p.unwrap();
+            match bad {
+                Err(BridgeError::Remote { errno: 0x14, what }) => {
+                    assert!(what.contains("dead0000"), "{what}")
+                }
+                other => panic!("{other:?}"),
+            }
+        } else {
+            for r in [r, p, bad] {
+                assert!(matches!(r, Err(BridgeError::Refused(_))), "{r:?}");
+            }
+        }
+        drop(t);
+        let seen = peer.join();
+        let writes: Vec<Vec<u8>> = seen
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Packet(p) if p.starts_with(b"M") || p.starts_with(b"P") => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        if !writable {
+            assert!(writes.is_empty(), "{writes:?}");
+            continue;
+        }
+        assert_eq!(writes.len(), 4, "3000 bytes in two M, one P, one M");
+        let first = String::from_utf8_lossy(&writes[0]).into_owned();
+        assert!(first.starts_with("M1000,7f0:abab"), "{first}");
+        assert!(String::from_utf8_lossy(&writes[1]).starts_with("M17f0,3c8:abab"));
+        assert_eq!(writes[2], b"P10=3412000000000000");
+        assert_eq!(writes[3], b"Mdead0000,2:0102");
+    }
 }

@@ -34,6 +34,7 @@ pub mod linux;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 pub mod output;
+pub mod proxy;
 pub mod registry;
 pub mod session;
 pub mod sink;

@@ -84,8 +84,6 @@ pub(crate) struct Conn {
     scan: Scan,
     /// The client offered `multiprocess+` in `qSupported` (gdbstub then uses `pPID.TID`).
     multiprocess: bool,
-    /// Breakpoints and watchpoints planted this session: (type 0-4, address, kind/length).
-    breakpoints: Vec<(u8, u64, u64)>,
     /// The client has read the target description this session; until then QEMU 7.2
     /// answers `p`/`P` with an empty reply.
     xml_seen: bool,
@@ -109,7 +107,6 @@ impl Conn {
             multiprocess: false,
             thread_cursor: usize::MAX,
             xml_seen: false,
-            breakpoints: Vec::new(),
             wbuf: Vec::with_capacity(8 * 1024),
         }
     }
@@ -295,8 +292,8 @@ impl Conn {
 impl Conn {
     /// `Z`/`z` as QEMU 7.2 under TCG answers them: types 0-4 are accepted (`OK`); the same
     /// breakpoint may be inserted twice and is then removed twice; removing one that is not
-    /// there, or a malformed packet, is `E22`; other types get the empty reply. The fake never
-    /// executes, so nothing ever hits.
+    /// there, or a malformed packet, is `E22`; other types get the empty reply. They are kept
+    /// in the machine: a continue "reaches" the first software or hardware one.
     fn breakpoint(&mut self, insert: bool, rest: &[u8]) -> &'static str {
         let Some((&t, args)) = rest.split_first() else {
             return "E22";
@@ -315,18 +312,18 @@ impl Conn {
         if t > 4 {
             return "";
         }
+        let bps = &mut lock(&self.shared.machine).breakpoints;
         if insert {
-            self.breakpoints.push((t, addr, kind));
+            bps.push((t, addr, kind));
             return "OK";
         }
         // QEMU matches breakpoints by address, watchpoints by address and length.
-        let found = self
-            .breakpoints
+        let found = bps
             .iter()
             .position(|&(bt, ba, bk)| bt == t && ba == addr && (t < 2 || bk == kind));
         match found {
             Some(i) => {
-                self.breakpoints.remove(i);
+                bps.remove(i);
                 "OK"
             }
             None => "E22",

@@ -34,7 +34,11 @@
 //!   selected vCPU is in user mode (`cs & 3 != 0`), as kernel memory does through a Linux PTI
 //!   user CR3. The fake does not walk page tables itself: a test that wants the memory found
 //!   through the kernel page tables puts the tables and the data in `phys_regions`.
-//! - `Z0`..`Z4`/`z0`..`z4` → `OK` (never hit; removing a missing one → `E22`).
+//! - `Z0`..`Z4`/`z0`..`z4` → `OK` (removing a missing one → `E22`); they are dropped when a
+//!   client connects (QEMU drops them on `?` and on detach). A continue with a `Z0`/`Z1`
+//!   breakpoint planted "reaches" the first one after [`FakeConfig::breakpoint_delay`]: the
+//!   rip of vCPU [`FakeConfig::breakpoint_vcpu`] becomes its address and the stop is
+//!   `T05thread:<that vCPU>;` (`info status`: `paused (debug)`). Watchpoints never trigger.
 //! - `D` in multiprocess mode → `E22` (QEMU wants `D;1`); `D;1` → `OK`, the session ends and
 //!   the VM "runs" until the next connection stops it. `k`/`vKill` end the session (QEMU
 //!   exits); they are counted in [`Stats::kills`] so tests can assert they never happen.
@@ -139,6 +143,10 @@ pub struct FakeConfig {
     /// `qqemu.Supported` leaves it out and `qqemu.PhyMemMode`/`Qqemu.PhyMemMode:` get the
     /// empty (unsupported) reply.
     pub phys_mem_mode_supported: bool,
+    /// The vCPU (index) that reaches a planted breakpoint on a continue. 0 by default.
+    pub breakpoint_vcpu: usize,
+    /// How long a continue runs before reaching a planted breakpoint. Zero by default.
+    pub breakpoint_delay: std::time::Duration,
 }
 
 impl Default for FakeConfig {
@@ -156,6 +164,8 @@ impl Default for FakeConfig {
             running: true,
             pti_hidden: Vec::new(),
             phys_mem_mode_supported: true,
+            breakpoint_vcpu: 0,
+            breakpoint_delay: std::time::Duration::ZERO,
         }
     }
 }
@@ -255,6 +265,9 @@ impl FakeStub {
                 sstep_flags: 0x7,
                 vcpus: cpus,
                 pti_hidden: cfg.pti_hidden,
+                breakpoints: Vec::new(),
+                breakpoint_vcpu: cfg.breakpoint_vcpu,
+                breakpoint_delay: cfg.breakpoint_delay,
                 state: if cfg.running {
                     RunState::Running
                 } else {
@@ -389,6 +402,11 @@ impl FakeStub {
         }
     }
 
+    /// The breakpoints and watchpoints planted now: `(type 0-4, address, kind or length)`.
+    pub fn breakpoints(&self) -> Vec<(u8, u64, u64)> {
+        lock(&self.shared.machine).breakpoints.clone()
+    }
+
     /// Whether the fake VM is "running": after a continue not yet interrupted, or after a
     /// detach (`D`) until the next connection.
     pub fn vm_running(&self) -> bool {
@@ -445,6 +463,7 @@ fn serve(listener: TcpListener, shared: Arc<Shared>) {
         // pre-multiprocess thread-id form, nothing having been negotiated yet).
         let was_running = {
             let mut m = lock(&shared.machine);
+            m.breakpoints.clear();
             std::mem::replace(&mut m.state, RunState::Paused) == RunState::Running
         };
         if was_running {
@@ -473,8 +492,10 @@ fn run_session(stream: TcpStream, shared: &Arc<Shared>) {
     };
     match gdb.run_blocking::<EventLoop>(&mut target) {
         Ok(DisconnectReason::Disconnect) => {
-            // `D`: QEMU resumes the VM.
-            lock(&shared.machine).state = RunState::Running;
+            // `D`: QEMU drops the breakpoints and resumes the VM.
+            let mut m = lock(&shared.machine);
+            m.breakpoints.clear();
+            m.state = RunState::Running;
         }
         Ok(_) => {}
         Err(e) => {

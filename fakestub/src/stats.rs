@@ -41,6 +41,10 @@ pub struct Stats {
     pub resumes: u64,
     /// `qRcmd` monitor commands handled.
     pub monitor_cmds: u64,
+    /// Single steps acted on (each also counts in `resumes`).
+    pub steps: u64,
+    /// Stops reported because a continue reached a planted breakpoint.
+    pub breakpoint_hits: u64,
     /// Sessions that ended on an error (I/O, or a packet gdbstub could not parse).
     pub session_errors: u64,
 }
@@ -62,6 +66,8 @@ pub(crate) struct Counters {
     pub detaches: AtomicU64,
     pub resumes: AtomicU64,
     pub monitor_cmds: AtomicU64,
+    pub steps: AtomicU64,
+    pub breakpoint_hits: AtomicU64,
     pub session_errors: AtomicU64,
 }
 
@@ -83,6 +89,8 @@ impl Counters {
             detaches: self.detaches.load(Relaxed),
             resumes: self.resumes.load(Relaxed),
             monitor_cmds: self.monitor_cmds.load(Relaxed),
+            steps: self.steps.load(Relaxed),
+            breakpoint_hits: self.breakpoint_hits.load(Relaxed),
             session_errors: self.session_errors.load(Relaxed),
         }
     }
@@ -104,6 +112,8 @@ impl Counters {
             &self.detaches,
             &self.resumes,
             &self.monitor_cmds,
+            &self.steps,
+            &self.breakpoint_hits,
             &self.session_errors,
         ] {
             c.store(0, Relaxed);

@@ -4,6 +4,7 @@ use std::net::TcpStream;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use gdbstub::common::{Signal, Tid};
 use gdbstub::stub::run_blocking::{BlockingEventLoop, Event, WaitForStopReasonError};
@@ -60,6 +61,23 @@ pub(crate) struct Machine {
     /// [`crate::FakeConfig::pti_hidden`].
     pub pti_hidden: Vec<std::ops::Range<u64>>,
     pub state: RunState,
+    /// Breakpoints and watchpoints planted this session: (type 0-4, address, kind/length).
+    /// QEMU drops them all when a debugger connects (`?`) or detaches.
+    pub breakpoints: Vec<(u8, u64, u64)>,
+    /// [`crate::FakeConfig::breakpoint_vcpu`].
+    pub breakpoint_vcpu: usize,
+    /// [`crate::FakeConfig::breakpoint_delay`].
+    pub breakpoint_delay: std::time::Duration,
+}
+
+impl Machine {
+    /// The first planted software or hardware breakpoint, which a continue "reaches".
+    fn first_breakpoint(&self) -> Option<u64> {
+        self.breakpoints
+            .iter()
+            .find(|&&(t, _, _)| t <= 1)
+            .map(|&(_, addr, _)| addr)
+    }
 }
 
 impl Machine {
@@ -113,8 +131,9 @@ pub(crate) struct FakeTarget {
     patch: ReplyPatch,
     /// The fake VM is "running": a continue was acted on and no stop reported yet.
     running: bool,
-    /// A stop to report as soon as gdbstub waits for one (single step).
-    pending_stop: Option<MultiThreadStopReason<u64>>,
+    /// A stop to report once gdbstub waits for one and the instant has come (a single step
+    /// at once, a breakpoint after `breakpoint_delay`).
+    pending_stop: Option<(MultiThreadStopReason<u64>, Instant)>,
     actions: Vec<(Tid, Action)>,
 }
 
@@ -327,14 +346,36 @@ impl MultiThreadResume for FakeTarget {
         self.shared.counters.resumes.fetch_add(1, Relaxed);
         if let Some(&(tid, _)) = self.actions.iter().find(|a| matches!(a.1, Action::Step)) {
             // A step "executes" instantly.
-            self.pending_stop = Some(MultiThreadStopReason::SignalWithThread {
-                tid,
-                signal: Signal::SIGTRAP,
-            });
+            self.shared.counters.steps.fetch_add(1, Relaxed);
+            self.pending_stop = Some((
+                MultiThreadStopReason::SignalWithThread {
+                    tid,
+                    signal: Signal::SIGTRAP,
+                },
+                Instant::now(),
+            ));
             self.set_state(RunState::Debug);
-        } else {
-            self.running = true;
-            self.set_state(RunState::Running);
+            return Ok(());
+        }
+        self.running = true;
+        let mut m = self.machine();
+        m.state = RunState::Running;
+        // A continue reaches the first planted breakpoint, on the configured vCPU.
+        if let Some(addr) = m.first_breakpoint() {
+            let index = m.breakpoint_vcpu.min(m.vcpus.len().saturating_sub(1));
+            let delay = m.breakpoint_delay;
+            if let Some(v) = m.vcpus.get_mut(index) {
+                v.regs.rip = addr;
+            }
+            drop(m);
+            let tid = NonZeroUsize::new(index + 1).ok_or("no vCPU")?;
+            self.pending_stop = Some((
+                MultiThreadStopReason::SignalWithThread {
+                    tid,
+                    signal: Signal::SIGTRAP,
+                },
+                Instant::now() + delay,
+            ));
         }
         Ok(())
     }
@@ -497,8 +538,8 @@ pub(crate) fn monitor_output(
     vec![format!("VM status: {status}\r\n")]
 }
 
-/// The blocking event loop: the fake VM never stops by itself; a continue lasts until the
-/// client sends `\x03`.
+/// The blocking event loop: a continue lasts until the client sends `\x03`, or until the
+/// first planted breakpoint is "reached" (after `breakpoint_delay`).
 pub(crate) enum EventLoop {}
 
 impl BlockingEventLoop for EventLoop {
@@ -510,11 +551,32 @@ impl BlockingEventLoop for EventLoop {
         target: &mut FakeTarget,
         conn: &mut Conn,
     ) -> Result<Event<Self::StopReason>, WaitForStopReasonError<&'static str, std::io::Error>> {
-        if let Some(stop) = target.pending_stop.take() {
-            target.running = false;
-            return Ok(Event::TargetStopped(stop));
-        }
         use gdbstub::conn::ConnectionExt;
+        loop {
+            if let Some((stop, due)) = target.pending_stop.take() {
+                let now = Instant::now();
+                if due <= now {
+                    if target.running {
+                        // A breakpoint was reached (a step is already `Debug`).
+                        target.shared.counters.breakpoint_hits.fetch_add(1, Relaxed);
+                        target.set_state(RunState::Debug);
+                    }
+                    target.running = false;
+                    return Ok(Event::TargetStopped(stop));
+                }
+                target.pending_stop = Some((stop, due));
+                if conn
+                    .peek()
+                    .map_err(WaitForStopReasonError::Connection)?
+                    .is_some()
+                {
+                    break;
+                }
+                std::thread::sleep((due - now).min(Duration::from_millis(5)));
+                continue;
+            }
+            break;
+        }
         let byte = conn.read().map_err(WaitForStopReasonError::Connection)?;
         Ok(Event::IncomingData(byte))
     }
@@ -526,6 +588,8 @@ impl BlockingEventLoop for EventLoop {
             return Ok(None);
         }
         target.running = false;
+        // Stopped before reaching the breakpoint.
+        target.pending_stop = None;
         target.set_state(RunState::Paused);
         Ok(Some(MultiThreadStopReason::SignalWithThread {
             tid: target.first_tid(),

@@ -1,6 +1,6 @@
-//! `m addr,length` memory reads.
+//! `m addr,length` memory reads and `M addr,length:hex` writes.
 
-use super::encoding::from_hex;
+use super::encoding::{from_hex, to_hex};
 use crate::VirtAddr;
 
 /// Bytes of RSP framing around a reply body (`$`, `#`, two checksum digits).
@@ -17,6 +17,17 @@ pub fn read_request(addr: VirtAddr, len: usize) -> Vec<u8> {
 /// framing is not subtracted here.
 pub fn max_read(packet_size: usize) -> usize {
     (packet_size / 2).max(1)
+}
+
+/// `M<addr>,<len>:<hex>`.
+pub fn write_request(addr: VirtAddr, data: &[u8]) -> Vec<u8> {
+    format!("M{:x},{:x}:{}", addr.0, data.len(), to_hex(data)).into_bytes()
+}
+
+/// The most bytes one `M` request carries within a packet of `packet_size` bytes: the hex
+/// data after `M<16 digits>,<8 digits>:` and the framing.
+pub fn max_write(packet_size: usize) -> usize {
+    (packet_size.saturating_sub(32) / 2).max(1)
 }
 
 /// Decodes a successful `m` reply.
@@ -36,5 +47,10 @@ mod tests {
         );
         assert_eq!(parse_data(b"0102ff").unwrap(), vec![1, 2, 0xff]);
         assert_eq!(max_read(0x1000), 2048);
+        assert_eq!(
+            write_request(VirtAddr(0xffff888000001000), &[0xde, 0xad]),
+            b"Mffff888000001000,2:dead"
+        );
+        assert_eq!(max_write(0x1000), 2032);
     }
 }

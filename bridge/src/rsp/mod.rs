@@ -5,11 +5,14 @@
 //! modules each own one packet family: its request builder, its reply parser (nom), and
 //! wire-literal tests beside them.
 
+pub mod breakpoints;
 pub mod encoding;
 pub mod frame;
 pub mod memory;
 pub mod monitor;
+pub mod registers;
 pub mod reply;
+pub mod resume;
 pub mod stop;
 pub mod supported;
 pub mod threads;

@@ -1,0 +1,46 @@
+//! What the gdb proxy needs from the layers above the bridge: the kernel's tasks as gdb
+//! threads, the registers a sleeping task saved, and dcmds for `monitor`. The bridge does not
+//! know the kernel; `qmdb-dcmds` implements this trait over a session.
+
+use crate::target::{Target, VcpuId};
+
+/// A stable name for one gdb thread across stops: a kernel task's `task_struct` address, or
+/// a vCPU in `--threads=vcpus` mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ThreadKey {
+    Task(u64),
+    Vcpu(VcpuId),
+}
+
+/// One thread as gdb will list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyThread {
+    pub key: ThreadKey,
+    /// What `info threads` shows after the id (`qThreadExtraInfo`): pid, comm, state, and the
+    /// vCPU it runs on.
+    pub extra: String,
+    /// The vCPU it runs on: its registers are that vCPU's, and a stop there is reported
+    /// against it.
+    pub vcpu: Option<VcpuId>,
+}
+
+/// Registers of a thread that is not on a vCPU, by gdb's x86_64 names (`rip`, `rsp`, `rbp`,
+/// `rbx`, `r12`…`r15`, `cs`, `ss`, `eflags`); those not listed are unknown and read as 0.
+pub type SavedRegisters = Vec<(&'static str, u64)>;
+
+/// The proxy's view of the session above it.
+pub trait ProxyBackend {
+    /// The connection to the stub (QEMU), for everything forwarded as is.
+    fn target(&mut self) -> &mut dyn Target;
+
+    /// The threads gdb sees now (the target is stopped), in the order to number them.
+    /// Called again after every stop.
+    fn threads(&mut self) -> Result<Vec<ProxyThread>, String>;
+
+    /// The registers saved by a thread that is not running on a vCPU.
+    fn saved_registers(&mut self, thread: ThreadKey) -> Result<SavedRegisters, String>;
+
+    /// Runs a `monitor` command line (dcmds, or `qemu CMD` for QEMU's monitor, or `help`),
+    /// giving each output line to `out` as it is produced. Returns whether it succeeded.
+    fn monitor(&mut self, line: &str, out: &mut dyn FnMut(&str)) -> bool;
+}

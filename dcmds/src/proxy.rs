@@ -1,0 +1,458 @@
+//! The gdb proxy's view of a qmdb session ([`SessionBackend`]): the kernel's tasks as gdb
+//! threads, the registers a sleeping task saved, and dcmd pipelines as `monitor` commands.
+//!
+//! The proxy server itself (`qmdb_bridge::proxy`) speaks gdb's protocol and forwards
+//! everything else to QEMU; it knows nothing of Linux, and asks this backend.
+//!
+//! - Threads: with the kernel's types (`--kernel` with BTF), one gdb thread per task of
+//!   `::walk thread`, named by its `task_struct` address; the task current on each vCPU is
+//!   marked with that vCPU (its registers are the vCPU's). A vCPU whose current task is
+//!   not found is a thread of its own. Without kernel types, or with
+//!   [`ThreadView::Vcpus`], the threads are QEMU's vCPUs.
+//! - Saved registers of a task that is not running: from the `struct inactive_task_frame`
+//!   `__switch_to_asm` pushed at `thread.sp` (offsets from BTF): `rip` is its `ret_addr`
+//!   (in `__schedule`), `rsp` is `thread.sp` plus the frame's size (where the stack pointer
+//!   is once `__switch_to_asm` has returned into `__schedule`), `rbp`, `rbx`, `r12`–`r15`
+//!   from the frame, and the kernel's `cs` and `ss`. The other registers are not saved.
+//! - `monitor`: `help`, `qemu CMD` (QEMU's monitor), or any dcmd line.
+
+use crate::cmds::help::dcmd_lines;
+use crate::cmds::monitor::is_read_only;
+use crate::error::DcmdError;
+use crate::kernel::btf::Btf;
+use crate::linux::tasks::read_task;
+use crate::linux::{vcpu_states, walk_tasks, LinuxLayout, PerCpu, Scope, Task, TaskRef};
+use crate::output::Output;
+use crate::session::Session;
+use qmdb_bridge::proxy::backend::{ProxyBackend, ProxyThread, SavedRegisters, ThreadKey};
+use qmdb_bridge::{Target, VcpuId, VirtAddr};
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// The kernel's code segment selector (`__KERNEL_CS`) on x86_64.
+pub const KERNEL_CS: u64 = 0x10;
+/// The kernel's stack segment selector (`__KERNEL_DS`) on x86_64.
+pub const KERNEL_SS: u64 = 0x18;
+
+/// What gdb's threads are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ThreadView {
+    /// Every kernel task (`--threads tasks`, the default); the vCPUs when the kernel's
+    /// types are not known.
+    #[default]
+    Tasks,
+    /// QEMU's vCPUs, as gdb sees them when attached to QEMU directly (`--threads vcpus`).
+    Vcpus,
+}
+
+/// The members of `struct inactive_task_frame` that hold registers, by gdb's names.
+const FRAME_REGS: &[(&str, &str)] = &[
+    ("r15", "r15"),
+    ("r14", "r14"),
+    ("r13", "r13"),
+    ("r12", "r12"),
+    ("bx", "rbx"),
+    ("bp", "rbp"),
+];
+
+/// Where `struct inactive_task_frame` keeps each saved register.
+#[derive(Debug, Clone)]
+struct FrameLayout {
+    /// `sizeof(struct inactive_task_frame)`.
+    size: u64,
+    /// `ret_addr`'s offset.
+    ret_addr: u64,
+    /// gdb register name and offset of each saved register the kernel's frame has.
+    regs: Vec<(&'static str, u64)>,
+}
+
+impl FrameLayout {
+    fn from_btf(btf: &Btf, layout: &LinuxLayout) -> Result<FrameLayout, String> {
+        let id = btf
+            .find("struct inactive_task_frame")
+            .ok()
+            .and_then(|c| c.plain())
+            .ok_or("the kernel's BTF has no struct inactive_task_frame")?;
+        let size = btf
+            .size_of(id)
+            .map_err(|e| format!("struct inactive_task_frame: {e}"))?;
+        let regs = FRAME_REGS
+            .iter()
+            .filter_map(|&(member, reg)| {
+                let m = btf.member(id, member).ok()?;
+                Some((reg, m.byte_offset()))
+            })
+            .filter(|&(_, off)| off.checked_add(8).is_some_and(|end| end <= size))
+            .collect();
+        let ret_addr = layout.switch_frame.ret_addr;
+        if ret_addr.checked_add(8).is_none_or(|end| end > size) {
+            return Err(format!(
+                "struct inactive_task_frame: ret_addr at {ret_addr:#x} is past its size {size:#x}"
+            ));
+        }
+        Ok(FrameLayout {
+            size,
+            ret_addr,
+            regs,
+        })
+    }
+}
+
+/// What the backend needs of the kernel: the task layout and the switch frame's.
+#[derive(Debug, Clone)]
+struct KernelView {
+    layout: LinuxLayout,
+    frame: FrameLayout,
+}
+
+/// A [`ProxyBackend`] over a qmdb [`Session`].
+pub struct SessionBackend {
+    session: Session,
+    view: ThreadView,
+    /// The kernel's layouts once looked up, or why there are none (decided once: neither
+    /// changes while attached).
+    kernel: Option<Result<KernelView, String>>,
+}
+
+impl SessionBackend {
+    /// A backend showing the kernel's tasks as threads (when the session has a kernel).
+    pub fn new(session: Session) -> SessionBackend {
+        SessionBackend::with_view(session, ThreadView::Tasks)
+    }
+
+    /// A backend showing `view` as threads.
+    pub fn with_view(session: Session, view: ThreadView) -> SessionBackend {
+        SessionBackend {
+            session,
+            view,
+            kernel: None,
+        }
+    }
+
+    /// The session (for its interrupt flag, its kernel...).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The session, mutably.
+    pub fn session_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+
+    /// Gives the session back; dropping it detaches.
+    pub fn into_session(self) -> Session {
+        self.session
+    }
+
+    /// The thread view asked for.
+    pub fn view(&self) -> ThreadView {
+        self.view
+    }
+
+    /// Why tasks cannot be gdb's threads, when [`ThreadView::Tasks`] was asked for but
+    /// the kernel's types are missing (the threads are then the vCPUs); `None` when they
+    /// can, or when [`ThreadView::Vcpus`] was asked for.
+    pub fn tasks_unavailable(&mut self) -> Option<String> {
+        if self.view == ThreadView::Vcpus {
+            return None;
+        }
+        self.kernel_view().err()
+    }
+
+    /// The kernel's layouts, looked up on first use.
+    fn kernel_view(&mut self) -> Result<KernelView, String> {
+        if self.kernel.is_none() {
+            self.kernel = Some(self.look_up_kernel());
+        }
+        match &self.kernel {
+            Some(k) => k.clone(),
+            None => Err("no kernel".into()),
+        }
+    }
+
+    fn look_up_kernel(&self) -> Result<KernelView, String> {
+        let kernel = self
+            .session
+            .kernel()
+            .ok_or("no kernel was given (--kernel FILE)")?;
+        let btf = kernel
+            .types
+            .clone()
+            .ok_or("the kernel image has no type information (BTF)")?;
+        let layout = LinuxLayout::from_btf(&btf).map_err(|e| e.to_string())?;
+        let frame = FrameLayout::from_btf(&btf, &layout)?;
+        Ok(KernelView { layout, frame })
+    }
+
+    /// QEMU's vCPUs as threads.
+    fn vcpu_threads(&mut self) -> Result<Vec<ProxyThread>, String> {
+        let vcpus = self
+            .session
+            .target_mut()
+            .vcpus()
+            .map_err(|e| format!("cannot list the vCPUs: {e}"))?;
+        Ok(vcpus
+            .into_iter()
+            .map(|v| ProxyThread {
+                key: ThreadKey::Vcpu(v.id),
+                extra: if v.extra.is_empty() {
+                    format!("vCPU {}", v.id.cpu_index())
+                } else {
+                    v.extra
+                },
+                vcpu: Some(v.id),
+            })
+            .collect())
+    }
+
+    /// Every task as a thread, each vCPU's current task marked.
+    fn task_threads(&mut self, kv: &KernelView) -> Result<Vec<ProxyThread>, DcmdError> {
+        let session = &mut self.session;
+        // Whatever a previous command derived is stale: the guest may have run since.
+        session.clear_command_cache();
+        let limit = session.walk_limit();
+        let list = walk_tasks(session, &kv.layout, Scope::Threads, limit)?;
+        for p in &list.problems {
+            tracing::warn!("proxy: ::walk thread: {p}");
+        }
+        let percpu = match PerCpu::read(session) {
+            Ok(p) => p,
+            Err(e) if stops(&e) => return Err(e),
+            Err(e) => {
+                tracing::warn!("proxy: per-CPU data unreadable ({e}): no task is on a vCPU");
+                PerCpu::from_offsets(Vec::new())
+            }
+        };
+        let states = vcpu_states(session, &kv.layout, &percpu)?;
+        // Each task's vCPU, the first vCPU claiming it winning.
+        let mut on_vcpu: HashMap<TaskRef, (VcpuId, bool)> = HashMap::new();
+        let mut orphans = Vec::new();
+        for s in &states {
+            match s.current.filter(|t| list.find(*t).is_some()) {
+                Some(t) if !on_vcpu.contains_key(&t) => {
+                    on_vcpu.insert(t, (s.vcpu, s.user_mode));
+                }
+                _ => orphans.push(s),
+            }
+        }
+        let mut threads: Vec<ProxyThread> = list
+            .tasks
+            .iter()
+            .map(|t| {
+                let vcpu = on_vcpu.get(&t.addr).copied();
+                ProxyThread {
+                    key: ThreadKey::Task(t.addr.0 .0),
+                    extra: task_extra(t, vcpu),
+                    vcpu: vcpu.map(|(v, _)| v),
+                }
+            })
+            .collect();
+        // A vCPU whose task is unknown is still a thread: stops there must be reported.
+        threads.extend(orphans.into_iter().map(|s| ProxyThread {
+            key: ThreadKey::Vcpu(s.vcpu),
+            extra: format!(
+                "vCPU {}, current task unknown{}",
+                s.vcpu.cpu_index(),
+                if s.user_mode { " (user mode)" } else { "" }
+            ),
+            vcpu: Some(s.vcpu),
+        }));
+        Ok(threads)
+    }
+
+    /// The registers task `addr` saved when it last left a CPU.
+    fn task_registers(&mut self, addr: u64) -> Result<SavedRegisters, String> {
+        let kv = self
+            .kernel_view()
+            .map_err(|e| format!("task {addr:x}: no saved registers without kernel types: {e}"))?;
+        let task = read_task(&mut self.session, &kv.layout, TaskRef(VirtAddr(addr)))
+            .map_err(|e| format!("task {addr:x}: {e}"))?;
+        let who = format!("task {addr:x} (pid {} {})", task.pid, task.comm);
+        let sp = task.saved_sp;
+        let range = task.stack_range();
+        let frame = &kv.frame;
+        let end = sp.checked_add(frame.size);
+        if !range.contains(&sp) || end.is_none_or(|e| e > range.end) {
+            return Err(format!(
+                "{who}: saved stack pointer {sp:x} is outside its stack {:x}-{:x}",
+                range.start, range.end
+            ));
+        }
+        let len = usize::try_from(frame.size).map_err(|_| format!("{who}: frame too large"))?;
+        let bytes = self
+            .session
+            .read_bytes(VirtAddr(sp), len, Some("inactive_task_frame"))
+            .map_err(|e| format!("{who}: {e}"))?;
+        let word = |off: u64| -> Result<u64, String> {
+            usize::try_from(off)
+                .ok()
+                .and_then(|o| bytes.get(o..o.checked_add(8)?))
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+                .ok_or_else(|| format!("{who}: offset {off:#x} is outside the saved frame"))
+        };
+        let mut regs: SavedRegisters = vec![
+            ("rip", word(frame.ret_addr)?),
+            // `end` is Some: checked above.
+            ("rsp", end.unwrap_or(sp)),
+        ];
+        for &(name, off) in &frame.regs {
+            regs.push((name, word(off)?));
+        }
+        regs.push(("cs", KERNEL_CS));
+        regs.push(("ss", KERNEL_SS));
+        Ok(regs)
+    }
+
+    fn help(&self, out: &mut dyn FnMut(&str)) {
+        let rw = if self.session.writable() {
+            "any command (qmdb proxy -w)"
+        } else {
+            "read-only commands only, unless started with -w"
+        };
+        for l in [
+            "qmdb proxy: `monitor` runs qmdb's mdb commands on the stopped guest:".to_string(),
+            "  monitor ::walk thread | ::findstack -v".to_string(),
+            "  monitor ::ps".to_string(),
+            "  monitor qemu CMD   QEMU's own monitor (HMP), e.g. monitor qemu info status".into(),
+            format!("                     ({rw})"),
+            "  monitor help       this list".to_string(),
+            "More: monitor ::help NAME, monitor ::walkers, monitor ::formats.".to_string(),
+            String::new(),
+            "dcmds:".to_string(),
+        ] {
+            out(&l);
+        }
+        for l in dcmd_lines() {
+            out(&l);
+        }
+    }
+
+    fn qemu(&mut self, cmd: &str, out: &mut dyn FnMut(&str)) -> bool {
+        let cmd = cmd.trim();
+        if cmd.is_empty() {
+            out("qmdb: qemu: missing monitor command (monitor qemu info status)");
+            return false;
+        }
+        if !self.session.writable() && !is_read_only(cmd) {
+            let first = cmd.split_whitespace().next().unwrap_or("");
+            out(&format!(
+                "qmdb: refused: monitor command '{first}' may change the VM, and qmdb is \
+                 read-only (start qmdb proxy with -w to allow it)"
+            ));
+            return false;
+        }
+        match self.session.target_mut().monitor(cmd) {
+            Ok(text) => {
+                for l in text.lines() {
+                    out(l.trim_end_matches('\r'));
+                }
+                true
+            }
+            Err(e) => {
+                out(&format!("qmdb: qemu {cmd}: {e}"));
+                false
+            }
+        }
+    }
+}
+
+/// Errors that end what is being done (connection lost, interrupted).
+fn stops(e: &DcmdError) -> bool {
+    e.is_fatal() || matches!(e, DcmdError::Interrupted | DcmdError::OutputClosed)
+}
+
+/// `pid 42 comm S`, and ` on vCPU n` for the task running on one.
+fn task_extra(t: &Task, vcpu: Option<(VcpuId, bool)>) -> String {
+    let mut s = format!("pid {} {} {}", t.pid, t.comm, t.state_letter());
+    if let Some((v, user)) = vcpu {
+        s.push_str(&format!(" on vCPU {}", v.cpu_index()));
+        if user {
+            s.push_str(" (user mode)");
+        }
+    }
+    s
+}
+
+impl ProxyBackend for SessionBackend {
+    fn target(&mut self) -> &mut dyn Target {
+        self.session.target_mut()
+    }
+
+    fn threads(&mut self) -> Result<Vec<ProxyThread>, String> {
+        if self.view == ThreadView::Vcpus {
+            return self.vcpu_threads();
+        }
+        let kv = match self.kernel_view() {
+            Ok(kv) => kv,
+            Err(_) => return self.vcpu_threads(),
+        };
+        match self.task_threads(&kv) {
+            Ok(t) => Ok(t),
+            Err(e) if stops(&e) => Err(format!("cannot list the kernel's tasks: {e}")),
+            Err(e) => {
+                tracing::warn!("proxy: cannot list the kernel's tasks ({e}); showing the vCPUs");
+                self.vcpu_threads()
+            }
+        }
+    }
+
+    fn saved_registers(&mut self, thread: ThreadKey) -> Result<SavedRegisters, String> {
+        match thread {
+            ThreadKey::Task(addr) => self.task_registers(addr),
+            ThreadKey::Vcpu(v) => Err(format!(
+                "vCPU {} has no saved registers: its registers are the vCPU's",
+                v.cpu_index()
+            )),
+        }
+    }
+
+    fn monitor(&mut self, line: &str, out: &mut dyn FnMut(&str)) -> bool {
+        let line = line.trim();
+        if line.is_empty() || line == "help" {
+            self.help(out);
+            return true;
+        }
+        if line == "qemu" {
+            return self.qemu("", out);
+        }
+        if let Some(cmd) = line.strip_prefix("qemu ") {
+            return self.qemu(cmd, out);
+        }
+        let mut sink = StreamOutput { out };
+        let outcome = self.session.execute(line, &mut sink);
+        if outcome.quit {
+            (sink.out)(
+                "qmdb: ::quit does nothing in proxy mode: use gdb's `detach` (the VM runs on) \
+                 or stop qmdb proxy",
+            );
+        }
+        outcome.all_ok
+    }
+}
+
+/// Streams a command's output to gdb line by line, warnings and errors as text mode
+/// prints them (`qmdb: message`).
+struct StreamOutput<'a> {
+    out: &'a mut dyn FnMut(&str),
+}
+
+impl Output for StreamOutput<'_> {
+    fn begin(&mut self, _command: &str) {}
+
+    fn line(&mut self, text: &str) {
+        (self.out)(text);
+    }
+
+    fn warning(&mut self, message: &str) {
+        (self.out)(&format!("qmdb: {message}"));
+    }
+
+    fn error(&mut self, message: &str) {
+        (self.out)(&format!("qmdb: {message}"));
+    }
+
+    fn data(&mut self, _value: Value) {}
+
+    fn end(&mut self) {}
+}
