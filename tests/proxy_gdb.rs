@@ -8,6 +8,8 @@
 
 mod support;
 
+use support::gdb::gdb_reg;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -315,17 +317,6 @@ fn thread_rows(text: &str) -> Vec<(u32, String)> {
                 .then(|| (id, rest.trim().to_string()))
         })
         .collect()
-}
-
-/// A gdb register line `rip 0xffffffff81... 0x...` → value.
-fn gdb_reg(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next()? == name).then(|| w.next())?
-        })
-        .and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok())
-        .unwrap_or_else(|| panic!("gdb printed no {name}:\n{text}"))
 }
 
 /// The frame lines of `::findstack -v` output (`[ sp func+off() ] pc X start`, `  sp ...`).

@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::gdb::{gdb_reg, gdb_words};
+
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};
 use support::{qmdb_cmd, shared_guest, Guest, KernelVersion};
@@ -41,26 +43,6 @@ fn gdb(guest: &Guest, cmds: &[&str]) -> String {
     let text = format!("{}{}", stdout(&o), stderr(&o));
     assert!(o.status.success(), "gdb failed:\n{text}");
     text
-}
-
-/// `rip 0xffffffff81... 0x...` lines of gdb's `info registers` → value.
-fn gdb_reg(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next()? == name).then(|| w.next())?
-        })
-        .and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok())
-        .unwrap_or_else(|| panic!("gdb printed no {name}:\n{text}"))
-}
-
-/// The values of gdb's `x/Ngx` output, in order.
-fn gdb_words(text: &str) -> Vec<u64> {
-    text.lines()
-        .filter(|l| l.starts_with("0x") && l.contains(':'))
-        .flat_map(|l| l.split(':').nth(1).unwrap_or("").split_whitespace())
-        .filter_map(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok())
-        .collect()
 }
 
 fn json_lines(text: &str) -> Vec<Value> {

@@ -34,6 +34,7 @@
 // Each test binary uses only part of this module.
 #![allow(dead_code, unused_imports)]
 
+pub mod gdb;
 pub mod guest;
 pub mod monitor;
 pub mod truth;
