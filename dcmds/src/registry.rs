@@ -198,6 +198,10 @@ pub static DCMDS: &[&DcmdDef] = &[
     &cmds::stacks::STACKS,
     &cmds::stack::STACK,
     &cmds::stack::STACK_FRAMES,
+    &cmds::lsmod::LSMOD,
+    &cmds::lsmod::MODINFO,
+    &cmds::msgbuf::MSGBUF,
+    &cmds::vtop::VTOP,
 ];
 
 /// Every walker.

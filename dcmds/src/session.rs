@@ -42,6 +42,8 @@ pub struct Session {
     quit: bool,
     interrupt: Arc<AtomicBool>,
     kernel: Option<Kernel>,
+    /// Loaded modules' symbols, layered over the kernel's (see [`Session::set_module_symbols`]).
+    module_symbols: Option<Arc<crate::linux::modules::ModuleSymbols>>,
     /// What one command derived from the stopped guest and its pipeline stages share
     /// (the task list, the vCPUs' state), by type; emptied before each command.
     command_cache: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
@@ -60,6 +62,7 @@ impl Session {
             quit: false,
             interrupt: Arc::new(AtomicBool::new(false)),
             kernel: None,
+            module_symbols: None,
             command_cache: HashMap::new(),
         }
     }
@@ -77,6 +80,40 @@ impl Session {
             kernel.slide,
         ));
         self.kernel = Some(kernel);
+        self.module_symbols = None;
+        // Module symbols are read once here, at attach (a few KB per module), because the
+        // symbol hook cannot read the guest; `::lsmod` reads them again. A kernel without
+        // modules, BTF or a `modules` symbol simply has none.
+        if self.symbols.lookup_name("modules").is_some() {
+            let _ = crate::linux::modules::refresh_symbols(self, "attach");
+        }
+    }
+
+    /// Installs module symbols over the kernel's (`None` removes them).
+    pub fn set_module_symbols(
+        &mut self,
+        modules: Option<Arc<crate::linux::modules::ModuleSymbols>>,
+    ) {
+        let Some(kernel) = &self.kernel else {
+            return;
+        };
+        let base = Box::new(crate::kernel::symtab::SlidSymbols::new(
+            Arc::clone(&kernel.symbols),
+            kernel.slide,
+        ));
+        self.symbols = match &modules {
+            Some(m) => Box::new(crate::linux::modules::LayeredSymbols {
+                kernel: base,
+                modules: Arc::clone(m),
+            }),
+            None => base,
+        };
+        self.module_symbols = modules;
+    }
+
+    /// The module symbols installed, if any.
+    pub fn module_symbols(&self) -> Option<Arc<crate::linux::modules::ModuleSymbols>> {
+        self.module_symbols.clone()
     }
 
     /// A flag that, once set (from a signal handler or another thread), makes the running

@@ -32,6 +32,9 @@ pub struct Truth {
     pub tasks: Vec<TruthTask>,
     /// A sample of `/proc/kallsyms`, in file order (names may repeat).
     pub kallsyms: Vec<KallsymsEntry>,
+    /// The guest's own `dmesg` output (busybox) at truth time, one entry a line
+    /// (`dmesg <line>` records).
+    pub dmesg: Vec<String>,
     index: HashMap<u32, usize>,
 }
 
@@ -163,6 +166,7 @@ impl Truth {
                     let e = parse_kallsyms_line(rest).ok_or_else(|| err("bad kallsyms line"))?;
                     t.kallsyms.push(e);
                 }
+                "dmesg" => t.dmesg.push(rest.to_string()),
                 _ => {}
             }
         }

@@ -9,7 +9,9 @@
 
 pub mod backtrace;
 pub mod layout;
+pub mod modules;
 pub mod percpu;
+pub mod printk;
 pub mod state;
 pub mod task;
 pub mod tasks;

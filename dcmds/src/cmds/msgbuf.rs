@@ -1,0 +1,65 @@
+//! `::msgbuf`: the kernel log, from the printk ring buffer.
+
+use crate::args::{getopts, number};
+use crate::error::DcmdError;
+use crate::linux::printk;
+use crate::registry::{DcmdDef, Invocation};
+use crate::session::Session;
+use crate::sink::Sink;
+use serde_json::json;
+
+pub const MSGBUF: DcmdDef = DcmdDef {
+    name: "msgbuf",
+    aliases: &["dmesg"],
+    usage: "[-n lines]",
+    description: "print the kernel log (printk ring buffer)",
+    help: "Prints the kernel log from the lockless printk ring buffer (Linux 5.10+),
+as the guest's dmesg prints it:
+  [    0.000000] Linux version 6.1.0-...
+Records still being written or recycled are left out; corrupt ones are
+skipped with a warning.
+
+  -n N   only the last N lines (N in mdb's radix: hex, 0t20 is twenty)
+
+With --json, one object per record: {\"seq\",\"ts_nsec\",\"level\",
+\"facility\",\"text\"}.",
+    run,
+};
+
+fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
+    let cmd = inv.display_name();
+    let opts = getopts(&cmd, inv.args, "n:")?;
+    if !opts.rest.is_empty() {
+        return Err(inv.usage_error("unexpected arguments"));
+    }
+    let last = opts.value('n').map(|v| number(&cmd, v)).transpose()?;
+    let btf = crate::cmds::print::kernel_types(session, &cmd)?;
+    let log = printk::read_log(session, &btf, &cmd)?;
+    for p in &log.problems {
+        sink.warn(&format!("{cmd}: {p}"));
+    }
+    let lines: Vec<(usize, String)> = log
+        .records
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.dmesg_lines().into_iter().map(move |l| (i, l)))
+        .collect();
+    let skip = last.map_or(0, |n| lines.len().saturating_sub(n as usize));
+    let mut shown = None;
+    for (i, l) in lines.iter().skip(skip) {
+        sink.check_open()?;
+        sink.line(l);
+        if shown != Some(*i) {
+            shown = Some(*i);
+            let r = &log.records[*i];
+            sink.data(json!({
+                "seq": r.seq,
+                "ts_nsec": r.ts_nsec,
+                "level": r.level,
+                "facility": r.facility,
+                "text": r.text,
+            }));
+        }
+    }
+    Ok(())
+}
