@@ -106,6 +106,12 @@ impl DcmdError {
         }
     }
 
+    /// Whether this error ends the whole command, not just the item it arose on: the
+    /// connection is gone, the user interrupted, or the output went away.
+    pub fn ends_command(&self) -> bool {
+        self.is_fatal() || matches!(self, DcmdError::Interrupted | DcmdError::OutputClosed)
+    }
+
     /// A usage error of `cmd`.
     pub fn usage(cmd: impl Into<String>, msg: impl Into<String>) -> DcmdError {
         DcmdError::Usage {

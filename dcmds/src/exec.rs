@@ -62,7 +62,7 @@ pub(crate) fn execute(session: &mut Session, line: &str, out: &mut dyn Output) -
 
 /// Reports a per-item error and goes on, unless it ends everything.
 fn report(out: &mut dyn Output, e: DcmdError) -> Result<(), DcmdError> {
-    if e.is_fatal() || matches!(e, DcmdError::OutputClosed | DcmdError::Interrupted) {
+    if e.ends_command() {
         return Err(e);
     }
     out.error(&e.to_string());

@@ -217,7 +217,7 @@ impl SessionBackend {
         }
         let percpu = match PerCpu::read(session) {
             Ok(p) => p,
-            Err(e) if stops(&e) => return Err(e),
+            Err(e) if e.ends_command() => return Err(e),
             Err(e) => {
                 tracing::warn!("proxy: per-CPU data unreadable ({e}): no task is on a vCPU");
                 PerCpu::from_offsets(Vec::new())
@@ -357,11 +357,6 @@ impl SessionBackend {
     }
 }
 
-/// Errors that end what is being done (connection lost, interrupted).
-fn stops(e: &DcmdError) -> bool {
-    e.is_fatal() || matches!(e, DcmdError::Interrupted | DcmdError::OutputClosed)
-}
-
 /// `pid 42 comm S`, and ` on vCPU n` for the task running on one.
 fn task_extra(t: &Task, vcpu: Option<(VcpuId, bool)>) -> String {
     let mut s = format!("pid {} {} {}", t.pid, t.comm, t.state_letter());
@@ -389,7 +384,7 @@ impl ProxyBackend for SessionBackend {
         };
         match self.task_threads(&kv) {
             Ok(t) => Ok(t),
-            Err(e) if stops(&e) => Err(format!("cannot list the kernel's tasks: {e}")),
+            Err(e) if e.ends_command() => Err(format!("cannot list the kernel's tasks: {e}")),
             Err(e) => {
                 tracing::warn!("proxy: cannot list the kernel's tasks ({e}); showing the vCPUs");
                 self.vcpu_threads()

@@ -166,7 +166,7 @@ fn saved_regs(session: &mut Session, bt: &TaskBacktrace) -> Result<Vec<(u64, PtR
                 }
                 out.push((pt_regs, p));
             }
-            Err(e) if e.is_fatal() || matches!(e, DcmdError::Interrupted) => return Err(e),
+            Err(e) if e.ends_command() => return Err(e),
             Err(_) => {}
         }
     }

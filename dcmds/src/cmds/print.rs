@@ -162,12 +162,7 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         sink.check_open()?;
         match p.member(session, addr, m, sink) {
             Ok(()) => {}
-            Err(e)
-                if e.is_fatal()
-                    || matches!(e, DcmdError::Interrupted | DcmdError::OutputClosed) =>
-            {
-                return Err(e)
-            }
+            Err(e) if e.ends_command() => return Err(e),
             Err(e) => sink.fail(&e),
         }
     }

@@ -63,12 +63,7 @@ pub fn drive(
         match walk.step(session) {
             Ok(Some(a)) => each(session, a)?,
             Ok(None) => return Ok(None),
-            Err(e)
-                if e.is_fatal()
-                    || matches!(e, DcmdError::OutputClosed | DcmdError::Interrupted) =>
-            {
-                return Err(e)
-            }
+            Err(e) if e.ends_command() => return Err(e),
             Err(e) => return Ok(Some(e)),
         }
         steps += 1;

@@ -108,17 +108,13 @@ impl StackMemory for SessionStack<'_> {
                     DcmdError::Read { cause, .. } => cause.to_string(),
                     e => e.to_string(),
                 };
-                if e.is_fatal() || matches!(e, DcmdError::Interrupted) {
+                if e.ends_command() {
                     self.fatal = Some(e);
                 }
                 Err(fail(reason))
             }
         }
     }
-}
-
-fn must_stop(e: &DcmdError) -> bool {
-    e.is_fatal() || matches!(e, DcmdError::Interrupted | DcmdError::OutputClosed)
 }
 
 /// A vCPU's registers in `pt_regs` order.
@@ -168,7 +164,7 @@ impl StackSetup {
         let mut problems = Vec::new();
         let percpu = match PerCpu::read(session) {
             Ok(p) => p,
-            Err(e) if must_stop(&e) => return Err(e),
+            Err(e) if e.ends_command() => return Err(e),
             Err(e) => {
                 problems.push(format!(
                     "per-CPU data unreadable ({e}): running tasks are shown from their saved \
@@ -184,12 +180,12 @@ impl StackSetup {
             match irq_stack(session, layout, &percpu, cpu) {
                 Ok(Some(r)) => regions.push(r),
                 Ok(None) => {}
-                Err(e) if must_stop(&e) => return Err(e),
+                Err(e) if e.ends_command() => return Err(e),
                 Err(e) => problems.push(format!("IRQ stack of CPU {cpu}: {e}")),
             }
             match exception_stacks(session, btf, &percpu, cpu) {
                 Ok(mut r) => regions.append(&mut r),
-                Err(e) if must_stop(&e) => return Err(e),
+                Err(e) if e.ends_command() => return Err(e),
                 Err(e) => problems.push(format!("exception stacks of CPU {cpu}: {e}")),
             }
             cpu_stacks.push((cpu, regions));

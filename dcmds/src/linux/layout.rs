@@ -81,11 +81,48 @@ pub struct LinuxLayout {
 #[error("kernel layout: {0}")]
 pub struct LayoutError(String);
 
-fn struct_id(btf: &Btf, name: &str) -> Result<TypeId, LayoutError> {
+/// `struct NAME`'s type id, or a message saying the kernel's BTF has no such struct.
+pub(crate) fn find_struct(btf: &Btf, name: &str) -> Result<TypeId, String> {
     btf.find(&format!("struct {name}"))
         .ok()
         .and_then(|ct| ct.plain())
-        .ok_or_else(|| LayoutError(format!("the kernel's BTF has no struct {name}")))
+        .ok_or_else(|| format!("the kernel's BTF has no struct {name}"))
+}
+
+/// Where a member is: byte offset and size, and for a bitfield its bit position within
+/// the first byte and its width (0 otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemberPlace {
+    pub offset: u64,
+    pub size: u64,
+    pub bit: u32,
+    pub bits: u32,
+}
+
+/// The member at `path` (`a.b`, through anonymous members) of `struct sname` (type `id`),
+/// or a message naming it.
+pub(crate) fn find_member(
+    btf: &Btf,
+    id: TypeId,
+    sname: &str,
+    path: &str,
+) -> Result<MemberPlace, String> {
+    let m = btf
+        .member(id, path)
+        .map_err(|_| format!("struct {sname} has no member {path}"))?;
+    let size = btf
+        .size_of(m.ty)
+        .map_err(|e| format!("{sname}.{path}: {e}"))?;
+    Ok(MemberPlace {
+        offset: m.byte_offset(),
+        size,
+        bit: (m.bit_offset % 8) as u32,
+        bits: m.bitfield_size,
+    })
+}
+
+fn struct_id(btf: &Btf, name: &str) -> Result<TypeId, LayoutError> {
+    find_struct(btf, name).map_err(LayoutError)
 }
 
 fn field_of(btf: &Btf, id: TypeId, path: &str) -> Result<Field, BtfError> {

@@ -9,6 +9,7 @@
 //! [`ModuleSymbols`] holds every module's symbols; [`LayeredSymbols`] puts them over the
 //! kernel's, so that `symbol+offset` output and expressions know module addresses.
 
+use super::layout::{find_member, find_struct};
 use crate::error::DcmdError;
 use crate::kernel::btf::{Btf, TypeId};
 use crate::session::Session;
@@ -64,21 +65,8 @@ pub struct ModuleLayout {
     pub states: Vec<(u64, String)>,
 }
 
-fn struct_id(btf: &Btf, name: &str) -> Result<TypeId, String> {
-    btf.find(&format!("struct {name}"))
-        .ok()
-        .and_then(|ct| ct.plain())
-        .ok_or_else(|| format!("the kernel's BTF has no struct {name}"))
-}
-
 fn off(btf: &Btf, id: TypeId, sname: &str, path: &str) -> Result<(u64, u64), String> {
-    let m = btf
-        .member(id, path)
-        .map_err(|_| format!("struct {sname} has no member {path}"))?;
-    let size = btf
-        .size_of(m.ty)
-        .map_err(|e| format!("{sname}.{path}: {e}"))?;
-    Ok((m.byte_offset(), size))
+    find_member(btf, id, sname, path).map(|m| (m.offset, m.size))
 }
 
 fn enum_values(btf: &Btf, name: &str) -> Vec<(u64, String)> {
@@ -100,13 +88,13 @@ fn enum_values(btf: &Btf, name: &str) -> Vec<(u64, String)> {
 impl ModuleLayout {
     /// Looks the offsets up in `btf`; the error names what is missing.
     pub fn from_btf(btf: &Btf) -> Result<ModuleLayout, String> {
-        let m = struct_id(btf, "module")?;
+        let m = find_struct(btf, "module")?;
         let list = off(btf, m, "module", "list")?.0;
         let (name, name_len) = off(btf, m, "module", "name")?;
         let state = off(btf, m, "module", "state")?.0;
         let kallsyms = off(btf, m, "module", "kallsyms").ok().map(|f| f.0);
         let mem = if let Ok((mem, total)) = off(btf, m, "module", "mem") {
-            let mm = struct_id(btf, "module_memory")?;
+            let mm = find_struct(btf, "module_memory")?;
             let stride = btf
                 .size_of(mm)
                 .map_err(|e| format!("struct module_memory: {e}"))?;
@@ -126,7 +114,7 @@ impl ModuleLayout {
             let core = off(btf, m, "module", "core_layout")
                 .map_err(|_| "struct module has neither mem nor core_layout".to_string())?
                 .0;
-            let ml = struct_id(btf, "module_layout")?;
+            let ml = find_struct(btf, "module_layout")?;
             MemLayout::Layout {
                 core,
                 init: off(btf, m, "module", "init_layout").ok().map(|f| f.0),
@@ -135,7 +123,7 @@ impl ModuleLayout {
                 text_size: off(btf, ml, "module_layout", "text_size")?.0,
             }
         };
-        let ks = struct_id(btf, "mod_kallsyms")?;
+        let ks = find_struct(btf, "mod_kallsyms")?;
         Ok(ModuleLayout {
             list,
             name,
@@ -232,10 +220,6 @@ impl ModuleMemory for Session {
     fn read_some(&mut self, addr: u64, len: usize) -> Result<Vec<u8>, DcmdError> {
         Ok(self.read_partial(VirtAddr(addr), len)?.data)
     }
-}
-
-fn must_stop(e: &DcmdError) -> bool {
-    e.is_fatal() || matches!(e, DcmdError::Interrupted | DcmdError::OutputClosed)
 }
 
 fn u64_at(b: &[u8], off: u64) -> u64 {
@@ -338,7 +322,7 @@ pub fn walk_modules(
     let mut out = ModuleList::default();
     let mut next = match mem.read(head, 8, "modules list head") {
         Ok(b) => u64_at(&b, 0),
-        Err(e) if must_stop(&e) => return Err(e),
+        Err(e) if e.ends_command() => return Err(e),
         Err(e) => {
             out.problems.push(format!("modules: {e}"));
             return Ok(out);
@@ -369,7 +353,7 @@ pub fn walk_modules(
                 next = u64_at(&b, l.list);
                 out.modules.push(decode_module(addr, &b, l));
             }
-            Err(e) if must_stop(&e) => return Err(e),
+            Err(e) if e.ends_command() => return Err(e),
             Err(e) => {
                 out.problems.push(format!(
                     "modules: module {addr:x}: {e}; the rest of the list is skipped"
@@ -521,7 +505,7 @@ pub fn load_symbols(
         }
         match read_module_symbols(mem, l, m) {
             Ok(s) => syms.extend(s),
-            Err(e) if must_stop(&e) => return Err(e),
+            Err(e) if e.ends_command() => return Err(e),
             Err(e) => problems.push(format!("module {}: symbols: {e}", m.name)),
         }
     }

@@ -5,6 +5,7 @@
 //! Every offset comes from BTF by member name; the descriptor state bits (the top two bits of
 //! `state_var`) and the data-less lpos bit are the format's own definition.
 
+use super::layout::{find_member, find_struct};
 use crate::error::DcmdError;
 use crate::kernel::btf::{Btf, TypeId};
 use crate::session::Session;
@@ -87,24 +88,15 @@ pub struct Log {
 }
 
 fn struct_id(btf: &Btf, name: &str) -> Result<TypeId, String> {
-    btf.find(&format!("struct {name}"))
-        .ok()
-        .and_then(|ct| ct.plain())
-        .ok_or_else(|| format!("the kernel's BTF has no struct {name} (printk before 5.10?)"))
+    find_struct(btf, name).map_err(|e| format!("{e} (printk before 5.10?)"))
 }
 
 fn field(btf: &Btf, id: TypeId, sname: &str, path: &str) -> Result<F, String> {
-    let m = btf
-        .member(id, path)
-        .map_err(|_| format!("struct {sname} has no member {path}"))?;
-    let size = btf
-        .size_of(m.ty)
-        .map_err(|e| format!("{sname}.{path}: {e}"))?;
-    Ok(F {
-        off: m.byte_offset(),
-        size,
-        bit: (m.bit_offset % 8) as u32,
-        bits: m.bitfield_size,
+    find_member(btf, id, sname, path).map(|m| F {
+        off: m.offset,
+        size: m.size,
+        bit: m.bit,
+        bits: m.bits,
     })
 }
 

@@ -35,11 +35,6 @@ impl TaskList {
     }
 }
 
-/// Errors that must end the command (connection lost, interrupted) rather than a walk step.
-fn must_stop(e: &DcmdError) -> bool {
-    e.is_fatal() || matches!(e, DcmdError::Interrupted | DcmdError::OutputClosed)
-}
-
 /// Reads the task at `addr`.
 pub fn read_task(
     session: &mut Session,
@@ -90,7 +85,7 @@ impl Walker<'_> {
                 self.list.tasks.push(t.clone());
                 Ok(Some(t))
             }
-            Err(e) if must_stop(&e) => Err(e),
+            Err(e) if e.ends_command() => Err(e),
             Err(e) => {
                 self.list
                     .problems
@@ -141,7 +136,7 @@ impl Walker<'_> {
                     // Not decoded (seen before or unreadable): read the link itself.
                     match session.read_u64(VirtAddr(next), Some("list next pointer")) {
                         Ok(n) => next = n,
-                        Err(e) if must_stop(&e) => return Err(e),
+                        Err(e) if e.ends_command() => return Err(e),
                         Err(e) => {
                             self.list
                                 .problems
@@ -168,7 +163,7 @@ impl Walker<'_> {
                 let head = leader.signal.wrapping_add(thread_head);
                 let first = match session.read_u64(VirtAddr(head), Some("signal->thread_head")) {
                     Ok(n) => n,
-                    Err(e) if must_stop(&e) => return Err(e),
+                    Err(e) if e.ends_command() => return Err(e),
                     Err(e) => {
                         self.list.problems.push(format!(
                             "threads of {} (pid {}): {e}",
@@ -256,7 +251,7 @@ pub fn walk_tasks(
 fn idle_tasks(session: &mut Session, w: &mut Walker<'_>) -> Result<(), DcmdError> {
     let percpu = match PerCpu::read(session) {
         Ok(p) => p,
-        Err(e) if must_stop(&e) => return Err(e),
+        Err(e) if e.ends_command() => return Err(e),
         Err(e) => {
             w.list
                 .problems
@@ -269,7 +264,7 @@ fn idle_tasks(session: &mut Session, w: &mut Walker<'_>) -> Result<(), DcmdError
             Ok((_, idle)) => {
                 w.visit(session, idle, "idle task")?;
             }
-            Err(e) if must_stop(&e) => return Err(e),
+            Err(e) if e.ends_command() => return Err(e),
             Err(e) => w.list.problems.push(format!("idle task of CPU {cpu}: {e}")),
         }
     }

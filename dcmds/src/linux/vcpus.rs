@@ -88,7 +88,7 @@ pub fn vcpu_states(
         if let Some(cpu) = s.cpu {
             match current_and_idle(session, layout, percpu, cpu) {
                 Ok((curr, _)) => s.current = Some(curr),
-                Err(e) if e.is_fatal() || matches!(e, DcmdError::Interrupted) => return Err(e),
+                Err(e) if e.ends_command() => return Err(e),
                 Err(_) => {}
             }
         }
