@@ -118,11 +118,7 @@ fn check_findstack(kernel: KernelVersion, nokaslr: bool) {
         let rec = by_pid
             .get(&i64::from(t.tid))
             .unwrap_or_else(|| panic!("no stack for {t:?}"));
-        let want: Vec<String> = t
-            .stack
-            .iter()
-            .map(|f| format!("{}+{:#x}", f.func, f.offset))
-            .collect();
+        let want = t.stack_offsets();
         assert!(!want.is_empty(), "the guest gave no stack for {t:?}");
         assert_eq!(proc_view(rec, &sched), want, "{} {}: {rec}", t.tid, t.comm);
         assert_eq!(rec["comm"], t.comm.as_str());
@@ -158,11 +154,7 @@ fn check_findstack(kernel: KernelVersion, nokaslr: bool) {
             continue;
         }
         comparable += 1;
-        let want: Vec<String> = t
-            .stack
-            .iter()
-            .map(|f| format!("{}+{:#x}", f.func, f.offset))
-            .collect();
+        let want = t.stack_offsets();
         if proc_view(r, &sched) == want {
             same += 1;
         }
@@ -372,11 +364,7 @@ fn findstack_under_pti_from_user_mode() {
                 .iter()
                 .find(|r| r["pid"] == t.tid)
                 .unwrap_or_else(|| panic!("no stack for {t:?}"));
-            let want: Vec<String> = t
-                .stack
-                .iter()
-                .map(|f| format!("{}+{:#x}", f.func, f.offset))
-                .collect();
+            let want = t.stack_offsets();
             assert_eq!(proc_view(rec, &sched), want, "{rec}");
         }
         return;

@@ -9,6 +9,7 @@
 mod support;
 
 use support::gdb::gdb_reg;
+use support::guest::signal;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -40,15 +41,6 @@ fn require_gdb() {
         ),
         Err(e) => panic!("gdb is not installed ({e}): run `scripts/guest setup`"),
     }
-}
-
-/// Sends `sig` (`-TERM`, `-INT`...) to `pid`.
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 /// Waits at most `timeout` for `child` to exit.

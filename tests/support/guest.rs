@@ -355,7 +355,8 @@ pub fn qemu_alive(pid: u32) -> bool {
     }
 }
 
-fn signal(pid: u32, sig: &str) {
+/// Sends `sig` (`-TERM`, `-INT`...) to `pid`, ignoring failure (it may be gone).
+pub fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .args([sig, &pid.to_string()])
         .stdout(Stdio::null())

@@ -103,6 +103,15 @@ impl TruthTask {
         self.stack.iter().any(|f| f.func == func)
     }
 
+    /// The stack as `func+0xoff` (without the function's size), innermost first: how
+    /// qmdb's frames are compared with it.
+    pub fn stack_offsets(&self) -> Vec<String> {
+        self.stack
+            .iter()
+            .map(|f| format!("{}+{:#x}", f.func, f.offset))
+            .collect()
+    }
+
     /// The stack's function names, innermost first.
     pub fn frame_names(&self) -> Vec<&str> {
         self.stack.iter().map(|f| f.func.as_str()).collect()
