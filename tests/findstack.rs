@@ -221,6 +221,8 @@ fn findstack_text_output() {
     );
     assert!(out.contains(" pipe_read+0x"), "{out}");
     assert!(out.contains("user mode: pc "), "{out}");
+    // -v shows the registers saved at system call entry: read(2) is system call 0.
+    assert!(out.contains("    orig_ax 0  di "), "{out}");
 }
 
 /// `::stacks` groups the identical sleepers; `-c` and `-t` filter; in a pipe it emits

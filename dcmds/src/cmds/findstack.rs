@@ -7,7 +7,6 @@ use crate::linux::{self, Task, TaskRef};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
-use crate::unwind::regs::PT_REGS_SIZE;
 use crate::unwind::{EndReason, Frame, FrameKind, PtRegs, Reg};
 use qmdb_bridge::VirtAddr;
 use serde_json::{json, Value};
@@ -156,18 +155,8 @@ fn saved_regs(session: &mut Session, bt: &TaskBacktrace) -> Result<Vec<(u64, PtR
         let FrameKind::Regs { pt_regs, .. } = f.kind else {
             continue;
         };
-        match session.read_bytes(VirtAddr(pt_regs), PT_REGS_SIZE as usize, Some("pt_regs")) {
-            Ok(bytes) => {
-                let mut p = PtRegs::default();
-                for (w, chunk) in p.0.iter_mut().zip(bytes.chunks_exact(8)) {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(chunk);
-                    *w = u64::from_le_bytes(b);
-                }
-                out.push((pt_regs, p));
-            }
-            Err(e) if e.ends_command() => return Err(e),
-            Err(_) => {}
+        if let Some(p) = crate::linux::backtrace::read_pt_regs(session, pt_regs)? {
+            out.push((pt_regs, p));
         }
     }
     Ok(out)

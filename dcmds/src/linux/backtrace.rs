@@ -117,6 +117,20 @@ impl StackMemory for SessionStack<'_> {
     }
 }
 
+/// The `struct pt_regs` at `addr`, or `None` if it cannot be read; `Err` only for what ends
+/// the command (connection lost, interrupted).
+pub fn read_pt_regs(session: &mut Session, addr: u64) -> Result<Option<PtRegs>, DcmdError> {
+    let mut mem = SessionStack {
+        session,
+        fatal: None,
+    };
+    let regs = PtRegs::read(&mut mem, addr).ok();
+    match mem.fatal {
+        Some(e) => Err(e),
+        None => Ok(regs),
+    }
+}
+
 /// A vCPU's registers in `pt_regs` order.
 pub fn pt_regs_of(regs: &RegValues) -> PtRegs {
     let mut p = PtRegs::default();
