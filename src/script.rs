@@ -95,15 +95,52 @@ pub fn attach_options(args: &Args) -> Result<AttachOptions> {
         connect: opts,
         kernel: args.kernel.clone(),
         cache_root: qmdb_dcmds::kernel::cache::default_cache_root(),
+        progress: Some(progress_on_tty),
+        interrupt: None,
     })
+}
+
+/// Shows a slow attach step on stderr's last line, when stderr is a terminal.
+fn progress_on_tty(msg: &str) {
+    use std::io::{IsTerminal, Write};
+    let mut err = std::io::stderr();
+    if err.is_terminal() {
+        let _ = write!(err, "\r\x1b[Kqmdb: {msg}");
+        let _ = err.flush();
+    }
+}
+
+/// Clears the progress line, and says why there is no kernel if there is none.
+pub fn report_attach(session: &qmdb_dcmds::Session) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[K");
+    }
+    if session.kernel().is_none() {
+        eprintln!(
+            "qmdb: no kernel: {}; {}",
+            session.kernel_missing(),
+            qmdb_dcmds::attach::WITHOUT_KERNEL
+        );
+    }
 }
 
 /// Connects, runs every command, and detaches. Returns whether every command succeeded.
 pub fn run(args: &Args) -> Result<bool> {
     let source = source(args)?;
-    let attach = attach_options(args)?;
+    let mut attach = attach_options(args)?;
+    // Installed before attaching: finding the kernel in guest memory takes a moment, and a
+    // signal then must still detach properly.
+    let interrupt = Arc::new(AtomicBool::new(false));
+    attach.interrupt = Some(Arc::clone(&interrupt));
+    let signals = Signals::install(interrupt)?;
     let (mut session, _) = qmdb_dcmds::attach::attach(&attach)?;
-    let signals = Signals::install(session.interrupt_flag())?;
+    report_attach(&session);
+    if signals.terminated() || signals.take_interrupt() {
+        drop(session);
+        eprintln!("qmdb: interrupted; detached from {}", args.target);
+        return Ok(false);
+    }
     let stdout = std::io::stdout();
     let mut out: Box<dyn Output> = if args.json {
         Box::new(JsonOutput::new(stdout.lock()))

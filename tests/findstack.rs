@@ -49,6 +49,7 @@ fn is_stable_workload(t: &TruthTask) -> bool {
     t.comm == "qmdb-sleeper"
         || t.comm == "qmdb-extra"
         || t.comm == "qmdb-fifo"
+        || t.comm == "qmdb-evdev"
         || t.comm.starts_with("qmdb-thr-")
 }
 
@@ -131,7 +132,7 @@ fn check_findstack(kernel: KernelVersion, nokaslr: bool) {
         compared += 1;
     }
     assert!(
-        compared >= 3 + 5 + 1 + 3,
+        compared >= 3 + 5 + 1 + 1 + 3,
         "only {compared} workload tasks compared"
     );
 

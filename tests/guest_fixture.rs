@@ -43,6 +43,7 @@ fn check_workload(t: &Truth, sleepers: u32) {
     assert_eq!(procs("qmdb-extra"), sleepers as usize);
     assert_eq!(procs("qmdb-sleeper"), 3);
     assert_eq!(procs("qmdb-fifo"), 1);
+    assert_eq!(procs("qmdb-evdev"), 1);
     assert_eq!(procs("qmdb-busy"), 1);
     assert_eq!(procs("qmdb-ticker"), 1);
     assert_eq!(procs("qmdb-threads"), 1);
@@ -66,6 +67,16 @@ fn check_workload(t: &Truth, sleepers: u32) {
         fifo.frame_names().iter().any(|f| f.ends_with("pipe_read")),
         "{fifo:?}"
     );
+    // Asleep in module code: /proc names the module of the frame.
+    let evdev = t.tasks_named("qmdb-evdev").next().unwrap();
+    assert_eq!(evdev.state, 'S');
+    let first = evdev.stack.first().expect("a stack for qmdb-evdev");
+    assert_eq!(
+        (first.func.as_str(), first.module.as_deref()),
+        ("evdev_read", Some("evdev")),
+        "{evdev:?}"
+    );
+    assert!(evdev.has_frame("vfs_read"), "{evdev:?}");
     let busy = t.tasks_named("qmdb-busy").next().unwrap();
     assert_eq!(busy.state, 'R', "{busy:?}");
     let ticker = t.tasks_named("qmdb-ticker").next().unwrap();

@@ -79,6 +79,17 @@ fn kallsyms_sample_matches(kernel: KernelVersion, nokaslr: bool) {
         nokaslr,
         ..GuestOpts::new(kernel)
     });
+    kallsyms_sample_matches_with(
+        guest,
+        guest.qmdb(),
+        if nokaslr { "nokaslr" } else { "kaslr" },
+    );
+}
+
+/// The kallsyms sample check, running `qmdb` (a command naming the guest, with or without
+/// `--kernel`).
+fn kallsyms_sample_matches_with(guest: &Guest, mut qmdb: std::process::Command, what: &str) {
+    let kernel = guest.opts().kernel;
     let sample: Vec<_> = guest
         .truth()
         .kallsyms
@@ -91,14 +102,13 @@ fn kallsyms_sample_matches(kernel: KernelVersion, nokaslr: bool) {
         .map(|e| format!("::nm {}\n", e.name))
         .collect();
     let file = std::env::temp_dir().join(format!(
-        "qmdb-nm-{}-{}-{nokaslr}.txt",
+        "qmdb-nm-{}-{}-{what}.txt",
         std::process::id(),
         kernel.as_str()
     ));
     std::fs::write(&file, script).expect("write script");
     let _attached = guest.attach_lock();
-    let o = guest
-        .qmdb()
+    let o = qmdb
         .arg("--json")
         .arg("-f")
         .arg(&file)
@@ -136,9 +146,8 @@ fn kallsyms_sample_matches(kernel: KernelVersion, nokaslr: bool) {
         }
     }
     eprintln!(
-        "{} kallsyms {}: {}/{} sample symbols match",
+        "{} kallsyms {what}: {}/{} sample symbols match",
         kernel.as_str(),
-        if nokaslr { "nokaslr" } else { "kaslr" },
         sample.len() - bad.len(),
         sample.len()
     );
@@ -224,4 +233,71 @@ fn init_task_prints_6_1() {
 #[test]
 fn init_task_prints_6_12() {
     init_task_prints(KernelVersion::V6_12);
+}
+
+/// With no `--kernel`: the kernel found in guest memory gives the guest's release and slide,
+/// every sampled `/proc/kallsyms` symbol at its address, and `init_task`'s types; a second
+/// attach recognises the kernel from the cache with two small reads.
+fn zero_config(kernel: KernelVersion) {
+    let guest = shared_guest_with(GuestOpts::new(kernel));
+    let truth = guest.truth();
+    let cache = tempfile::tempdir().expect("cache dir");
+
+    // Cold: read from guest memory (the sample run is the first attach).
+    kallsyms_sample_matches_with(guest, guest.qmdb_from_memory(cache.path()), "memory");
+    let entries = std::fs::read_dir(cache.path().join("images"))
+        .expect("the kernel was cached")
+        .count();
+    assert_eq!(entries, 1, "one cache entry, named by build id");
+
+    let status = |expect_note: &str| {
+        let _attached = guest.attach_lock();
+        let o = guest
+            .qmdb_from_memory(cache.path())
+            .args([
+                "--json",
+                "-e",
+                "::status",
+                "-e",
+                "init_task::print task_struct comm pid",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run qmdb");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let recs: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let st = &recs[0]["data"][0];
+        assert_eq!(st["kernel_release"], truth.release.as_str(), "{st}");
+        let slide = truth.kaslr_slide().expect("the truth has _text");
+        assert_ne!(slide, 0, "KASLR is on");
+        assert_eq!(st["kaslr_slide"], format!("{slide:#x}"), "{st}");
+        let notes = st["kernel_notes"].to_string();
+        assert!(notes.contains(expect_note), "{notes}");
+        assert!(!notes.contains("no VMCOREINFO"), "{notes}");
+        let print = recs[1].to_string();
+        assert!(print.contains("swapper/0"), "{print}");
+    };
+    // The sample run cached it: now recognised.
+    status("recognised in guest memory, loaded from the cache");
+    // Cold again, with VMCOREINFO's KERNELOFFSET agreeing with the page tables.
+    std::fs::remove_dir_all(cache.path().join("images")).expect("empty the cache");
+    status("kernel read from guest memory");
+}
+
+#[test]
+fn zero_config_6_1() {
+    zero_config(KernelVersion::V6_1);
+}
+
+#[test]
+fn zero_config_6_12() {
+    zero_config(KernelVersion::V6_12);
 }

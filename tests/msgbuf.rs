@@ -1,6 +1,7 @@
 //! End-to-end: `::msgbuf` against the guest's own `dmesg` (taken by the fixture at truth
-//! time), and `addr::vtop` against QEMU's own physical reads (`xp`), on 6.1 and 6.12.
-//! Both live in one test binary so that they share the guests.
+//! time), `addr::vtop` against QEMU's own physical reads (`xp`), and `addr::whatis` against
+//! the guest's own `/proc` (stacks, kallsyms, modules), on 6.1 and 6.12.
+//! All live in one test binary so that they share the guests.
 
 mod support;
 
@@ -110,6 +111,204 @@ fn check_vtop(kernel: KernelVersion) {
     let qemu = words(&output(&recs[1]));
     assert_eq!(ours.len(), 2, "{recs:?}");
     assert_eq!(ours, qemu, "init_task at {pa}: {recs:?}");
+}
+
+fn hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+/// The matches of one `addr::whatis` record, and its text.
+fn whatis_matches(rec: &Value) -> (Vec<Value>, String) {
+    assert!(rec["ok"] == true, "{rec}");
+    let m = rec["data"][0]["matches"].as_array().unwrap().clone();
+    (m, output(rec).join("\n"))
+}
+
+fn find_kind<'a>(matches: &'a [Value], kind: &str, text: &str) -> &'a Value {
+    matches
+        .iter()
+        .find(|m| m["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} match in:\n{text}"))
+}
+
+/// `name = 0x...` from `::print` output.
+fn printed(lines: &[String], name: &str) -> u64 {
+    let l = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name} = ")))
+        .unwrap_or_else(|| panic!("no {name} in {lines:?}"));
+    hex(l.split_whitespace().next().unwrap())
+}
+
+/// `addr::whatis` on a sleeper's stack, its task_struct, its `mm` and `cred` (slab
+/// objects), a kernel function and a module function. `cred_cache`: the name the kernel
+/// gives the cred cache (`cred_jar` on 6.1, `cred` on 6.12).
+fn check_whatis(kernel: KernelVersion, cred_cache: &str) {
+    let guest = shared_guest(kernel);
+    let truth = guest.truth();
+    let sleeper = truth
+        .tasks_named("qmdb-sleeper")
+        .find(|t| t.has_frame("hrtimer_nanosleep"))
+        .expect("no qmdb-sleeper in hrtimer_nanosleep in the truth");
+    let pid = sleeper.tid;
+    let recs = json_records(
+        guest,
+        &[
+            "::walk thread | ::findstack",
+            "::offsetof struct task_struct comm",
+        ],
+    );
+    assert!(recs[0]["ok"] == true, "{}", recs[0]);
+    let st = recs[0]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["pid"] == pid)
+        .unwrap_or_else(|| panic!("no findstack record of pid {pid}"))
+        .clone();
+    let task = hex(st["thread"].as_str().unwrap());
+    let frames = st["frames"].as_array().unwrap();
+    let i = frames
+        .iter()
+        .position(|f| f["symbol"] == "hrtimer_nanosleep")
+        .unwrap_or_else(|| panic!("pid {pid}: no hrtimer_nanosleep frame: {st}"));
+    let (sp, next_sp) = (
+        hex(frames[i]["sp"].as_str().unwrap()),
+        hex(frames[i + 1]["sp"].as_str().unwrap()),
+    );
+    assert!(sp < next_sp, "{st}");
+    let in_frame = sp + (next_sp - sp) / 2;
+    let comm_off = output(&recs[1])[0]
+        .split_once("= ")
+        .map(|(_, r)| hex(r.split(',').next().unwrap()))
+        .unwrap();
+    let recs = json_records(
+        guest,
+        &[&format!("{task:x}::print struct task_struct mm cred")],
+    );
+    let print = output(&recs[0]);
+    let (mm, cred) = (printed(&print, "mm"), printed(&print, "cred"));
+    let func = truth
+        .symbol("hrtimer_nanosleep")
+        .expect("hrtimer_nanosleep in the truth's kallsyms sample");
+    let console = guest.console();
+    let (mod_fn, mod_name) = console
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').strip_prefix("QMDB-MODSYM "))
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let (a, t, n) = (it.next()?, it.next()?, it.next()?);
+            (t.eq_ignore_ascii_case("t") && n.starts_with("fw_cfg_") && l.contains("[qemu_fw_cfg]"))
+                .then(|| (hex(a), n.to_string()))
+        })
+        .next()
+        .expect("no fw_cfg_* text symbol of qemu_fw_cfg in the console's QMDB-MODSYM lines");
+
+    let cmds = [
+        format!("{in_frame:x}::whatis"),
+        format!("{:x}::whatis", task + comm_off + 2),
+        format!("{mm:x}::whatis"),
+        format!("{:x}::whatis", cred + 8),
+        format!("{:x}::whatis", func.addr + 0x10),
+        format!("{:x}::whatis", mod_fn + 1),
+        "1000::whatis".to_string(),
+        format!("{mm:x}::vtop"),
+        "::help whatis".to_string(),
+    ];
+    let recs = json_records(guest, &cmds.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(recs.len(), cmds.len(), "{recs:?}");
+
+    // The stack: the task, the offset in its stack, the frame.
+    let (m, text) = whatis_matches(&recs[0]);
+    assert_eq!(m[0]["kind"], "stack", "{text}");
+    assert_eq!(m[0]["pid"], pid, "{text}");
+    assert_eq!(hex(m[0]["thread"].as_str().unwrap()), task, "{text}");
+    assert_eq!(m[0]["frame"], i, "{text}");
+    assert!(
+        m[0]["function"]
+            .as_str()
+            .unwrap()
+            .starts_with("hrtimer_nanosleep+"),
+        "{text}"
+    );
+    let stack = hex(m[0]["stack"].as_str().unwrap());
+    assert_eq!(m[0]["offset"], in_frame - stack, "{text}");
+    assert!(
+        text.contains(&format!("pid {pid} qmdb-sleeper"))
+            && text.contains(&format!("frame #{i} hrtimer_nanosleep+")),
+        "{text}"
+    );
+
+    // The task_struct: the task and its member comm; the task_struct slab object.
+    let (m, text) = whatis_matches(&recs[1]);
+    let t = find_kind(&m, "task", &text);
+    assert_eq!(t["pid"], pid, "{text}");
+    assert_eq!(t["member"], "comm", "{text}");
+    assert_eq!(t["member_offset"], 2, "{text}");
+    let s = find_kind(&m, "slab", &text);
+    assert_eq!(s["cache"], "task_struct", "{text}");
+    assert_eq!(hex(s["object"].as_str().unwrap()), task, "{text}");
+    assert_eq!(s["offset"], comm_off + 2, "{text}");
+    assert_eq!(s["state"], "allocated", "{text}");
+
+    // mm and cred: slab objects of their caches; the direct map agrees with the page tables.
+    let (m, text) = whatis_matches(&recs[2]);
+    let s = find_kind(&m, "slab", &text);
+    assert_eq!(s["cache"], "mm_struct", "{text}");
+    assert_eq!(hex(s["object"].as_str().unwrap()), mm, "{text}");
+    assert_eq!(s["state"], "allocated", "{text}");
+    let pa = hex(find_kind(&m, "direct_map", &text)["pa"].as_str().unwrap());
+    assert!(recs[7]["ok"] == true, "{}", recs[7]);
+    assert_eq!(
+        hex(recs[7]["data"][0]["pa"].as_str().unwrap()),
+        pa,
+        "{text}"
+    );
+    let (m, text) = whatis_matches(&recs[3]);
+    let s = find_kind(&m, "slab", &text);
+    assert_eq!(s["cache"], cred_cache, "{text}");
+    assert_eq!(hex(s["object"].as_str().unwrap()), cred, "{text}");
+    assert_eq!(s["offset"], 8, "{text}");
+
+    // A kernel function, by the guest's own kallsyms.
+    let (m, text) = whatis_matches(&recs[4]);
+    assert_eq!(m[0]["kind"], "symbol", "{text}");
+    assert_eq!(m[0]["symbol"], "hrtimer_nanosleep", "{text}");
+    assert_eq!(m[0]["offset"], 0x10, "{text}");
+    assert_eq!(m[0]["section"], "text", "{text}");
+    assert!(
+        text.contains("is hrtimer_nanosleep+0x10, in kernel text"),
+        "{text}"
+    );
+
+    // A module function.
+    let (m, text) = whatis_matches(&recs[5]);
+    assert_eq!(m[0]["kind"], "module", "{text}");
+    assert_eq!(m[0]["module"], "qemu_fw_cfg", "{text}");
+    assert_eq!(m[0]["symbol"], mod_name.as_str(), "{text}");
+    assert_eq!(m[0]["offset"], 1, "{text}");
+    assert!(
+        text.contains(&format!("[qemu_fw_cfg] {mod_name}+0x1")),
+        "{text}"
+    );
+
+    let (m, text) = whatis_matches(&recs[6]);
+    assert_eq!(m[0]["kind"], "user", "{text}");
+    assert!(
+        output(&recs[8]).join("\n").contains("addr::whatis"),
+        "{}",
+        recs[8]
+    );
+}
+
+#[test]
+fn whatis_6_1() {
+    check_whatis(KernelVersion::V6_1, "cred_jar");
+}
+
+#[test]
+fn whatis_6_12() {
+    check_whatis(KernelVersion::V6_12, "cred");
 }
 
 #[test]

@@ -6,6 +6,8 @@ use crate::session::Session;
 use qmdb_bridge::blocking::{BlockingTarget, ConnectOptions};
 use qmdb_bridge::BridgeError;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// What to attach to.
 #[derive(Debug, Clone)]
@@ -17,7 +19,16 @@ pub struct AttachOptions {
     pub kernel: Option<PathBuf>,
     /// Where derived kernel data is cached (`None`: no cache).
     pub cache_root: Option<PathBuf>,
+    /// Told what a slow step of finding the kernel is doing.
+    pub progress: Option<fn(&str)>,
+    /// The session's interrupt flag (see [`Session::interrupt_flag`]), given before
+    /// attaching so that a signal also cuts finding the kernel short.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
+
+/// What the dcmds that need no kernel are, for the message when none was found.
+pub const WITHOUT_KERNEL: &str = "::regs, ::cpus, ::status, ::monitor, ::vtop, ::dis and \
+     memory by address (addr/K, addr,N/X) still work; --kernel FILE gives the rest";
 
 /// Why a session could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +41,9 @@ pub enum AttachError {
 }
 
 /// Connects to the stub (stopping the guest), and with a kernel file checks it against the
-/// guest and installs its symbols and types. Dropping the session detaches, leaving the VM
+/// guest and installs its symbols and types; without one, finds the kernel in guest memory.
+/// A kernel not found is no error: the session then says why
+/// ([`Session::kernel_missing`]). Dropping the session detaches, leaving the VM
 /// as it was found.
 pub fn attach(opts: &AttachOptions) -> Result<(Session, Option<Origin>), AttachError> {
     let target = BlockingTarget::connect(&opts.target, opts.connect.clone()).map_err(|cause| {
@@ -40,6 +53,9 @@ pub fn attach(opts: &AttachOptions) -> Result<(Session, Option<Origin>), AttachE
         }
     })?;
     let mut session = Session::new(Box::new(target));
+    if let Some(flag) = &opts.interrupt {
+        session.set_interrupt_flag(Arc::clone(flag));
+    }
     session.set_writable(opts.connect.writable);
     let mut origin = None;
     if let Some(path) = &opts.kernel {
@@ -51,6 +67,28 @@ pub fn attach(opts: &AttachOptions) -> Result<(Session, Option<Origin>), AttachE
         tracing::debug!(release = ?k.release, slide = k.slide, ?o, "kernel attached");
         session.set_kernel(k);
         origin = Some(o);
+    } else {
+        let mut report = |msg: &str| {
+            if let Some(p) = opts.progress {
+                p(msg);
+            }
+        };
+        let interrupt = session.interrupt_flag();
+        match kernel::guest::attach(
+            session.target_mut(),
+            opts.cache_root.as_deref(),
+            &mut report,
+            &interrupt,
+        ) {
+            Ok((k, o)) => {
+                tracing::debug!(release = ?k.release, slide = k.slide, ?o, "kernel found in guest memory");
+                session.set_kernel(k);
+                origin = Some(o);
+            }
+            Err(e) => {
+                session.set_kernel_missing(format!("none found in guest memory: {e}"));
+            }
+        }
     }
     Ok((session, origin))
 }

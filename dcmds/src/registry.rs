@@ -202,6 +202,7 @@ pub static DCMDS: &[&DcmdDef] = &[
     &cmds::lsmod::MODINFO,
     &cmds::msgbuf::MSGBUF,
     &cmds::vtop::VTOP,
+    &cmds::whatis::WHATIS,
 ];
 
 /// Every walker.

@@ -42,6 +42,8 @@ pub struct Session {
     quit: bool,
     interrupt: Arc<AtomicBool>,
     kernel: Option<Kernel>,
+    /// Why there is no kernel, when there is none.
+    kernel_missing: String,
     /// Loaded modules' symbols, layered over the kernel's (see [`Session::set_module_symbols`]).
     module_symbols: Option<Arc<crate::linux::modules::ModuleSymbols>>,
     /// What one command derived from the stopped guest and its pipeline stages share
@@ -62,6 +64,7 @@ impl Session {
             quit: false,
             interrupt: Arc::new(AtomicBool::new(false)),
             kernel: None,
+            kernel_missing: "no kernel was given (--kernel) or looked for".into(),
             module_symbols: None,
             command_cache: HashMap::new(),
         }
@@ -70,6 +73,23 @@ impl Session {
     /// What is known of the guest kernel, once `--kernel` (or discovery) provided it.
     pub fn kernel(&self) -> Option<&Kernel> {
         self.kernel.as_ref()
+    }
+
+    /// Why there is no kernel (for errors of dcmds that need one).
+    pub fn kernel_missing(&self) -> &str {
+        &self.kernel_missing
+    }
+
+    /// Records why there is no kernel.
+    pub fn set_kernel_missing(&mut self, why: String) {
+        self.kernel_missing = why;
+    }
+
+    /// The kernel, or for `cmd` an error saying why there is none.
+    pub fn require_kernel(&self, cmd: &str) -> Result<&Kernel, DcmdError> {
+        self.kernel
+            .as_ref()
+            .ok_or_else(|| DcmdError::usage(cmd, format!("no kernel: {}", self.kernel_missing)))
     }
 
     /// Installs kernel knowledge; its symbols, moved by the KASLR slide, become the
@@ -121,6 +141,11 @@ impl Session {
     /// [`DcmdError::Interrupted`]. [`Session::execute`] clears it when it starts.
     pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.interrupt)
+    }
+
+    /// Uses `flag` as the interrupt flag (one a signal handler already sets).
+    pub fn set_interrupt_flag(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt = flag;
     }
 
     /// Fails with [`DcmdError::Interrupted`] if the interrupt flag is set.

@@ -43,6 +43,9 @@ pub struct GuestOpts {
     pub sleepers: u32,
     /// `-cpu`; `None` is `qemu64` (AMD vendor: no page-table isolation).
     pub cpu: Option<String>,
+    /// Start stopped before the first instruction (QEMU `-S`; `scripts/guest boot
+    /// --paused`): no truth, the monitor's `cont` starts the boot.
+    pub paused: bool,
 }
 
 impl Default for GuestOpts {
@@ -53,6 +56,7 @@ impl Default for GuestOpts {
             smp: 2,
             sleepers: 5,
             cpu: None,
+            paused: false,
         }
     }
 }
@@ -127,6 +131,9 @@ impl Guest {
         if let Some(cpu) = &opts.cpu {
             cmd.args(["--cpu", cpu]);
         }
+        if opts.paused {
+            cmd.arg("--paused");
+        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -166,8 +173,12 @@ impl Guest {
         // Until the Guest exists, a panic here must still kill QEMU.
         let guard = KillOnDrop(pid);
         let dir_path = PathBuf::from(field("dir"));
-        let truth = Truth::from_file(&dir_path.join("truth.txt"))
-            .unwrap_or_else(|e| panic!("bad guest truth: {e}"));
+        let truth = if opts.paused {
+            Truth::default()
+        } else {
+            Truth::from_file(&dir_path.join("truth.txt"))
+                .unwrap_or_else(|e| panic!("bad guest truth: {e}"))
+        };
         let guest = Guest {
             port,
             pid,
@@ -300,6 +311,16 @@ impl Guest {
             .arg(self.gdb_addr())
             .arg("--kernel")
             .arg(&self.kernel_path);
+        c
+    }
+
+    /// `qmdb --target 127.0.0.1:PORT` with no kernel file: qmdb finds the kernel in guest
+    /// memory, caching what it derives under `cache` (`QMDB_CACHE`).
+    pub fn qmdb_from_memory(&self, cache: &Path) -> Command {
+        let mut c = qmdb_cmd();
+        c.env("QMDB_CACHE", cache)
+            .arg("--target")
+            .arg(self.gdb_addr());
         c
     }
 

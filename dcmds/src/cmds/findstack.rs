@@ -3,6 +3,7 @@
 use crate::args::getopts;
 use crate::error::DcmdError;
 use crate::linux::backtrace::{StackOrigin, TaskBacktrace};
+use crate::linux::modules::frame_symbol;
 use crate::linux::{self, Task, TaskRef};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
@@ -26,7 +27,8 @@ stack pointer for thread ffff8ead41bf4800 (89 qmdb-sleeper): ffffb3f2c0267d68
 The first line gives the stack pointer the walk started from: the task's
 saved thread.sp when it is not running, the registers of the vCPU it runs
 on otherwise (the header then says which). Each frame shows the stack
-pointer in that frame and the function; a frame found by scanning the
+pointer in that frame and the function (module`function in a loadable
+module, as mdb names module symbols); a frame found by scanning the
 stack for text addresses, not by unwind data, is marked ? as Linux marks
 unreliable frames. A walk that ends before the bottom of the stack says
 why. Use it on every task with:
@@ -38,14 +40,15 @@ why. Use it on every task with:
        in di si dx r10 r8 r9 first), and where a stack ends in user mode,
        the user pc and sp
 
-Stacks are unwound with the kernel's ORC data (frame pointers for a kernel
-without it), within the task's stack and its CPU's IRQ and exception
-stacks; a frame outside them ends the walk. With --json, one object per
-task (see the README for the schema).",
+Stacks are unwound with the kernel's ORC data and each loaded module's
+(frame pointers for a kernel without it), within the task's stack and its
+CPU's IRQ and exception stacks; a frame outside them ends the walk. With
+--json, one object per task (see the README for the schema; a frame in a
+module has \"module\":\"NAME\").",
     run,
 };
 
-/// `func+0x1a()` or the bare address.
+/// `func+0x1a()`, ``module`func+0x1a()`` in a module, or the bare address.
 fn frame_name(session: &Session, pc: u64) -> String {
     match session.symbols().lookup_addr(VirtAddr(pc)) {
         Some(hit) if hit.offset == 0 => format!("{}()", hit.name),
@@ -94,12 +97,13 @@ pub(crate) fn header(t: &Task, bt: &TaskBacktrace) -> String {
 }
 
 fn frame_json(session: &Session, f: &Frame) -> Value {
-    let hit = session.symbols().lookup_addr(VirtAddr(f.pc));
+    let hit = frame_symbol(session, f.pc);
     let mut v = json!({
         "sp": format!("{:#x}", f.sp),
         "pc": format!("{:#x}", f.pc),
         "symbol": hit.as_ref().map(|h| h.name.clone()),
         "offset": hit.as_ref().map(|h| h.offset),
+        "module": hit.as_ref().and_then(|h| h.module.clone()),
         "reliable": f.reliable,
     });
     if let FrameKind::Regs { pt_regs, user } = f.kind {

@@ -22,3 +22,4 @@ pub mod status;
 pub mod task;
 pub mod vtop;
 pub mod walk;
+pub mod whatis;

@@ -2,6 +2,7 @@
 
 use crate::cmds::findstack::{end_note, kernel_frames};
 use crate::error::DcmdError;
+use crate::linux::modules::frame_symbol;
 use crate::linux::{self};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
@@ -86,10 +87,14 @@ fn run(
         } else {
             sink.line(&format!("{mark}{name}()"));
         }
-        frames.push(
-            json!({"sp": format!("{:#x}", f.sp), "pc": format!("{:#x}", f.pc),
-            "symbol": name, "reliable": f.reliable}),
-        );
+        let module = frame_symbol(session, f.pc).and_then(|h| h.module);
+        frames.push(json!({
+            "sp": format!("{:#x}", f.sp),
+            "pc": format!("{:#x}", f.pc),
+            "symbol": name,
+            "module": module,
+            "reliable": f.reliable,
+        }));
     }
     if let Some(note) = bt.backtrace.as_ref().and_then(|b| end_note(&b.end)) {
         sink.line(&format!("(walk ended: {note})"));

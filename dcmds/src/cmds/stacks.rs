@@ -4,6 +4,7 @@ use crate::args::getopts;
 use crate::cmds::findstack::{end_note, kernel_frames};
 use crate::error::DcmdError;
 use crate::linux::backtrace::{StackOrigin, TaskBacktrace};
+use crate::linux::modules::frame_symbol;
 use crate::linux::state::state_name;
 use crate::linux::{self, Scope, Task};
 use crate::registry::{DcmdDef, Invocation};
@@ -31,7 +32,7 @@ Tasks are grouped when they are in the same state and every frame has the
 same pc. On a hung guest the odd group out is often the one to look at.
 
   -a         list every task of each group, not one
-  -c func    only stacks with a frame in function FUNC
+  -c func    only stacks with a frame in function FUNC (or module`FUNC)
   -C func    only stacks with no frame in FUNC
   -m module  only stacks with a frame in MODULE (vmlinux is the kernel)
   -M module  only stacks with no frame in MODULE
@@ -42,7 +43,8 @@ same pc. On a hung guest the odd group out is often the one to look at.
 
 In a pipeline, emits the addresses of the tasks of every group shown.
 With --json, one object per group: {\"count\",\"state\",\"threads\",
-\"frames\":[{\"pc\",\"symbol\",\"offset\",\"reliable\"}]}.",
+\"frames\":[{\"pc\",\"symbol\",\"offset\",\"module\",\"reliable\"}]}
+(module is null for the kernel).",
     run,
 };
 
@@ -96,12 +98,10 @@ fn key(t: &Task, bt: &TaskBacktrace) -> Key {
     )
 }
 
-fn module_of(session: &Session, pc: u64) -> Option<&'static str> {
-    // Module symbols come with module support; everything symbolized now is the kernel.
-    session
-        .symbols()
-        .lookup_addr(VirtAddr(pc))
-        .map(|_| "vmlinux")
+/// The module `pc` is in: its name, `vmlinux` for a kernel symbol, `None` when unknown.
+fn module_of(session: &Session, pc: u64) -> Option<String> {
+    let hit = frame_symbol(session, pc)?;
+    Some(hit.module.unwrap_or_else(|| "vmlinux".to_string()))
 }
 
 fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
@@ -152,14 +152,16 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     }
     let has_func = |g: &Group, func: &str| {
         kernel_frames(&g.bt).any(|f| {
-            session
-                .symbols()
-                .lookup_addr(VirtAddr(f.pc))
-                .is_some_and(|h| h.name == func)
+            frame_symbol(session, f.pc).is_some_and(|h| {
+                h.name == func
+                    || h.module
+                        .is_some_and(|m| func.split_once('`') == Some((m.as_str(), &h.name)))
+            })
         })
     };
-    let has_module =
-        |g: &Group, m: &str| kernel_frames(&g.bt).any(|f| module_of(session, f.pc) == Some(m));
+    let has_module = |g: &Group, m: &str| {
+        kernel_frames(&g.bt).any(|f| module_of(session, f.pc).is_some_and(|x| x == m))
+    };
     let mut shown: Vec<&Group> = groups
         .iter()
         .filter(|g| opts.value('c').is_none_or(|f| has_func(g, f)))
@@ -206,11 +208,12 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         for f in kernel_frames(&g.bt) {
             let mark = if f.reliable { "" } else { "? " };
             sink.line(&format!("{pad}{mark}{}", session.symbolize(VirtAddr(f.pc))));
-            let hit = session.symbols().lookup_addr(VirtAddr(f.pc));
+            let hit = frame_symbol(session, f.pc);
             frames.push(json!({
                 "pc": format!("{:#x}", f.pc),
                 "symbol": hit.as_ref().map(|h| h.name.clone()),
                 "offset": hit.as_ref().map(|h| h.offset),
+                "module": hit.as_ref().and_then(|h| h.module.clone()),
                 "reliable": f.reliable,
             }));
         }

@@ -90,7 +90,7 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         "kernel",
         release
             .clone()
-            .unwrap_or_else(|| "unknown (no --kernel)".to_string()),
+            .unwrap_or_else(|| format!("unknown: {}", session.kernel_missing())),
     ));
     if let Some(k) = kernel {
         rows.push(("kaslr slide", format!("{:#x}", k.slide)));
@@ -121,6 +121,8 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         "writable": writable,
         "kernel_release": release,
         "kaslr_slide": slide.map(|s| format!("{s:#x}")),
+        "kernel_notes": kernel.map(|k| k.notes.clone()).unwrap_or_default(),
+        "kernel_missing": kernel.is_none().then(|| session.kernel_missing()),
     }));
     Ok(())
 }

@@ -31,6 +31,9 @@ pub struct KernelFiles {
     /// Link-time range of `.text`.
     pub text: Range<u64>,
     pub build_id: Option<Vec<u8>>,
+    /// Link-time address of the build id's bytes (the GNU note's descriptor in `.notes`),
+    /// where a running guest is checked for this kernel without reading anything else.
+    pub build_id_addr: Option<u64>,
     pub symbols: SymbolTable,
     /// The raw `.BTF` section, or BTF converted from the image's DWARF.
     pub btf: Option<Vec<u8>>,
@@ -46,6 +49,8 @@ pub struct KernelFiles {
 struct Meta {
     format: u32,
     build_id: Option<String>,
+    #[serde(default)]
+    build_id_addr: Option<u64>,
     banner_addr: u64,
     banner: String,
     text_start: u64,
@@ -96,6 +101,7 @@ impl KernelFiles {
             banner,
             text,
             build_id: image.build_id(),
+            build_id_addr: image.build_id_addr(),
             symbols,
             btf,
             types_from_dwarf,
@@ -212,6 +218,73 @@ fn read_pointed(root: &Path, pointer: &Path) -> Result<KernelFiles, String> {
     read_entry(&root.join("images").join(&key), &key)
 }
 
+/// How a cached kernel is recognised in a running guest without reading its image.
+#[derive(Debug, Clone)]
+pub struct CachedIdentity {
+    /// The entry's name.
+    pub key: String,
+    /// Link-time start of the text (`_text`).
+    pub text_start: u64,
+    pub banner: Banner,
+    pub build_id: Option<Vec<u8>>,
+    pub build_id_addr: Option<u64>,
+}
+
+/// At most this many cache entries are considered when recognising a guest's kernel.
+const MAX_IDENTITIES: usize = 64;
+
+/// The identities of the cached kernels, most recently written first.
+pub fn cached_identities(root: &Path) -> Vec<CachedIdentity> {
+    let Ok(dir) = std::fs::read_dir(root.join("images")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(std::time::SystemTime, CachedIdentity)> = dir
+        .filter_map(Result::ok)
+        .take(4 * MAX_IDENTITIES)
+        .filter_map(|e| {
+            let path = e.path().join("meta.json");
+            let mtime = std::fs::metadata(&path).ok()?.modified().ok()?;
+            let meta: Meta = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+            if meta.format != FORMAT {
+                return None;
+            }
+            let build_id = match &meta.build_id {
+                Some(hex) => Some(qmdb_bridge::rsp::encoding::from_hex(hex.as_bytes()).ok()?),
+                None => None,
+            };
+            Some((
+                mtime,
+                CachedIdentity {
+                    key: e.file_name().to_str()?.to_string(),
+                    text_start: meta.text_start,
+                    banner: Banner {
+                        addr: meta.banner_addr,
+                        text: meta.banner,
+                    },
+                    build_id,
+                    build_id_addr: meta.build_id_addr,
+                },
+            ))
+        })
+        .collect();
+    found.sort_by_key(|(mtime, _)| std::cmp::Reverse(*mtime));
+    found
+        .into_iter()
+        .take(MAX_IDENTITIES)
+        .map(|(_, id)| id)
+        .collect()
+}
+
+/// Reads and validates the entry `key`.
+pub fn load_entry(root: &Path, key: &str) -> Result<KernelFiles, String> {
+    read_entry(&root.join("images").join(key), key)
+}
+
+/// Stores `files` under its key (no file pointer: for a kernel read from guest memory).
+pub fn store_entry(root: &Path, files: &KernelFiles) -> std::io::Result<()> {
+    write_entry(&root.join("images").join(files.key()), files)
+}
+
 /// `$QMDB_CACHE` or `~/.cache/qmdb`.
 pub fn default_cache_root() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("QMDB_CACHE").filter(|d| !d.is_empty()) {
@@ -290,6 +363,7 @@ fn read_entry(dir: &Path, key: &str) -> Result<KernelFiles, String> {
         },
         text: meta.text_start..meta.text_end,
         build_id,
+        build_id_addr: meta.build_id_addr,
         symbols,
         btf,
         types_from_dwarf: meta.types_from_dwarf,
@@ -310,6 +384,7 @@ fn write_entry(dir: &Path, files: &KernelFiles) -> std::io::Result<()> {
             .build_id
             .as_deref()
             .map(qmdb_bridge::rsp::encoding::to_hex),
+        build_id_addr: files.build_id_addr,
         banner_addr: files.banner.addr,
         banner: files.banner.text.clone(),
         text_start: files.text.start,

@@ -96,6 +96,17 @@ impl KernelImage {
     pub fn build_id(&self) -> Option<Vec<u8>> {
         self.object().ok()?.build_id().ok()?.map(<[u8]>::to_vec)
     }
+
+    /// The link-time address of the build id's bytes in `.notes`.
+    pub fn build_id_addr(&self) -> Option<u64> {
+        let id = self.build_id()?;
+        let notes = self.section(".notes")?;
+        let pos = notes
+            .data
+            .windows(id.len().max(1))
+            .position(|w| w == id.as_slice())?;
+        Some(notes.addr + pos as u64)
+    }
 }
 
 /// The compressed payload of a bzImage.

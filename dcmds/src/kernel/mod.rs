@@ -5,6 +5,7 @@ pub mod btf;
 pub mod cache;
 pub mod decompress;
 pub mod dwarf;
+pub mod guest;
 pub mod image;
 pub mod kallsyms;
 pub mod kaslr;
@@ -95,31 +96,38 @@ pub fn attach(
         .into_iter()
         .collect();
     let slide = find_slide(target, &files.banner, files.text.clone(), &rips)?;
-    let mut notes = Vec::new();
-    let types = match files.btf.as_deref().map(Btf::parse) {
-        Some(Ok(btf)) => {
-            if files.types_from_dwarf {
-                notes.push("types from the image's DWARF (it has no .BTF)".to_string());
+    Ok((Kernel::from_files(files, slide), origin))
+}
+
+impl Kernel {
+    /// The session's view of a kernel whose files are `files`, running at `slide`.
+    pub fn from_files(files: cache::KernelFiles, slide: u64) -> Kernel {
+        let mut notes = Vec::new();
+        let types = match files.btf.as_deref().map(Btf::parse) {
+            Some(Ok(btf)) => {
+                if files.types_from_dwarf {
+                    notes.push("types from the image's DWARF (it has no .BTF)".to_string());
+                }
+                Some(Arc::new(btf))
             }
-            Some(Arc::new(btf))
+            Some(Err(e)) => {
+                notes.push(format!("the .BTF section does not parse: {e}"));
+                None
+            }
+            None => {
+                notes
+                    .push("the kernel has neither .BTF nor DWARF: no type information".to_string());
+                None
+            }
+        };
+        match (&files.orc, &files.orc_error) {
+            (None, Some(e)) => notes.push(format!("no ORC unwind data: {e}")),
+            (None, None) => notes.push(
+                "the kernel has no ORC unwind data: stacks are walked by frame pointers"
+                    .to_string(),
+            ),
+            _ => {}
         }
-        Some(Err(e)) => {
-            notes.push(format!("the .BTF section does not parse: {e}"));
-            None
-        }
-        None => {
-            notes.push("the image has neither .BTF nor DWARF: no type information".to_string());
-            None
-        }
-    };
-    match (&files.orc, &files.orc_error) {
-        (None, Some(e)) => notes.push(format!("no ORC unwind data: {e}")),
-        (None, None) => notes.push(
-            "the image has no ORC unwind data: stacks are walked by frame pointers".to_string(),
-        ),
-        _ => {}
-    }
-    Ok((
         Kernel {
             release: files.banner.release().map(str::to_string),
             banner: Some(files.banner.text.clone()),
@@ -128,7 +136,6 @@ pub fn attach(
             types,
             orc: files.orc.map(Arc::new),
             notes,
-        },
-        origin,
-    ))
+        }
+    }
 }

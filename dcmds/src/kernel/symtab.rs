@@ -146,6 +146,12 @@ impl SymbolTable {
         SymbolTable::build(symbols, regions, SymbolSource::Given)
     }
 
+    /// A table decoded from kallsyms found elsewhere than in an image file (in guest
+    /// memory); `regions` as for [`SymbolTable::with_regions`].
+    pub fn from_kallsyms(symbols: Vec<Symbol>, regions: Vec<Range<u64>>) -> SymbolTable {
+        SymbolTable::build(symbols, regions, SymbolSource::Kallsyms)
+    }
+
     fn build(mut symbols: Vec<Symbol>, regions: Vec<Range<u64>>, source: SymbolSource) -> Self {
         // Stable: aliases keep their input order.
         if !symbols.is_sorted_by_key(|s| (!s.is_absolute(), s.addr)) {

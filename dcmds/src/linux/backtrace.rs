@@ -2,6 +2,7 @@
 //! the registers of the vCPU it runs on), which stacks the walk may use, and the walk.
 
 use super::layout::LinuxLayout;
+use super::modules;
 use super::percpu::PerCpu;
 use super::task::Task;
 use super::vcpus::{vcpu_states, VcpuState};
@@ -10,7 +11,7 @@ use crate::kernel::btf::Btf;
 use crate::kernel::symtab::SymbolTable;
 use crate::session::Session;
 use crate::unwind::{
-    self, Backtrace, PtRegs, Reg, StackKind, StackMemory, StackReadError, StackRegion,
+    self, Backtrace, ModuleOrcs, PtRegs, Reg, StackKind, StackMemory, StackReadError, StackRegion,
     UnwindContext, UnwindOptions, UnwindStart,
 };
 use qmdb_bridge::regs::RegValues;
@@ -24,10 +25,13 @@ const CPU_ENTRY_AREA: Range<u64> = 0xffff_fe00_0000_0000..0xffff_ff00_0000_0000;
 /// The size of a hard IRQ stack on x86_64 (`IRQ_STACK_SIZE`, 16 KiB without KASAN).
 pub const IRQ_STACK_SIZE: u64 = 0x4000;
 
-/// What one `::findstack` or `::stacks` run needs once: the unwind data, every CPU's
-/// interrupt and exception stacks, and what each vCPU runs.
+/// What one `::findstack` or `::stacks` run needs once: the unwind data (the kernel's and
+/// each loaded module's), every CPU's interrupt and exception stacks, and what each vCPU
+/// runs.
 pub struct StackSetup {
     orc: Option<Arc<unwind::OrcTable>>,
+    /// Loaded modules' text and ORC tables.
+    pub modules: ModuleOrcs,
     symbols: Arc<SymbolTable>,
     slide: u64,
     /// Per CPU: its IRQ and exception stacks.
@@ -204,6 +208,20 @@ impl StackSetup {
             }
             cpu_stacks.push((cpu, regions));
         }
+        let format = orc.as_ref().map(|o| o.format());
+        let modules = match module_code(session, format) {
+            Ok((m, mut p)) => {
+                problems.append(&mut p);
+                m
+            }
+            Err(e) if e.ends_command() => return Err(e),
+            Err(e) => {
+                problems.push(format!(
+                    "modules unreadable ({e}): frames in module code are not unwound"
+                ));
+                ModuleOrcs::default()
+            }
+        };
         let sym = |name: &str| session.symbols().lookup_name(name).map(|a| a.0);
         let sched_text = match (sym("__sched_text_start"), sym("__sched_text_end")) {
             (Some(a), Some(b)) if a < b => Some(a..b),
@@ -211,6 +229,7 @@ impl StackSetup {
         };
         Ok(StackSetup {
             orc,
+            modules,
             symbols,
             slide,
             cpu_stacks,
@@ -221,8 +240,11 @@ impl StackSetup {
         })
     }
 
-    /// Whether `addr` (runtime) is kernel text.
+    /// Whether `addr` (runtime) is kernel or module text.
     pub fn is_text(&self, addr: u64) -> bool {
+        if self.modules.is_text(addr) {
+            return true;
+        }
         self.symbols
             .lookup_addr(addr.wrapping_sub(self.slide))
             .is_some_and(|(s, _)| s.is_text())
@@ -294,7 +316,12 @@ impl StackSetup {
                         cpu: v.cpu,
                     },
                     sp: v.sp(),
-                    backtrace: Some(unwind::unwind(&ctx, &mut mem, &start)),
+                    backtrace: Some(unwind::unwind_with_modules(
+                        &ctx,
+                        &self.modules,
+                        &mut mem,
+                        &start,
+                    )),
                     note: None,
                 }
             }
@@ -354,10 +381,28 @@ impl StackSetup {
         TaskBacktrace {
             origin: StackOrigin::Saved,
             sp,
-            backtrace: Some(unwind::unwind(ctx, mem, &start)),
+            backtrace: Some(unwind::unwind_with_modules(ctx, &self.modules, mem, &start)),
             note: None,
         }
     }
+}
+
+/// Every loaded module's text and ORC table (entries in `format`, the kernel's); the
+/// session's module symbols are read again when the modules changed since they were.
+/// A kernel without a `modules` list has none.
+fn module_code(
+    session: &mut Session,
+    format: Option<unwind::OrcFormat>,
+) -> Result<(ModuleOrcs, Vec<String>), DcmdError> {
+    if session.symbols().lookup_name("modules").is_none() {
+        return Ok((ModuleOrcs::default(), Vec::new()));
+    }
+    let (layout, list) = modules::session_modules(session, "::findstack")?;
+    let mut problems = list.problems.clone();
+    problems.append(&mut modules::fresh_symbols(session, &layout, &list)?.1);
+    let (orcs, mut p) = modules::load_orcs(session, &list, format)?;
+    problems.append(&mut p);
+    Ok((orcs, problems))
 }
 
 /// CPU `cpu`'s hard IRQ stack: `hardirq_stack_ptr` (per-CPU, or in `pcpu_hot` on 6.2+)

@@ -12,6 +12,7 @@ pub mod layout;
 pub mod modules;
 pub mod percpu;
 pub mod printk;
+pub mod slab;
 pub mod state;
 pub mod task;
 pub mod tasks;

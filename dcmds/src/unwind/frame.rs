@@ -4,7 +4,8 @@
 //! 1. Look up the entry for `ip - 1`, or for `ip` itself after a `signal` entry or a
 //!    registers frame (an interrupted ip is exact; a return address may follow a call to a
 //!    noreturn function, so its own entry may describe the wrong layout). `ip == 0` (a call
-//!    through a NULL pointer) uses a fixed `CALL sp+8` entry. No entry: guess a
+//!    through a NULL pointer) uses a fixed `CALL sp+8` entry. A pc in a module's text is
+//!    looked up in that module's table, any other in the kernel's. No entry: guess a
 //!    frame-pointer frame (unreliable from then on) or stop, per the options.
 //! 2. Find the CFA (the caller's sp before the call) from `sp_reg`: SP or BP plus
 //!    `sp_offset`; SP_INDIRECT: `*sp + sp_offset`; BP_INDIRECT: `*(bp + sp_offset)`;
@@ -18,6 +19,7 @@
 //! 5. The new sp must lie in a declared region; on the same region it must be above the
 //!    old one, and a region once left cannot be entered again.
 
+use super::modules::{ModuleLookup, ModuleOrcs};
 use super::orc::{OrcEntry, OrcKind, OrcReg, OrcTable};
 use super::regs::{IretFrame, PtRegs, Reg, IRET_FRAME_OFFSET, IRET_FRAME_SIZE, PT_REGS_SIZE};
 use super::stack::{Moved, Regions, StackMemory, StackReadError, Tracker};
@@ -73,6 +75,7 @@ enum Next {
 struct Walk<'c, 'm> {
     ctx: &'c UnwindContext<'c>,
     table: &'c OrcTable,
+    modules: &'c ModuleOrcs,
     mem: &'m mut dyn StackMemory,
     regions: Regions<'c>,
     ip: u64,
@@ -88,6 +91,17 @@ struct Walk<'c, 'm> {
 pub fn unwind_orc(
     ctx: &UnwindContext<'_>,
     table: &OrcTable,
+    mem: &mut dyn StackMemory,
+    start: &UnwindStart,
+) -> Backtrace {
+    unwind_orc_with_modules(ctx, table, &ModuleOrcs::default(), mem, start)
+}
+
+/// [`unwind_orc`], with pcs inside a module's text looked up in that module's table.
+pub fn unwind_orc_with_modules(
+    ctx: &UnwindContext<'_>,
+    table: &OrcTable,
+    modules: &ModuleOrcs,
     mem: &mut dyn StackMemory,
     start: &UnwindStart,
 ) -> Backtrace {
@@ -117,6 +131,7 @@ pub fn unwind_orc(
     let mut walk = Walk {
         ctx,
         table,
+        modules,
         mem,
         regions,
         ip: start.ip,
@@ -173,7 +188,11 @@ impl Walk<'_, '_> {
             NULL_ENTRY
         } else {
             let at = if self.signal { pc } else { pc.wrapping_sub(1) };
-            match self.table.lookup(at, self.ctx.slide) {
+            let found = match self.modules.lookup(at) {
+                ModuleLookup::Module(e) => e,
+                ModuleLookup::NotModule => self.table.lookup(at, self.ctx.slide),
+            };
+            match found {
                 Some(e) if e.kind == OrcKind::Undefined => {
                     return Err(EndReason::UndefinedOrc { pc })
                 }

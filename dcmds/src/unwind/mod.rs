@@ -13,13 +13,16 @@
 //! - [`frame`]: the ORC walk, after the kernel's arch/x86/kernel/unwind_orc.c;
 //! - [`fp`]: a frame-pointer walk for kernels without ORC;
 //! - [`scan`]: the stack scan that finishes a failed walk with unreliable (`?`) frames;
-//! - [`regs`]: the `struct pt_regs` layout; [`stack`]: the caller-facing traits and regions.
+//! - [`regs`]: the `struct pt_regs` layout; [`stack`]: the caller-facing traits and regions;
+//! - [`modules`]: loaded modules' ORC tables ([`ModuleOrcs`]), used for pcs in their text.
 //!
 //! Addresses in the walk are runtime addresses; [`UnwindContext::slide`] maps them to the
-//! ORC table's link-time ips (runtime = link + slide).
+//! kernel ORC table's link-time ips (runtime = link + slide); module tables are at runtime
+//! addresses.
 
 pub mod fp;
 pub mod frame;
+pub mod modules;
 pub mod orc;
 pub mod orc_bytes;
 pub mod orc_entry;
@@ -30,6 +33,7 @@ pub mod stack;
 #[cfg(test)]
 mod tests;
 
+pub use modules::{ModuleLookup, ModuleOrc, ModuleOrcs};
 pub use orc::{OrcEntry, OrcError, OrcFormat, OrcKind, OrcReg, OrcTable};
 pub use regs::{PtRegs, Reg};
 pub use stack::{StackKind, StackMemory, StackReadError, StackRegion, TextTest, THREAD_SIZE};
@@ -218,8 +222,19 @@ pub fn unwind(
     mem: &mut dyn StackMemory,
     start: &UnwindStart,
 ) -> Backtrace {
+    unwind_with_modules(ctx, &ModuleOrcs::default(), mem, start)
+}
+
+/// [`unwind`], looking pcs inside a loaded module's text up in that module's ORC table
+/// (the `text` test of the context should accept module text too).
+pub fn unwind_with_modules(
+    ctx: &UnwindContext<'_>,
+    modules: &ModuleOrcs,
+    mem: &mut dyn StackMemory,
+    start: &UnwindStart,
+) -> Backtrace {
     let mut bt = match ctx.orc {
-        Some(table) => frame::unwind_orc(ctx, table, mem, start),
+        Some(table) => frame::unwind_orc_with_modules(ctx, table, modules, mem, start),
         None => fp::unwind_fp(ctx, mem, start),
     };
     if ctx.options.scan_after_failure && scan::should_scan(&bt.end) {

@@ -709,3 +709,51 @@ proptest! {
         }
     }
 }
+
+/// Module text, far from the kernel's (runtime addresses; module tables are not slid).
+const MOD_TEXT: u64 = 0xffff_ffff_c020_0000;
+
+/// A (kernel) → module function with a 40-byte frame → C (kernel) → R: the module's pc is
+/// unwound by the module's table only; without it, by a frame-pointer guess, unreliable.
+#[test]
+fn module_code_uses_the_module_table() {
+    let f = MOD_TEXT + 0x100;
+    let modules = ModuleOrcs::new(vec![ModuleOrc {
+        name: "m".into(),
+        text: vec![MOD_TEXT..MOD_TEXT + 0x1000],
+        table: Some(OrcTable::from_entries(
+            OrcFormat::Current,
+            vec![
+                (f, OrcEntry::call(8)),
+                (f + 4, OrcEntry::call(40)),
+                (f + 0x80, e(OrcReg::Undefined, 0, OrcKind::Undefined, false)),
+            ],
+        )),
+    }]);
+    let mut mem = Mem::task_stack();
+    let sp0 = S + 0x3e00;
+    mem.put(sp0, S + 0x3f80).put(sp0 + 8, f + 0x20); // A: saved bp, return into the module
+    let sp1 = sp0 + 16;
+    mem.put(sp1 + 32, rt(C + 0x30)); // module function: 40-byte frame
+    let sp2 = sp1 + 40;
+    mem.put(sp2, rt(R + 5)); // C: 8-byte frame
+    let start = UnwindStart::sleeping(rt(A + 0x10), sp0, 0xdead);
+    let text = |a: u64| is_text(a) || modules.is_text(a);
+    let regions = task();
+    let ctx = UnwindContext {
+        orc: Some(&table()),
+        slide: SLIDE,
+        regions: &regions,
+        text: &text,
+        options: no_scan(),
+    };
+    let bt = unwind_with_modules(&ctx, &modules, &mut mem, &start);
+    assert_eq!(bt.end, EndReason::EndOfStack, "{bt:?}");
+    assert_eq!(pcs(&bt), [rt(A + 0x10), f + 0x20, rt(C + 0x30), rt(R + 5)]);
+    assert!(bt.frames.iter().all(|f| f.reliable));
+
+    // Without the module's table the walk guesses a frame-pointer frame there.
+    let bt = unwind_with_modules(&ctx, &ModuleOrcs::default(), &mut mem, &start);
+    assert!(!bt.frames.get(2).is_some_and(|f| f.reliable), "{bt:?}");
+    assert_ne!(pcs(&bt).get(2), Some(&rt(C + 0x30)), "{bt:?}");
+}

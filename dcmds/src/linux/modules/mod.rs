@@ -1,35 +1,38 @@
-//! Loaded kernel modules: the `modules` list, each module's memory, and its own kallsyms.
+//! Loaded kernel modules: the `modules` list, each module's memory, its own kallsyms
+//! ([`symbols`]) and its ORC table ([`orc`]).
 //!
 //! Offsets come from BTF by member name: 6.4+ kernels describe a module's memory as
 //! `mem[MOD_TEXT..]` (`struct module_memory {base, size}`), older ones as `core_layout` /
 //! `init_layout` (`struct module_layout {base, size, text_size}`). Everything read is guest
-//! data: the list walk is bounded and cycle-checked, symbol counts and string lengths are
-//! capped, and a module whose symbols cannot be read is reported and skipped.
+//! data: the list walk is bounded and cycle-checked, symbol and ORC counts and string
+//! lengths are capped, and a module whose symbols or ORC table cannot be read is reported
+//! and skipped.
 //!
 //! [`ModuleSymbols`] holds every module's symbols; [`LayeredSymbols`] puts them over the
 //! kernel's, so that `symbol+offset` output and expressions know module addresses.
+//! [`load_orcs`] gives the unwinder each module's text and ORC table.
+
+pub mod orc;
+pub mod symbols;
+
+pub use orc::{load_orcs, read_module_orc, MAX_MODULE_ORCS};
+pub use symbols::{
+    frame_symbol, fresh_symbols, load_symbols, read_module_symbols, refresh_symbols, FrameSymbol,
+    LayeredSymbols, ModuleSymbol, ModuleSymbols, MAX_MODULE_SYMBOLS, MAX_STRTAB,
+};
 
 use super::layout::{find_member, find_struct};
 use crate::error::DcmdError;
 use crate::kernel::btf::{Btf, TypeId};
 use crate::session::Session;
-use crate::symbols::{SymbolHit, SymbolLookup};
 use qmdb_bridge::VirtAddr;
 use std::collections::HashSet;
-
-/// At most this many symbols are read from one module's kallsyms.
-pub const MAX_MODULE_SYMBOLS: u64 = 200_000;
-/// At most this many bytes of one module's string table are read.
-pub const MAX_STRTAB: u64 = 4 << 20;
-/// A symbol name longer than this is cut.
-const MAX_NAME: usize = 256;
-/// `sizeof(Elf64_Sym)`.
-const ELF64_SYM: u64 = 24;
 
 /// Where a module's memory is described.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemLayout {
-    /// 6.4+: `mem[]`, an array of `struct module_memory`; `text` is `MOD_TEXT`'s index.
+    /// 6.4+: `mem[]`, an array of `struct module_memory`; `text` is `MOD_TEXT`'s index,
+    /// `init_text` `MOD_INIT_TEXT`'s.
     Mem {
         mem: u64,
         count: u64,
@@ -37,6 +40,7 @@ pub enum MemLayout {
         base: u64,
         size: u64,
         text: u64,
+        init_text: Option<u64>,
     },
     /// Before 6.4: `core_layout` and `init_layout` (`struct module_layout`).
     Layout {
@@ -57,12 +61,34 @@ pub struct ModuleLayout {
     pub state: u64,
     pub kallsyms: Option<u64>,
     pub mem: MemLayout,
-    /// `struct mod_kallsyms`: `symtab`, `num_symtab`, `strtab`.
+    /// `struct mod_kallsyms`: `symtab`, `num_symtab`, `strtab`, `typetab` (5.x+).
     pub ks_symtab: u64,
     pub ks_num: u64,
     pub ks_strtab: u64,
+    pub ks_typetab: Option<u64>,
     /// `enum module_state`'s names, by value.
     pub states: Vec<(u64, String)>,
+    /// `mod->arch`'s ORC fields, when the kernel has them.
+    pub orc: Option<OrcLayout>,
+}
+
+/// Offsets in `struct module` of `arch.num_orcs`, `arch.orc_unwind_ip`, `arch.orc_unwind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrcLayout {
+    pub num: u64,
+    pub ip: u64,
+    pub unwind: u64,
+}
+
+/// A module's ORC table, as `mod->arch` gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModuleOrcRef {
+    /// `num_orcs`.
+    pub num: u64,
+    /// `orc_unwind_ip`: `num` place-relative s32 ips.
+    pub ip: u64,
+    /// `orc_unwind`: `num` 6-byte entries.
+    pub unwind: u64,
 }
 
 fn off(btf: &Btf, id: TypeId, sname: &str, path: &str) -> Result<(u64, u64), String> {
@@ -98,17 +124,16 @@ impl ModuleLayout {
             let stride = btf
                 .size_of(mm)
                 .map_err(|e| format!("struct module_memory: {e}"))?;
-            let text = enum_values(btf, "mod_mem_type")
-                .into_iter()
-                .find(|(_, n)| n == "MOD_TEXT")
-                .map_or(0, |(v, _)| v);
+            let types = enum_values(btf, "mod_mem_type");
+            let index = |name: &str| types.iter().find(|(_, n)| n == name).map(|(v, _)| *v);
             MemLayout::Mem {
                 mem,
                 count: total.checked_div(stride).unwrap_or(0),
                 stride,
                 base: off(btf, mm, "module_memory", "base")?.0,
                 size: off(btf, mm, "module_memory", "size")?.0,
-                text,
+                text: index("MOD_TEXT").unwrap_or(0),
+                init_text: index("MOD_INIT_TEXT"),
             }
         } else {
             let core = off(btf, m, "module", "core_layout")
@@ -134,7 +159,20 @@ impl ModuleLayout {
             ks_symtab: off(btf, ks, "mod_kallsyms", "symtab")?.0,
             ks_num: off(btf, ks, "mod_kallsyms", "num_symtab")?.0,
             ks_strtab: off(btf, ks, "mod_kallsyms", "strtab")?.0,
+            ks_typetab: off(btf, ks, "mod_kallsyms", "typetab").ok().map(|f| f.0),
             states: enum_values(btf, "module_state"),
+            orc: match (
+                off(btf, m, "module", "arch.num_orcs"),
+                off(btf, m, "module", "arch.orc_unwind_ip"),
+                off(btf, m, "module", "arch.orc_unwind"),
+            ) {
+                (Ok(n), Ok(i), Ok(u)) => Some(OrcLayout {
+                    num: n.0,
+                    ip: i.0,
+                    unwind: u.0,
+                }),
+                _ => None,
+            },
         })
     }
 
@@ -145,6 +183,9 @@ impl ModuleLayout {
             .max(self.state + 4);
         if let Some(k) = self.kallsyms {
             end = end.max(k + 8);
+        }
+        if let Some(o) = self.orc {
+            end = end.max(o.num + 4).max(o.ip + 8).max(o.unwind + 8);
         }
         end.max(match self.mem {
             MemLayout::Mem {
@@ -195,8 +236,12 @@ pub struct Module {
     pub text_size: u64,
     /// The module's memory regions, `[start, end)`.
     pub regions: Vec<(u64, u64)>,
+    /// Its text (core, and init text while it is there), `[start, end)`.
+    pub text: Vec<(u64, u64)>,
     /// `mod->kallsyms`, 0 when none.
     pub kallsyms: u64,
+    /// `mod->arch`'s ORC table, when the kernel has the fields.
+    pub orc: Option<ModuleOrcRef>,
 }
 
 /// The modules found and what was skipped.
@@ -222,22 +267,22 @@ impl ModuleMemory for Session {
     }
 }
 
-fn u64_at(b: &[u8], off: u64) -> u64 {
+pub(crate) fn u64_at(b: &[u8], off: u64) -> u64 {
     let o = off as usize;
     b.get(o..o + 8)
         .map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
 }
 
-fn u32_at(b: &[u8], off: u64) -> u64 {
+pub(crate) fn u32_at(b: &[u8], off: u64) -> u64 {
     let o = off as usize;
     b.get(o..o + 4).map_or(0, |s| {
         u32::from_le_bytes(s.try_into().unwrap_or([0; 4])) as u64
     })
 }
 
-fn cstr(b: &[u8]) -> String {
+pub(crate) fn cstr(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
+    String::from_utf8_lossy(b.get(..end).unwrap_or(b)).into_owned()
 }
 
 /// Decodes the `struct module` at `addr` from its first bytes.
@@ -251,6 +296,12 @@ pub fn decode_module(addr: u64, b: &[u8], l: &ModuleLayout) -> Module {
         .states
         .iter()
         .any(|(v, n)| *v == state_v && n == "MODULE_STATE_UNFORMED");
+    let mut text_ranges = Vec::new();
+    let mut add_text = |base: u64, len: u64| {
+        if base != 0 && len != 0 {
+            text_ranges.push((base, base.saturating_add(len)));
+        }
+    };
     let (base, size, text_size, regions) = match l.mem {
         MemLayout::Mem {
             mem,
@@ -259,6 +310,7 @@ pub fn decode_module(addr: u64, b: &[u8], l: &ModuleLayout) -> Module {
             base,
             size,
             text,
+            init_text,
         } => {
             let mut total = 0u64;
             let mut regions = Vec::new();
@@ -272,6 +324,13 @@ pub fn decode_module(addr: u64, b: &[u8], l: &ModuleLayout) -> Module {
             }
             let tb = u64_at(b, mem + text * stride + base);
             let ts = u32_at(b, mem + text * stride + size);
+            add_text(tb, ts);
+            if let Some(it) = init_text.filter(|&i| i < count) {
+                add_text(
+                    u64_at(b, mem + it * stride + base),
+                    u32_at(b, mem + it * stride + size),
+                );
+            }
             (tb, total, ts, regions)
         }
         MemLayout::Layout {
@@ -284,6 +343,8 @@ pub fn decode_module(addr: u64, b: &[u8], l: &ModuleLayout) -> Module {
             let mut regions = Vec::new();
             let cb = u64_at(b, core + base);
             let cs = u32_at(b, core + size);
+            let cts = u32_at(b, core + text_size);
+            add_text(cb, cts.min(cs));
             let mut total = cs;
             if cb != 0 && cs != 0 {
                 regions.push((cb, cb.saturating_add(cs)));
@@ -291,12 +352,13 @@ pub fn decode_module(addr: u64, b: &[u8], l: &ModuleLayout) -> Module {
             if let Some(i) = init {
                 let ib = u64_at(b, i + base);
                 let is = u32_at(b, i + size);
+                add_text(ib, u32_at(b, i + text_size).min(is));
                 total = total.wrapping_add(is);
                 if ib != 0 && is != 0 {
                     regions.push((ib, ib.saturating_add(is)));
                 }
             }
-            (cb, total, u32_at(b, core + text_size), regions)
+            (cb, total, cts, regions)
         }
     };
     Module {
@@ -308,7 +370,13 @@ pub fn decode_module(addr: u64, b: &[u8], l: &ModuleLayout) -> Module {
         size,
         text_size,
         regions,
+        text: text_ranges,
         kallsyms: l.kallsyms.map_or(0, |k| u64_at(b, k)),
+        orc: l.orc.map(|o| ModuleOrcRef {
+            num: u32_at(b, o.num),
+            ip: u64_at(b, o.ip),
+            unwind: u64_at(b, o.unwind),
+        }),
     }
 }
 
@@ -365,175 +433,6 @@ pub fn walk_modules(
     Ok(out)
 }
 
-/// One module symbol.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleSymbol {
-    pub addr: u64,
-    pub name: String,
-    pub module: String,
-}
-
-/// Every loaded module's symbols, by address, with each module's memory regions.
-#[derive(Debug, Clone, Default)]
-pub struct ModuleSymbols {
-    /// Sorted by address.
-    syms: Vec<ModuleSymbol>,
-    /// `[start, end)` and the module's name; sorted.
-    regions: Vec<(u64, u64, String)>,
-}
-
-impl ModuleSymbols {
-    /// Builds the table from symbols and module regions in any order.
-    pub fn new(mut syms: Vec<ModuleSymbol>, mut regions: Vec<(u64, u64, String)>) -> Self {
-        syms.sort_by(|a, b| a.addr.cmp(&b.addr).then_with(|| a.name.cmp(&b.name)));
-        regions.sort();
-        ModuleSymbols { syms, regions }
-    }
-
-    pub fn len(&self) -> usize {
-        self.syms.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.syms.is_empty()
-    }
-
-    /// The module whose memory holds `addr`.
-    pub fn module_at(&self, addr: u64) -> Option<&str> {
-        self.regions
-            .iter()
-            .find(|(s, e, _)| (*s..*e).contains(&addr))
-            .map(|(_, _, n)| n.as_str())
-    }
-
-    pub fn symbols(&self) -> &[ModuleSymbol] {
-        &self.syms
-    }
-}
-
-impl SymbolLookup for ModuleSymbols {
-    /// The first module symbol called `name`.
-    fn lookup_name(&self, name: &str) -> Option<VirtAddr> {
-        self.syms
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| VirtAddr(s.addr))
-    }
-
-    /// The nearest symbol at or below `addr` in the same module, named as mdb names
-    /// module symbols: ``module`func`` (printed ``module`func+0x10``).
-    fn lookup_addr(&self, addr: VirtAddr) -> Option<SymbolHit> {
-        let module = self.module_at(addr.0)?;
-        let i = self.syms.partition_point(|s| s.addr <= addr.0);
-        let s = self.syms[..i].iter().rev().find(|s| s.module == module)?;
-        let region_start = self
-            .regions
-            .iter()
-            .find(|(st, e, n)| n == module && (*st..*e).contains(&addr.0))
-            .map_or(0, |r| r.0);
-        if s.addr < region_start {
-            return None;
-        }
-        Some(SymbolHit {
-            name: format!("{module}`{}", s.name),
-            offset: addr.0 - s.addr,
-        })
-    }
-}
-
-/// Reads `m`'s own kallsyms: `mod->kallsyms->{symtab, num_symtab, strtab}`.
-pub fn read_module_symbols(
-    mem: &mut dyn ModuleMemory,
-    l: &ModuleLayout,
-    m: &Module,
-) -> Result<Vec<ModuleSymbol>, DcmdError> {
-    if m.kallsyms == 0 {
-        return Ok(Vec::new());
-    }
-    let ks = mem.read(
-        m.kallsyms,
-        (l.ks_strtab.max(l.ks_num).max(l.ks_symtab) + 8) as usize,
-        "struct mod_kallsyms",
-    )?;
-    let symtab = u64_at(&ks, l.ks_symtab);
-    let num = u32_at(&ks, l.ks_num).min(MAX_MODULE_SYMBOLS);
-    let strtab = u64_at(&ks, l.ks_strtab);
-    if num == 0 || symtab == 0 || strtab == 0 {
-        return Ok(Vec::new());
-    }
-    let raw = mem.read(symtab, (num * ELF64_SYM) as usize, "module symtab")?;
-    let entries: Vec<(u64, u64, u16)> = raw
-        .chunks_exact(ELF64_SYM as usize)
-        .map(|e| (u32_at(e, 0), u64_at(e, 8), u16::from_le_bytes([e[6], e[7]])))
-        .collect();
-    let max_name = entries.iter().map(|e| e.0).max().unwrap_or(0);
-    let want = (max_name + MAX_NAME as u64).min(MAX_STRTAB);
-    let strings = mem.read_some(strtab, want as usize)?;
-    let mut out = Vec::new();
-    for (name_off, value, shndx) in entries {
-        if value == 0 || shndx == 0 {
-            continue;
-        }
-        let Some(b) = strings.get(name_off as usize..) else {
-            continue;
-        };
-        let name = cstr(&b[..b.len().min(MAX_NAME)]);
-        if name.is_empty() {
-            continue;
-        }
-        out.push(ModuleSymbol {
-            addr: value,
-            name,
-            module: m.name.clone(),
-        });
-    }
-    Ok(out)
-}
-
-/// Every module's symbols; a module whose kallsyms cannot be read is reported and skipped.
-pub fn load_symbols(
-    mem: &mut dyn ModuleMemory,
-    l: &ModuleLayout,
-    list: &ModuleList,
-) -> Result<(ModuleSymbols, Vec<String>), DcmdError> {
-    let mut syms = Vec::new();
-    let mut regions = Vec::new();
-    let mut problems = Vec::new();
-    for m in list.modules.iter().filter(|m| !m.unformed) {
-        for &(s, e) in &m.regions {
-            regions.push((s, e, m.name.clone()));
-        }
-        match read_module_symbols(mem, l, m) {
-            Ok(s) => syms.extend(s),
-            Err(e) if e.ends_command() => return Err(e),
-            Err(e) => problems.push(format!("module {}: symbols: {e}", m.name)),
-        }
-    }
-    Ok((ModuleSymbols::new(syms, regions), problems))
-}
-
-/// Module symbols over the kernel's: names resolve in the kernel first, then the modules;
-/// an address inside a module's memory is named from that module's symbols.
-pub struct LayeredSymbols {
-    pub kernel: Box<dyn SymbolLookup>,
-    pub modules: std::sync::Arc<ModuleSymbols>,
-}
-
-impl SymbolLookup for LayeredSymbols {
-    fn lookup_name(&self, name: &str) -> Option<VirtAddr> {
-        self.kernel
-            .lookup_name(name)
-            .or_else(|| self.modules.lookup_name(name))
-    }
-
-    fn lookup_addr(&self, addr: VirtAddr) -> Option<SymbolHit> {
-        if self.modules.module_at(addr.0).is_some() {
-            return self.modules.lookup_addr(addr);
-        }
-        self.kernel.lookup_addr(addr)
-    }
-}
-
 /// The session's module layout and list: the `modules` head from the kernel's symbols.
 pub fn session_modules(
     session: &mut Session,
@@ -550,18 +449,11 @@ pub fn session_modules(
     Ok((layout, list))
 }
 
-/// Reads every module's symbols and installs them over the kernel's; returns the problems.
-pub fn refresh_symbols(session: &mut Session, cmd: &str) -> Result<Vec<String>, DcmdError> {
-    let (layout, list) = session_modules(session, cmd)?;
-    let (syms, mut problems) = load_symbols(session, &layout, &list)?;
-    problems.extend(list.problems);
-    session.set_module_symbols(Some(std::sync::Arc::new(syms)));
-    Ok(problems)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::symbols::SymbolLookup;
+    use crate::unwind::{ModuleLookup, OrcEntry, OrcFormat};
     use std::collections::BTreeMap;
 
     /// Sparse memory: reads outside written bytes fail.
@@ -612,10 +504,17 @@ mod tests {
                 base: 0,
                 size: 8,
                 text: 0,
+                init_text: None,
             },
             ks_symtab: 0,
             ks_num: 8,
             ks_strtab: 16,
+            ks_typetab: Some(24),
+            orc: Some(OrcLayout {
+                num: 80,
+                ip: 88,
+                unwind: 96,
+            }),
             states: vec![
                 (0, "MODULE_STATE_LIVE".into()),
                 (3, "MODULE_STATE_UNFORMED".into()),
@@ -628,7 +527,7 @@ mod tests {
     /// A module at `addr` linked to `next`, text at `text` (0x100 bytes), with kallsyms at
     /// `addr + 0x100` defining `name_fn` at `text + 0x10`.
     fn module(m: &mut Mem, addr: u64, next: u64, name: &str, text: u64) {
-        let mut b = vec![0u8; 80];
+        let mut b = vec![0u8; 104];
         b[8..16].copy_from_slice(&next.to_le_bytes());
         b[24..24 + name.len()].copy_from_slice(name.as_bytes());
         b[40..48].copy_from_slice(&(addr + 0x100).to_le_bytes());
@@ -638,11 +537,13 @@ mod tests {
         b[72..76].copy_from_slice(&0x80u32.to_le_bytes());
         m.put(addr, &b);
         let (symtab, strtab) = (addr + 0x200, addr + 0x300);
-        let mut ks = vec![0u8; 24];
+        let mut ks = vec![0u8; 32];
         ks[0..8].copy_from_slice(&symtab.to_le_bytes());
         ks[8..12].copy_from_slice(&2u32.to_le_bytes());
         ks[16..24].copy_from_slice(&strtab.to_le_bytes());
+        ks[24..32].copy_from_slice(&(addr + 0x380).to_le_bytes());
         m.put(addr + 0x100, &ks);
+        m.put(addr + 0x380, b"?t");
         let mut st = vec![0u8; 48];
         st[24..28].copy_from_slice(&1u32.to_le_bytes());
         st[30..32].copy_from_slice(&1u16.to_le_bytes());
@@ -672,6 +573,12 @@ mod tests {
         assert_eq!(syms.lookup_name("beta_fn"), Some(VirtAddr(0xb010)));
         let hit = syms.lookup_addr(VirtAddr(0xb018)).unwrap();
         assert_eq!((hit.name.as_str(), hit.offset), ("beta`beta_fn", 8));
+        let (s, off) = syms.lookup(0xb018).unwrap();
+        assert_eq!((s.name.as_str(), s.kind, off), ("beta_fn", 't', 8));
+        assert!(syms.matches(&list));
+        let mut fewer = list.clone();
+        fewer.modules.pop();
+        assert!(!syms.matches(&fewer));
         assert_eq!(syms.lookup_addr(VirtAddr(0xb008)), None);
         assert_eq!(syms.lookup_addr(VirtAddr(0xc000)), None);
     }
@@ -722,5 +629,63 @@ mod tests {
         let (syms, problems) = load_symbols(&mut m, &l, &list).unwrap();
         assert!(syms.is_empty());
         assert_eq!(problems.len(), 1, "{problems:?}");
+    }
+
+    /// Module `alpha` with a three-entry ORC table at `0x4000` (ips) and `0x4100` (entries),
+    /// place-relative as the kernel leaves them after sorting.
+    fn module_with_orc(m: &mut Mem, entries: &[(u64, OrcEntry)]) {
+        module(m, 0x2000, HEAD, "alpha", 0xa000);
+        m.put(0x2000 + 80, &(entries.len() as u32).to_le_bytes());
+        m.put(0x2000 + 88, &0x4000u64.to_le_bytes());
+        m.put(0x2000 + 96, &0x4100u64.to_le_bytes());
+        for (i, (ip, e)) in entries.iter().enumerate() {
+            let place = 0x4000 + 4 * i as u64;
+            m.put(place, &((ip.wrapping_sub(place)) as i32).to_le_bytes());
+            m.put(0x4100 + 6 * i as u64, &e.encode(OrcFormat::Current));
+        }
+    }
+
+    #[test]
+    fn module_orc_tables() {
+        let l = layout();
+        let mut m = Mem::default();
+        m.put(HEAD, &(0x2000u64 + 8).to_le_bytes());
+        let entries = [
+            (0xa000, OrcEntry::call(8)),
+            (0xa010, OrcEntry::call(24)),
+            (0xa0f0, OrcEntry::call(8)),
+        ];
+        module_with_orc(&mut m, &entries);
+        let list = walk_modules(&mut m, &l, HEAD, 100).unwrap();
+        assert_eq!(list.modules[0].text, [(0xa000, 0xa100)]);
+        let (orcs, problems) = load_orcs(&mut m, &list, Some(OrcFormat::Current)).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            orcs.lookup(0xa014),
+            ModuleLookup::Module(Some(OrcEntry::call(24)))
+        );
+        assert_eq!(orcs.lookup(0xb000), ModuleLookup::NotModule);
+        assert!(orcs.is_text(0xa0ff) && !orcs.is_text(0xa100));
+
+        // Unsorted ips, or an unreadable table: reported, and the module keeps its text
+        // without a table.
+        let mut bad = Mem::default();
+        bad.put(HEAD, &(0x2000u64 + 8).to_le_bytes());
+        module_with_orc(
+            &mut bad,
+            &[(0xa010, OrcEntry::call(8)), (0xa000, OrcEntry::call(8))],
+        );
+        let list = walk_modules(&mut bad, &l, HEAD, 100).unwrap();
+        let (orcs, problems) = load_orcs(&mut bad, &list, Some(OrcFormat::Current)).unwrap();
+        assert!(problems[0].contains("not sorted"), "{problems:?}");
+        assert_eq!(orcs.lookup(0xa014), ModuleLookup::Module(None));
+        bad.put(0x2000 + 80, &u32::MAX.to_le_bytes());
+        let list = walk_modules(&mut bad, &l, HEAD, 100).unwrap();
+        let (_, problems) = load_orcs(&mut bad, &list, Some(OrcFormat::Current)).unwrap();
+        assert!(problems[0].contains("num_orcs"), "{problems:?}");
+        bad.put(0x2000 + 80, &40u32.to_le_bytes());
+        let list = walk_modules(&mut bad, &l, HEAD, 100).unwrap();
+        let (_, problems) = load_orcs(&mut bad, &list, Some(OrcFormat::Current)).unwrap();
+        assert!(problems[0].contains("4000"), "{problems:?}");
     }
 }

@@ -1,0 +1,330 @@
+//! `addr::whatis`: every description that fits an address, most specific first.
+
+mod members;
+mod space;
+mod tasks;
+
+use crate::error::DcmdError;
+use crate::linux::modules::session_modules;
+use crate::linux::slab::{self, ObjectState, Placement, SlabLayout, SlabObject};
+use crate::registry::{DcmdDef, Invocation};
+use crate::session::Session;
+use crate::sink::Sink;
+use qmdb_bridge::VirtAddr;
+use serde_json::{json, Value};
+use space::{Region, Space};
+
+pub const WHATIS: DcmdDef = DcmdDef {
+    name: "whatis",
+    aliases: &[],
+    usage: ":",
+    description: "what an address is: symbol, stack, task, slab, page",
+    help: "Prints every description that fits the address, most specific first,
+one line each:
+  kernel symbol+offset and its section (text, data, rodata, bss), or
+    [module] symbol+offset in a loaded module's text or data;
+  in the kernel stack of a task (pid, command, offset in the stack and the
+    frame of its backtrace, numbered as ::findstack numbers them);
+  in a task_struct (the task and the member at that offset);
+  in a SLUB slab object: the cache's name, the object's start and the
+    offset in it, and whether it is allocated or free;
+  in a CPU's per-CPU area (the variable), the cpu_entry_area, the fixmap;
+  in the direct map (physical address and page frame), the vmalloc area,
+    the vmemmap (the struct page of page frame N), user space.
+For example:
+  <rsp::whatis
+  ::walk thread | ::whatis
+With --json, one object per address: {\"addr\", \"matches\": [{\"kind\",
+\"text\", ...}]}, kind one of symbol, module, module_area, kernel_image,
+stack, task, slab, percpu, cpu_entry_area, fixmap, vmemmap, direct_map,
+vmalloc, espfix, efi, user, noncanonical, kernel.",
+    run,
+};
+
+/// One description of an address: its text (after `ADDR is `) and its JSON record.
+#[derive(Debug, Clone)]
+pub(crate) struct Match {
+    text: String,
+    data: Value,
+}
+
+impl Match {
+    fn new(text: String, mut data: Value) -> Match {
+        if let Some(o) = data.as_object_mut() {
+            o.insert("text".into(), Value::String(text.clone()));
+        }
+        Match { text, data }
+    }
+}
+
+fn hex(v: u64) -> String {
+    format!("{v:#x}")
+}
+
+fn plus(name: &str, off: u64) -> String {
+    if off == 0 {
+        name.to_string()
+    } else {
+        format!("{name}+{off:#x}")
+    }
+}
+
+/// The kernel symbol holding `addr`, with its section from the symbol's type letter.
+fn kernel_symbol(session: &Session, addr: u64, out: &mut Vec<Match>) -> bool {
+    let Some(k) = session.kernel() else {
+        return false;
+    };
+    let Some((sym, off)) = k.symbols.lookup_addr(addr.wrapping_sub(k.slide)) else {
+        return false;
+    };
+    let section = match sym.kind.to_ascii_lowercase() {
+        't' | 'w' => "text",
+        'd' | 'g' => "data",
+        'r' => "rodata",
+        'b' | 's' => "bss",
+        _ => "image",
+    };
+    out.push(Match::new(
+        format!("{}, in kernel {section}", plus(&sym.name, off)),
+        json!({"kind": "symbol", "symbol": sym.name, "offset": off, "section": section}),
+    ));
+    true
+}
+
+/// The module whose memory holds `addr`, and the symbol in it.
+fn module(
+    session: &mut Session,
+    cmd: &str,
+    addr: u64,
+    out: &mut Vec<Match>,
+) -> Result<bool, DcmdError> {
+    let (_, list) = match session_modules(session, cmd) {
+        Ok(l) => l,
+        Err(e) if e.ends_command() => return Err(e),
+        Err(_) => return Ok(false),
+    };
+    let Some(m) = list
+        .modules
+        .iter()
+        .find(|m| m.regions.iter().any(|&(s, e)| (s..e).contains(&addr)))
+    else {
+        return Ok(false);
+    };
+    let part = if (m.base..m.base.saturating_add(m.text_size)).contains(&addr) {
+        "text"
+    } else {
+        "data"
+    };
+    let hit = session
+        .module_symbols()
+        .and_then(|syms| crate::symbols::SymbolLookup::lookup_addr(&*syms, VirtAddr(addr)));
+    let sym = hit.as_ref().map(|h| {
+        let name = h
+            .name
+            .split_once('`')
+            .map_or(h.name.as_str(), |(_, n)| n)
+            .to_string();
+        (name, h.offset)
+    });
+    let what = match &sym {
+        Some((n, off)) => plus(n, *off),
+        None => format!("{}+{:#x}", hex(m.base), addr.wrapping_sub(m.base)),
+    };
+    out.push(Match::new(
+        format!("[{}] {what}, in module {part}", m.name),
+        json!({
+            "kind": "module",
+            "module": m.name,
+            "module_addr": hex(m.addr),
+            "symbol": sym.as_ref().map(|s| s.0.clone()),
+            "offset": sym.as_ref().map(|s| s.1),
+            "section": part,
+        }),
+    ));
+    Ok(true)
+}
+
+fn slab_match(session: &Session, o: &SlabObject) -> Match {
+    let c = &o.cache;
+    let from = match o.state {
+        Some(ObjectState::Allocated) => format!("allocated from slab cache {}", c.name),
+        Some(ObjectState::Free) => {
+            format!("free in slab cache {} (on the slab's freelist)", c.name)
+        }
+        Some(ObjectState::FreeOnCpu(cpu)) => {
+            format!("free in slab cache {} (on CPU {cpu}'s freelist)", c.name)
+        }
+        None => format!("in slab cache {}", c.name),
+    };
+    let mut data = json!({
+        "kind": "slab",
+        "cache": c.name,
+        "kmem_cache": hex(c.addr),
+        "object_size": c.object_size,
+        "size": c.size,
+        "slab": hex(o.slab),
+        "state": match o.state {
+            Some(ObjectState::Allocated) => Some("allocated"),
+            Some(ObjectState::Free | ObjectState::FreeOnCpu(_)) => Some("free"),
+            None => None,
+        },
+    });
+    let text = match o.placement {
+        Placement::Object {
+            index,
+            start,
+            offset,
+        } => {
+            let member = if offset < c.object_size {
+                struct_member(session, &c.name, offset)
+            } else {
+                None
+            };
+            data["object"] = json!(hex(start));
+            data["offset"] = json!(offset);
+            data["index"] = json!(index);
+            data["member"] = json!(member);
+            let tail = if offset >= c.object_size {
+                " (past the object: red zone or metadata)".to_string()
+            } else {
+                member.map(|m| format!(", member {m}")).unwrap_or_default()
+            };
+            format!(
+                "{}, {} (object {index} of slab {:x}){tail}",
+                plus(&format!("{start:x}"), offset),
+                from,
+                o.slab
+            )
+        }
+        Placement::LeftRedZone { index, start } => {
+            data["object"] = json!(hex(start));
+            data["index"] = json!(index);
+            format!(
+                "in the left red zone of object {start:x}, {} (slab {:x})",
+                from, o.slab
+            )
+        }
+        Placement::Tail => format!(
+            "in the unused tail of slab {:x} of cache {} ({} objects)",
+            o.slab, c.name, o.objects
+        ),
+    };
+    Match::new(text, data)
+}
+
+/// Caches whose objects are a struct of another name.
+const CACHE_STRUCTS: &[(&str, &str)] = &[
+    ("cred_jar", "cred"),
+    ("files_cache", "files_struct"),
+    ("fs_cache", "fs_struct"),
+    ("sighand_cache", "sighand_struct"),
+    ("signal_cache", "signal_struct"),
+    ("inode_cache", "inode"),
+    ("filp", "file"),
+    ("names_cache", "filename"),
+    ("sock_inode_cache", "socket_alloc"),
+];
+
+/// `path+off` of the struct the cache holds (named like the cache, as `mm_struct` and
+/// `task_struct` are, or in [`CACHE_STRUCTS`]), if BTF has it.
+fn struct_member(session: &Session, cache: &str, off: u64) -> Option<String> {
+    let btf = session.kernel()?.types.clone()?;
+    let name = CACHE_STRUCTS
+        .iter()
+        .find(|(c, _)| *c == cache)
+        .map_or(cache, |(_, s)| s);
+    let id = btf.find(&format!("struct {name}")).ok()?.plain()?;
+    let m = members::member_at(&btf, id, off)?;
+    Some(plus(&m.path, m.offset))
+}
+
+fn slab(
+    session: &mut Session,
+    cmd: &str,
+    space: &Space,
+    addr: u64,
+    out: &mut Vec<Match>,
+    sink: &mut Sink<'_>,
+) -> Result<(), DcmdError> {
+    let btf = crate::cmds::print::kernel_types(session, cmd)?;
+    let layout = match SlabLayout::from_btf(&btf) {
+        Ok(l) => l,
+        Err(e) => {
+            sink.warn(&format!("{cmd}: slab objects unknown: {e}"));
+            return Ok(());
+        }
+    };
+    match slab::lookup(session, &layout, &space.map, addr) {
+        Ok(Some(o)) => out.push(slab_match(session, &o)),
+        Ok(None) => {}
+        Err(slab::SlabError::Read(e)) if e.ends_command() => return Err(e),
+        Err(e) => sink.warn(&format!("{cmd}: {:x}: slab: {e}", addr)),
+    }
+    Ok(())
+}
+
+/// Every description of `addr`.
+fn describe(
+    session: &mut Session,
+    cmd: &str,
+    addr: u64,
+    sink: &mut Sink<'_>,
+) -> Result<Vec<Match>, DcmdError> {
+    let space = Space::read(session);
+    let region = space.region(addr);
+    let mut out = Vec::new();
+    let in_kernel = kernel_symbol(session, addr, &mut out);
+    if region == Region::Modules && !module(session, cmd, addr, &mut out)? {
+        out.push(Match::new(
+            "in the module area, in no loaded module".into(),
+            json!({"kind": "module_area"}),
+        ));
+    }
+    let btf = session.kernel().and_then(|k| k.types.clone());
+    if btf.is_some()
+        && matches!(
+            region,
+            Region::DirectMap | Region::Vmalloc | Region::KernelImage
+        )
+    {
+        match tasks::describe(session, cmd, addr, &mut out) {
+            Ok(()) => {}
+            Err(e) if e.ends_command() => return Err(e),
+            Err(e) => sink.warn(&format!("{cmd}: {addr:x}: tasks: {e}")),
+        }
+    }
+    if btf.is_some() && region == Region::DirectMap {
+        slab(session, cmd, &space, addr, &mut out, sink)?;
+    }
+    space::describe(session, btf.as_deref(), &space, addr, &mut out)?;
+    if region == Region::KernelImage && !in_kernel {
+        out.push(Match::new(
+            "in the kernel image, in no symbol".into(),
+            json!({"kind": "kernel_image"}),
+        ));
+    }
+    if out.is_empty() {
+        out.push(Match::new(
+            "in kernel space, outside every region qmdb knows".into(),
+            json!({"kind": "kernel"}),
+        ));
+    }
+    Ok(out)
+}
+
+fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
+    let cmd = inv.display_name();
+    if !inv.args.is_empty() {
+        return Err(inv.usage_error("takes no arguments"));
+    }
+    let addr = inv.addr.0;
+    let matches = describe(session, &cmd, addr, sink)?;
+    for m in &matches {
+        sink.line(&format!("{addr:x} is {}", m.text));
+    }
+    sink.data(json!({
+        "addr": hex(addr),
+        "matches": matches.into_iter().map(|m| m.data).collect::<Vec<_>>(),
+    }));
+    Ok(())
+}
