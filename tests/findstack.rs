@@ -6,18 +6,47 @@ mod support;
 
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use support::{shared_guest_with, Guest, GuestOpts, KernelVersion, TruthTask};
+
+/// Where qmdb gets the kernel from.
+#[derive(Debug, Clone, Copy)]
+enum KernelFrom<'a> {
+    /// `--kernel VMLINUZ`.
+    File,
+    /// No `--kernel`: guest memory, cached in this directory.
+    Memory(&'a Path),
+}
 
 /// Runs one qmdb session with `--json` and returns each command's record.
 fn json_records(guest: &Guest, cmds: &[&str]) -> Vec<Value> {
+    json_records_from(guest, KernelFrom::File, cmds)
+}
+
+fn json_records_from(guest: &Guest, from: KernelFrom<'_>, cmds: &[&str]) -> Vec<Value> {
     let mut args = vec!["--json"];
     for c in cmds {
         args.push("-e");
         args.push(c);
     }
-    guest
-        .qmdb_ok(&args)
-        .lines()
+    let out = match from {
+        KernelFrom::File => guest.qmdb_ok(&args),
+        KernelFrom::Memory(cache) => {
+            let _attached = guest.attach_lock();
+            let o = guest
+                .qmdb_from_memory(cache)
+                .args(&args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("run qmdb");
+            let out = String::from_utf8_lossy(&o.stdout).into_owned();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(o.status.success(), "qmdb {args:?} failed:\n{out}{err}");
+            assert!(!err.contains("no kernel"), "{err}");
+            out
+        }
+    };
+    out.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
 }
@@ -71,7 +100,7 @@ fn proc_view(rec: &Value, sched: &std::ops::Range<u64>) -> Vec<String> {
         .collect()
 }
 
-fn check_findstack(kernel: KernelVersion, nokaslr: bool) {
+fn check_findstack(kernel: KernelVersion, nokaslr: bool, from: KernelFrom<'_>) {
     let guest = shared_guest_with(GuestOpts {
         nokaslr,
         ..GuestOpts::new(kernel)
@@ -81,8 +110,9 @@ fn check_findstack(kernel: KernelVersion, nokaslr: bool) {
         truth.settled,
         "the workload had not settled when the truth was written"
     );
-    let recs = json_records(
+    let recs = json_records_from(
         guest,
+        from,
         &[
             "__sched_text_start=K",
             "__sched_text_end=K",
@@ -188,17 +218,35 @@ fn check_findstack(kernel: KernelVersion, nokaslr: bool) {
 
 #[test]
 fn findstack_matches_proc_6_1() {
-    check_findstack(KernelVersion::V6_1, false);
+    check_findstack(KernelVersion::V6_1, false, KernelFrom::File);
 }
 
 #[test]
 fn findstack_matches_proc_6_1_nokaslr() {
-    check_findstack(KernelVersion::V6_1, true);
+    check_findstack(KernelVersion::V6_1, true, KernelFrom::File);
 }
 
 #[test]
 fn findstack_matches_proc_6_12() {
-    check_findstack(KernelVersion::V6_12, false);
+    check_findstack(KernelVersion::V6_12, false, KernelFrom::File);
+}
+
+/// With no `--kernel` (kernel, kallsyms, BTF and ORC read from guest memory, cold): the
+/// same /proc stacks.
+#[test]
+fn findstack_matches_proc_without_kernel_file_6_1() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    check_findstack(KernelVersion::V6_1, false, KernelFrom::Memory(cache.path()));
+}
+
+#[test]
+fn findstack_matches_proc_without_kernel_file_6_12() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    check_findstack(
+        KernelVersion::V6_12,
+        false,
+        KernelFrom::Memory(cache.path()),
+    );
 }
 
 /// `::findstack` text, as mdb prints it, for a sleeper.
@@ -338,12 +386,24 @@ fn findstack_under_pti_from_user_mode() {
             .contains("Kernel/User page tables isolation: enabled"),
         "PTI is not on in this guest"
     );
+    pti_stacks(guest, KernelFrom::File);
+    // Without a kernel file, the kernel is found through the kernel PGD twin of the user
+    // CR3 (cold each time: the cache is emptied).
+    let cache = tempfile::tempdir().expect("cache dir");
+    pti_stacks(guest, KernelFrom::Memory(cache.path()));
+}
+
+fn pti_stacks(guest: &Guest, from: KernelFrom<'_>) {
     let truth = guest.truth();
     // The busy loop keeps the only vCPU in user mode nearly all the time; attach until it
     // is found there.
     for attempt in 1..=20 {
-        let recs = json_records(
+        if let KernelFrom::Memory(cache) = from {
+            let _ = std::fs::remove_dir_all(cache.join("images"));
+        }
+        let recs = json_records_from(
             guest,
+            from,
             &[
                 "::cpuinfo",
                 "<cr3=K",
