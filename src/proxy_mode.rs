@@ -54,6 +54,7 @@ pub fn run(args: &Args, proxy: &ProxyArgs) -> Result<bool> {
         .with_context(|| format!("cannot listen on {}", proxy.listen))?;
     qmdb_bridge::proxy::warn_if_exposed(addr);
     let (session, _) = qmdb_dcmds::attach::attach(&attach)?;
+    crate::script::report_attach(&session);
     let (view, mode) = match proxy.threads {
         Threads::Tasks => (ThreadView::Tasks, ThreadsMode::Tasks),
         Threads::Vcpus => (ThreadView::Vcpus, ThreadsMode::Vcpus),

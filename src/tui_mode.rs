@@ -43,7 +43,10 @@ pub fn log_path() -> Option<PathBuf> {
 
 /// Runs the UI until the user quits. Returns whether the session ended cleanly.
 pub fn run(args: &Args) -> Result<bool> {
-    let attach = crate::script::attach_options(args)?;
+    let mut attach = crate::script::attach_options(args)?;
+    // The screen is the UI's: no progress lines on it (::status says how the kernel was
+    // found, or why not).
+    attach.progress = None;
     qmdb_tui::run(qmdb_tui::TuiOptions {
         attach,
         // The UI creates the directory when it first saves.

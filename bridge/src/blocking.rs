@@ -229,6 +229,17 @@ impl BlockingTarget {
 
 impl Drop for BlockingTarget {
     fn drop(&mut self) {
+        let st = self.stats();
+        tracing::debug!(
+            packets_sent = st.packets_sent,
+            packets_received = st.packets_received,
+            bytes_sent = st.bytes_sent,
+            bytes_received = st.bytes_received,
+            round_trips = st.round_trips,
+            phys_reads = st.phys_reads,
+            pti_fallback_reads = st.pti_fallback_reads,
+            "session stats"
+        );
         if let Err(e) = self.detach() {
             tracing::warn!("detach failed: {e}");
         }
