@@ -61,7 +61,8 @@ pub struct Args {
     )]
     pub target: String,
 
-    /// The guest's kernel: a vmlinuz (bzImage) or vmlinux. Checked against the guest.
+    /// The guest's kernel: a vmlinuz (bzImage) or vmlinux, checked against the
+    /// guest. Optional: without it, qmdb finds the kernel in guest memory.
     #[arg(short, long, value_name = "FILE", global = true)]
     pub kernel: Option<PathBuf>,
 
@@ -121,8 +122,8 @@ pub struct ProxyArgs {
     )]
     pub listen: String,
 
-    /// What gdb's threads are: every kernel task (needs --kernel), or QEMU's
-    /// vCPUs.
+    /// What gdb's threads are: every kernel task (needs the kernel's types), or
+    /// QEMU's vCPUs.
     #[arg(long, value_enum, value_name = "VIEW", default_value_t = Threads::Tasks)]
     pub threads: Threads,
 }
@@ -130,7 +131,7 @@ pub struct ProxyArgs {
 /// `--threads`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Threads {
-    /// Every kernel task (the vCPUs without --kernel).
+    /// Every kernel task (the vCPUs when there is no kernel or no BTF).
     Tasks,
     /// QEMU's vCPUs, as gdb sees them attached to QEMU directly.
     Vcpus,
@@ -156,7 +157,13 @@ pub fn init_logging(verbose: u8, to: LogTo, quiet: &'static str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match to {
-        LogTo::Stderr => builder.with_writer(std::io::stderr).init(),
+        LogTo::Stderr => {
+            use std::io::IsTerminal;
+            builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr)
+                .init()
+        }
         LogTo::File(path) => {
             if filter_is_off(verbose) {
                 return;

@@ -4,11 +4,12 @@
 //! The proxy server itself (`qmdb_bridge::proxy`) speaks gdb's protocol and forwards
 //! everything else to QEMU; it knows nothing of Linux, and asks this backend.
 //!
-//! - Threads: with the kernel's types (`--kernel` with BTF), one gdb thread per task of
-//!   `::walk thread`, named by its `task_struct` address; the task current on each vCPU is
-//!   marked with that vCPU (its registers are the vCPU's). A vCPU whose current task is
-//!   not found is a thread of its own. Without kernel types, or with
-//!   [`ThreadView::Vcpus`], the threads are QEMU's vCPUs.
+//! - Threads: with the kernel's types (the BTF of the kernel found in guest memory or
+//!   given with `--kernel`), one gdb thread per task of `::walk thread`, named by its
+//!   `task_struct` address; the task current on each vCPU is marked with that vCPU (its
+//!   registers are the vCPU's). A vCPU whose current task is not found is a thread of its
+//!   own. Without kernel types, or with [`ThreadView::Vcpus`], the threads are QEMU's
+//!   vCPUs.
 //! - Saved registers of a task that is not running: from the `struct inactive_task_frame`
 //!   `__switch_to_asm` pushed at `thread.sp` (offsets from BTF): `rip` is its `ret_addr`
 //!   (in `__schedule`), `rsp` is `thread.sp` plus the frame's size (where the stack pointer
@@ -174,7 +175,7 @@ impl SessionBackend {
         let kernel = self
             .session
             .kernel()
-            .ok_or("no kernel was given (--kernel FILE)")?;
+            .ok_or_else(|| format!("no kernel: {}", self.session.kernel_missing()))?;
         let btf = kernel
             .types
             .clone()

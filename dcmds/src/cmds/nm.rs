@@ -28,7 +28,8 @@ Each line is `address type name`, the address as the guest sees it (with
 the KASLR slide), the type letter as in /proc/kallsyms (T text, D data,
 R read-only data, B bss, A absolute; lower case for local symbols). A
 module's symbols come from its own kallsyms in guest memory and are named
-module`name, as in `addr/i` and `=p`. Needs --kernel. With --json:
+module`name, as in `addr/i` and `=p`. Needs the kernel's symbols (the
+kernel found in guest memory or given with --kernel). With --json:
 {\"addr\",\"type\",\"name\"}, and \"module\" for a module's symbol.",
     run,
 };
@@ -94,9 +95,7 @@ fn module_symbols(
 fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
     let cmd = inv.display_name();
     let opts = getopts(&cmd, inv.args, "nm:")?;
-    let kernel = session
-        .kernel()
-        .ok_or_else(|| DcmdError::usage(&cmd, "no kernel symbols: start qmdb with --kernel"))?;
+    let kernel = session.require_kernel(&cmd)?;
     let view = SlidSymbols::new(Arc::clone(&kernel.symbols), kernel.slide);
     let only_module = opts.value('m');
     match (inv.flags.addrspec, opts.rest.as_slice(), only_module) {

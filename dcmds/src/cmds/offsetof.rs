@@ -22,7 +22,8 @@ line):
 
 MEMBER may be a path through nested and anonymous structs and unions:
 thread.sp, se.avg.util_avg, a[3].b (indices are hex unless written 0t10).
-In a pipeline, passes the byte offset on as a value.",
+Types come from the kernel's BTF (the kernel found in guest memory or given
+with --kernel). In a pipeline, passes the byte offset on as a value.",
     run,
 };
 

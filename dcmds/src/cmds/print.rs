@@ -45,8 +45,9 @@ Without an address, prints the layout of TYPE: each member's offset (and
 
 TYPE is a C type name: task_struct, struct task_struct, pid_t,
 unsigned long, struct list_head *, char [16]. Types come from the kernel's
-BTF (--kernel). In a pipeline, passes on each member's value (a pointer's
-target, an integer) or, for a struct or array, its address.",
+BTF (the kernel found in guest memory or given with --kernel). In a
+pipeline, passes on each member's value (a pointer's target, an integer)
+or, for a struct or array, its address.",
     run,
 };
 
@@ -57,18 +58,12 @@ const MAX_ARRAY_LIMIT: u64 = 1 << 20;
 
 /// The kernel's BTF, or the error saying how to get it.
 pub(crate) fn kernel_types(session: &Session, cmd: &str) -> Result<Arc<Btf>, DcmdError> {
-    match session.kernel() {
-        None => Err(DcmdError::usage(
+    session.require_kernel(cmd)?.types.clone().ok_or_else(|| {
+        DcmdError::usage(
             cmd,
-            "no type information: load a kernel with --kernel",
-        )),
-        Some(k) => k.types.clone().ok_or_else(|| {
-            DcmdError::usage(
-                cmd,
-                "no type information: the kernel image has neither .BTF nor DWARF",
-            )
-        }),
-    }
+            "no type information: the kernel image has neither .BTF nor DWARF",
+        )
+    })
 }
 
 /// A BTF lookup error as this dcmd's error.

@@ -18,7 +18,8 @@ pub const SIZEOF: DcmdDef = DcmdDef {
 
 TYPE is a C type name: task_struct, struct task_struct, pid_t,
 unsigned long, struct list_head *, char [16]. Types come from the kernel's
-BTF (--kernel). In a pipeline, passes the size on as a value.",
+BTF (the kernel found in guest memory or given with --kernel). In a
+pipeline, passes the size on as a value.",
     run,
 };
 

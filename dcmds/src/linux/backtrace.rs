@@ -173,9 +173,7 @@ impl StackSetup {
         layout: &LinuxLayout,
         btf: &Btf,
     ) -> Result<StackSetup, DcmdError> {
-        let kernel = session
-            .kernel()
-            .ok_or_else(|| DcmdError::usage("::findstack", "no kernel: load one with --kernel"))?;
+        let kernel = session.require_kernel("::findstack")?;
         let orc = kernel.orc.clone();
         let symbols = Arc::clone(&kernel.symbols);
         let slide = kernel.slide;

@@ -116,7 +116,7 @@ fn status_says_what_detach_will_do() {
          vcpus:       2, vCPU 0 selected\n\
          packet size: 4096 bytes\n\
          access:      read-only\n\
-         kernel:      unknown (no --kernel)\n"
+         kernel:      unknown: no kernel was given (--kernel) or looked for\n"
     );
 }
 

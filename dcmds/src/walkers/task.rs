@@ -17,9 +17,10 @@ each other online CPU. Pipe it into ::findstack, ::print task_struct,
 ::task:
   ::walk thread | ::findstack -v
 
-Needs the kernel's types (--kernel). The lists are guest data: each is
-bounded and cycle-checked, and a task or list that cannot be read is
-skipped with a warning naming it; the walk goes on with the others.",
+Needs the kernel's types (the kernel found in guest memory or given with
+--kernel). The lists are guest data: each is bounded and cycle-checked,
+and a task or list that cannot be read is skipped with a warning naming
+it; the walk goes on with the others.",
     init: init_threads,
 };
 

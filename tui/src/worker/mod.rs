@@ -392,7 +392,10 @@ impl Worker {
             return Err(self.not_connected());
         };
         if needs_kernel && session.kernel().is_none() {
-            return Err("threads and stacks need the kernel: start qmdb with --kernel FILE".into());
+            return Err(format!(
+                "threads and stacks need the kernel: {}",
+                session.kernel_missing()
+            ));
         }
         // Panes must not move the user's dot.
         let dot = session.dot();

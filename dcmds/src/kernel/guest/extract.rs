@@ -324,7 +324,7 @@ fn read_vmcoreinfo(target: &mut dyn Target, note_ptr: Option<u64>) -> Option<Vmc
 }
 
 /// The GNU build id in ELF notes: the descriptor's offset and bytes.
-fn gnu_build_id(notes: &[u8]) -> Option<(usize, Vec<u8>)> {
+pub fn gnu_build_id(notes: &[u8]) -> Option<(usize, Vec<u8>)> {
     const NT_GNU_BUILD_ID: u32 = 3;
     let u32_at = |off: usize| -> Option<u32> {
         Some(u32::from_le_bytes(

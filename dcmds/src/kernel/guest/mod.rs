@@ -23,6 +23,8 @@ use qmdb_bridge::{BridgeError, Target, VcpuId, VirtAddr};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
+/// The GNU build id in an ELF notes blob (`.notes`): its offset and bytes.
+pub use extract::gnu_build_id;
 pub use extract::DEFAULT_LINK_TEXT;
 
 /// Reports what a slow step is doing (for a status line or stderr).

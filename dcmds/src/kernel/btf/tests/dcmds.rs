@@ -498,11 +498,11 @@ fn without_btf_the_dcmds_say_how_to_get_it() {
     let mut s = Session::new(Box::new(MockTarget::new()));
     assert_eq!(
         text(&mut s, "::sizeof int"),
-        "qmdb: ::sizeof: no type information: load a kernel with --kernel\n"
+        "qmdb: ::sizeof: no kernel: no kernel was given (--kernel) or looked for\n"
     );
     assert_eq!(
         text(&mut s, "1000::print int"),
-        "qmdb: ::print: no type information: load a kernel with --kernel\n"
+        "qmdb: ::print: no kernel: no kernel was given (--kernel) or looked for\n"
     );
     let mut s = session_with(MockTarget::new(), false);
     assert_eq!(
