@@ -716,6 +716,7 @@ const MOD_TEXT: u64 = 0xffff_ffff_c020_0000;
 /// A (kernel) → module function with a 40-byte frame → C (kernel) → R: the module's pc is
 /// unwound by the module's table only; without it, by a frame-pointer guess, unreliable.
 #[test]
+#[allow(clippy::single_range_in_vec_init)] // One text range, not the addresses in it.
 fn module_code_uses_the_module_table() {
     let f = MOD_TEXT + 0x100;
     let modules = ModuleOrcs::new(vec![ModuleOrc {
