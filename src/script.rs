@@ -191,7 +191,13 @@ pub fn run(args: &Args) -> Result<bool> {
                     match lines.recv_timeout(SIGNAL_POLL) {
                         Ok(line) => break line?,
                         Err(RecvTimeoutError::Timeout) => continue,
-                        Err(RecvTimeoutError::Disconnected) => break 'input,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            // A signal that raced with the end of input still counts.
+                            if signals.terminated() || signals.take_interrupt() {
+                                stop = Some(Stop::Signal);
+                            }
+                            break 'input;
+                        }
                     }
                 };
                 stop = run_line(&line, out.as_mut());

@@ -47,6 +47,7 @@ fn check_workload(t: &Truth, sleepers: u32) {
     assert_eq!(procs("qmdb-busy"), 1);
     assert_eq!(procs("qmdb-ticker"), 1);
     assert_eq!(procs("qmdb-threads"), 1);
+    assert_eq!(procs("qmdb-napper"), 1);
     // The truth writer leaves itself out.
     assert_eq!(procs("qmdb-truth"), 0);
 
@@ -81,6 +82,13 @@ fn check_workload(t: &Truth, sleepers: u32) {
     assert_eq!(busy.state, 'R', "{busy:?}");
     let ticker = t.tasks_named("qmdb-ticker").next().unwrap();
     assert!(ticker.frame_names().contains(&"do_sys_poll"), "{ticker:?}");
+
+    // Wakes once a second, asleep in nanosleep the rest of the time.
+    let napper: Vec<_> = t.tasks_named("qmdb-napper").collect();
+    assert_eq!(napper.len(), 1, "one task: {napper:?}");
+    assert_eq!(napper[0].state, 'S', "{:?}", napper[0]);
+    assert!(napper[0].has_frame("hrtimer_nanosleep"), "{:?}", napper[0]);
+    assert_eq!(napper[0].ppid, 1, "{:?}", napper[0]);
 
     let threads = t.tasks_named("qmdb-threads").next().unwrap();
     let all = t.threads_of(threads.pid);
@@ -166,6 +174,23 @@ fn boot_and_check(kernel: KernelVersion) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while guest.last_tick().unwrap() < first + 2 {
         assert!(Instant::now() < deadline, "the ticker stopped at {first}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The napper says who it is, and counts on.
+    let napper = t.tasks_named("qmdb-napper").next().unwrap();
+    let hello = format!("QMDB-NAPPER pid={} counter=0x", napper.pid);
+    assert!(console.contains(&hello), "no {hello:?} on the console");
+    let naps = |c: &str| {
+        c.lines()
+            .filter_map(|l| l.trim().strip_prefix("QMDB-NAP "))
+            .filter_map(|n| n.parse::<u64>().ok())
+            .max()
+    };
+    let first = naps(&console).expect("no QMDB-NAP yet");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while naps(&guest.console()).unwrap() < first + 2 {
+        assert!(Instant::now() < deadline, "the napper stopped at {first}");
         std::thread::sleep(Duration::from_millis(200));
     }
 

@@ -249,13 +249,33 @@ fn signals_detach_cleanly() {
             use std::io::Write;
             writeln!(stdin, "::status").unwrap();
         }
-        // Attached once the VM reports paused.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !status(guest).contains("paused") {
-            assert!(std::time::Instant::now() < deadline, "qmdb never attached");
-            std::thread::sleep(std::time::Duration::from_millis(50));
+        // Attached (and the kernel found) once ::status has answered: read stdout as it
+        // comes, and signal qmdb while it waits for more input.
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains("VM was running") => break,
+                Ok(_) => continue,
+                Err(e) => panic!("{sig}: qmdb never answered ::status ({e})"),
+            }
         }
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            status(guest).contains("paused"),
+            "{sig}: attached, VM not stopped"
+        );
         let killed = Command::new("kill")
             .args([sig, &child.id().to_string()])
             .status()
@@ -263,6 +283,7 @@ fn signals_detach_cleanly() {
         assert!(killed.success());
         let o = child.wait_with_output().expect("qmdb output");
         drop(stdin);
+        let _ = reader.join();
         assert_eq!(o.status.code(), Some(1), "{sig}: {}", stderr(&o));
         assert!(
             stderr(&o).contains("interrupted; detached"),
@@ -270,13 +291,42 @@ fn signals_detach_cleanly() {
             stderr(&o)
         );
         assert!(
-            stdout(&o).contains("VM was running"),
-            "{sig}: {}",
-            stdout(&o)
-        );
-        assert!(
             status(guest).contains("running"),
             "{sig}: the VM was left stopped"
         );
     }
+
+    // While the kernel is still being read from guest memory (a cold cache), a signal
+    // also detaches properly.
+    let cache = tempfile::tempdir().expect("cache dir");
+    let child = qmdb_cmd()
+        .env("QMDB_CACHE", cache.path())
+        .arg("--target")
+        .arg(guest.gdb_addr())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run qmdb");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !status(guest).contains("paused") {
+        assert!(std::time::Instant::now() < deadline, "qmdb never attached");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let o = child.wait_with_output().expect("qmdb output");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("interrupted; detached"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        status(guest).contains("running"),
+        "a signal while attaching left the VM stopped"
+    );
 }

@@ -16,6 +16,18 @@
 //! are kept for the current stop and dropped with the page cache (resume, interrupt, vCPU
 //! switch, monitor command). [`ClientStats::pti_fallback_reads`] counts the requests served
 //! this way.
+//!
+//! # Events never outlive the session
+//!
+//! Every breakpoint and watchpoint planted through [`Target::insert_breakpoint`] is remembered
+//! until [`Target::remove_breakpoint`] removes it ([`Target::planted`] lists them). Ending the
+//! session ([`BlockingTarget::detach`], [`BlockingTarget::close`], and so dropping the target,
+//! whatever error led there) removes those left: a running VM is stopped first with `\x03`
+//! (QEMU takes any other packet sent while it runs as a request to stop, and drops it), then
+//! every point is removed with `z` (pipelined), then the VM is resumed or left stopped as the
+//! session's end decides. QEMU would drop them itself on `D`, but not when the connection
+//! merely closes (the VM left stopped), and a stale breakpoint would stop the guest after a
+//! later `cont` from its monitor.
 
 use crate::cache::{ChunkReplies, PageCache};
 use crate::client::{Client, ClientOptions, ClientStats};
@@ -66,6 +78,9 @@ pub struct BlockingTarget {
     writable: bool,
     /// The stub's target description as served: `(annex, text)`, `target.xml` first.
     description: Vec<(String, String)>,
+    /// Breakpoints and watchpoints planted and not removed, in planting order (the same one
+    /// may be planted twice, and is then removed twice).
+    planted: Vec<(BreakKind, VirtAddr, u64)>,
 }
 
 impl BlockingTarget {
@@ -113,6 +128,7 @@ impl BlockingTarget {
                 .filter(|v| !v.is_empty()),
             writable: opts.writable,
             description,
+            planted: Vec::new(),
         };
         t.select_vcpu(selected)?;
         Ok(t)
@@ -205,7 +221,35 @@ impl BlockingTarget {
         let deadline = tokio::time::Instant::now() + timeout;
         let BlockingTarget { rt, client, .. } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
-        rt.block_on(c.wait_for_stop(deadline))
+        let stop = rt.block_on(c.wait_for_stop(deadline))?;
+        if let Some(r) = &stop {
+            self.reselect_after(r)?;
+        }
+        Ok(stop)
+    }
+
+    /// QEMU makes the vCPU that stopped its selected one (`Hg`): select ours again, so that
+    /// registers and memory stay those of [`Target::selected_vcpu`].
+    fn reselect_after(&mut self, stop: &StopReason) -> Result<()> {
+        if let StopReason::Signal {
+            thread: Some(t), ..
+        } = stop
+        {
+            if *t == self.selected {
+                return Ok(());
+            }
+        }
+        if !matches!(stop, StopReason::Signal { .. }) {
+            return Ok(());
+        }
+        let BlockingTarget {
+            rt,
+            client,
+            selected,
+            ..
+        } = self;
+        let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
+        rt.block_on(c.select_thread(*selected))
     }
 
     /// Ends the session, leaving the VM as it was found: resumed if it was running when qmdb
@@ -218,11 +262,72 @@ impl BlockingTarget {
         self.close(resume)
     }
 
-    /// Ends the session, resuming the VM or leaving it stopped.
+    /// Ends the session, resuming the VM or leaving it stopped, after removing every
+    /// breakpoint and watchpoint still planted (stopping a running VM to do so).
     pub fn close(&mut self, resume: bool) -> Result<()> {
-        match self.client.take() {
+        let removed = self.remove_all_planted();
+        let closed = match self.client.take() {
             Some(c) => self.rt.block_on(c.close(resume)),
             None => Ok(()),
+        };
+        removed.and(closed)
+    }
+
+    /// Removes every point still planted, stopping a running VM first. The points are
+    /// forgotten whatever happens (a second attempt could only fail the same way); each
+    /// failure is logged and the first one returned.
+    fn remove_all_planted(&mut self) -> Result<()> {
+        let points = std::mem::take(&mut self.planted);
+        if points.is_empty() {
+            return Ok(());
+        }
+        let BlockingTarget { rt, client, .. } = self;
+        let Some(c) = client.as_mut() else {
+            return Ok(());
+        };
+        let res = rt.block_on(async {
+            if c.state() == &RunState::Running {
+                c.interrupt().await?;
+            }
+            c.remove_breakpoints(&points).await
+        });
+        let results = match res {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(
+                    points = points.len(),
+                    "could not remove the breakpoints and watchpoints left: {e}"
+                );
+                return Err(e);
+            }
+        };
+        let mut first = None;
+        for ((kind, addr, len), r) in points.iter().zip(results) {
+            match r {
+                Ok(()) => tracing::debug!(%kind, %addr, len, "removed at the end of the session"),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Forgets one planted point matching `(kind, addr, len)`: the exact one, else (for a
+    /// breakpoint, which the stub matches by address) one at the same address.
+    fn forget(&mut self, kind: BreakKind, addr: VirtAddr, len: u64) {
+        let i = self
+            .planted
+            .iter()
+            .position(|&p| p == (kind, addr, len))
+            .or_else(|| {
+                self.planted
+                    .iter()
+                    .position(|&(k, a, _)| !kind.is_watchpoint() && k == kind && a == addr)
+            });
+        if let Some(i) = i {
+            self.planted.remove(i);
         }
     }
 }
@@ -403,7 +508,12 @@ impl Target for BlockingTarget {
         self.invalidate();
         let BlockingTarget { rt, client, .. } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
-        rt.block_on(c.interrupt())
+        let was_running = c.state() == &RunState::Running;
+        let stop = rt.block_on(c.interrupt())?;
+        if was_running {
+            self.reselect_after(&stop)?;
+        }
+        Ok(stop)
     }
 
     fn resume(&mut self) -> Result<()> {
@@ -425,13 +535,41 @@ impl Target for BlockingTarget {
     fn insert_breakpoint(&mut self, kind: BreakKind, addr: VirtAddr, len: u64) -> Result<()> {
         let BlockingTarget { rt, client, .. } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
-        rt.block_on(c.insert_breakpoint(kind, addr, len))
+        let r = rt.block_on(c.insert_breakpoint(kind, addr, len));
+        // A lost connection may have planted it (QEMU drops points when the next client
+        // connects): only a clear answer says it is not there.
+        if !matches!(
+            r,
+            Err(BridgeError::Remote { .. }
+                | BridgeError::Unsupported(_)
+                | BridgeError::Running
+                | BridgeError::Refused(_)
+                | BridgeError::Invalid(_))
+        ) {
+            self.planted.push((kind, addr, len));
+        }
+        r
     }
 
     fn remove_breakpoint(&mut self, kind: BreakKind, addr: VirtAddr, len: u64) -> Result<()> {
         let BlockingTarget { rt, client, .. } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
-        rt.block_on(c.remove_breakpoint(kind, addr, len))
+        let r = rt.block_on(c.remove_breakpoint(kind, addr, len));
+        // Removed, or the stub says it has no such point: either way it is not planted.
+        if matches!(r, Ok(()) | Err(BridgeError::Remote { .. })) {
+            self.forget(kind, addr, len);
+        }
+        r
+    }
+
+    fn planted(&self) -> Vec<(BreakKind, VirtAddr, u64)> {
+        self.planted.clone()
+    }
+
+    fn set_step_interrupts(&mut self, allow: bool) -> Result<()> {
+        let c = self.client.as_mut().ok_or(BridgeError::Disconnected)?;
+        c.set_step_interrupts(allow);
+        Ok(())
     }
 
     fn step(&mut self, vcpu: VcpuId) -> Result<()> {
@@ -822,5 +960,261 @@ impl KernelView {
             );
         }
         Ok(())
+    }
+}
+
+/// Against the fake stub: points planted through the target never outlive it, and single
+/// steps use QEMU's step flags.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qmdb_fakestub::{FakeConfig, FakeStub};
+
+    const CPU0: VcpuId = VcpuId { pid: 1, tid: 1 };
+    const BP: u64 = 0xffff_ffff_8123_4560;
+    const DATA: u64 = 0xffff_8880_0000_1000;
+
+    fn start(cfg: FakeConfig) -> (FakeStub, BlockingTarget) {
+        let stub = FakeStub::start(cfg).unwrap();
+        let t =
+            BlockingTarget::connect(&stub.addr().to_string(), ConnectOptions::default()).unwrap();
+        (stub, t)
+    }
+
+    /// A breakpoint the fake "reaches" only long after the test is over, and a watchpoint.
+    fn plant_two(t: &mut BlockingTarget) {
+        t.insert_breakpoint(BreakKind::Software, VirtAddr(BP), 1)
+            .unwrap();
+        t.insert_breakpoint(BreakKind::Write, VirtAddr(DATA), 8)
+            .unwrap();
+        assert_eq!(
+            t.planted(),
+            [
+                (BreakKind::Software, VirtAddr(BP), 1),
+                (BreakKind::Write, VirtAddr(DATA), 8)
+            ]
+        );
+    }
+
+    fn far_breakpoint(running: bool) -> FakeConfig {
+        FakeConfig {
+            running,
+            breakpoint_delay: Duration::from_secs(600),
+            ..FakeConfig::default()
+        }
+    }
+
+    #[test]
+    fn planted_points_are_remembered_until_removed() {
+        let (stub, mut t) = start(FakeConfig::default());
+        plant_two(&mut t);
+        // The same breakpoint twice is two points, removed one at a time.
+        t.insert_breakpoint(BreakKind::Software, VirtAddr(BP), 1)
+            .unwrap();
+        assert_eq!(stub.breakpoints().len(), 3);
+        t.remove_breakpoint(BreakKind::Software, VirtAddr(BP), 1)
+            .unwrap();
+        t.remove_breakpoint(BreakKind::Write, VirtAddr(DATA), 8)
+            .unwrap();
+        assert_eq!(t.planted(), [(BreakKind::Software, VirtAddr(BP), 1)]);
+        // A watchpoint of another length is not there: the stub says so, nothing changes.
+        assert!(t
+            .remove_breakpoint(BreakKind::Write, VirtAddr(DATA), 4)
+            .is_err());
+        assert_eq!(t.planted().len(), 1);
+        t.remove_breakpoint(BreakKind::Software, VirtAddr(BP), 1)
+            .unwrap();
+        assert!(t.planted().is_empty());
+        assert!(stub.breakpoints().is_empty());
+        drop(t);
+        // Nothing left to remove: no extra `z` at the end.
+        assert_eq!(stub.stats().breakpoint_removals, 4);
+        assert_eq!(stub.planted_at_session_end(), Some(vec![]));
+    }
+
+    #[test]
+    fn drop_removes_what_is_left_vm_stopped_at_attach() {
+        // Left stopped: the connection just closes, and QEMU would keep the points.
+        let (stub, mut t) = start(far_breakpoint(false));
+        plant_two(&mut t);
+        drop(t);
+        let st = stub.stats();
+        assert_eq!((st.detaches, st.breakpoint_removals), (0, 2));
+        assert!(stub.breakpoints().is_empty(), "{:?}", stub.breakpoints());
+        assert_eq!(stub.planted_at_session_end(), Some(vec![]));
+        assert!(!stub.vm_running());
+        assert_eq!((st.kills, st.session_errors), (0, 0));
+    }
+
+    #[test]
+    fn drop_removes_what_is_left_vm_running_at_attach() {
+        let (stub, mut t) = start(far_breakpoint(true));
+        plant_two(&mut t);
+        drop(t);
+        let st = stub.stats();
+        assert_eq!((st.detaches, st.breakpoint_removals), (1, 2));
+        assert_eq!(stub.planted_at_session_end(), Some(vec![]));
+        assert!(stub.vm_running(), "detach resumes a VM found running");
+        assert_eq!((st.kills, st.session_errors), (0, 0));
+    }
+
+    #[test]
+    fn drop_while_running_stops_removes_and_resumes() {
+        for running_at_attach in [true, false] {
+            let (stub, mut t) = start(far_breakpoint(running_at_attach));
+            plant_two(&mut t);
+            t.resume().unwrap();
+            assert_eq!(t.wait_for_stop(Duration::from_millis(50)).unwrap(), None);
+            assert!(stub.vm_running());
+            drop(t);
+            let st = stub.stats();
+            // Stopped with `\x03` (no packet sent while running), then `z` twice.
+            assert_eq!(st.interrupts, 1, "running at attach: {running_at_attach}");
+            assert_eq!(st.breakpoint_removals, 2);
+            assert_eq!(stub.planted_at_session_end(), Some(vec![]));
+            assert_eq!(stub.vm_running(), running_at_attach);
+            assert_eq!(st.detaches, u64::from(running_at_attach));
+            assert_eq!((st.kills, st.session_errors), (0, 0));
+            assert!(stub.last_error().is_none(), "{:?}", stub.last_error());
+        }
+    }
+
+    #[test]
+    fn close_removes_what_is_left_even_if_one_removal_fails() {
+        let (stub, mut t) = start(far_breakpoint(false));
+        plant_two(&mut t);
+        // Gone behind our back (as after a reconnect): its removal fails, the other goes on.
+        t.planted.push((BreakKind::Access, VirtAddr(DATA), 4));
+        let r = Target::close(&mut t, false);
+        assert!(matches!(r, Err(BridgeError::Remote { .. })), "{r:?}");
+        assert!(t.planted().is_empty());
+        assert!(stub.breakpoints().is_empty());
+        assert_eq!(stub.stats().breakpoint_removals, 3);
+        // Later calls fail without sending anything.
+        assert!(matches!(
+            t.insert_breakpoint(BreakKind::Software, VirtAddr(BP), 1),
+            Err(BridgeError::Disconnected)
+        ));
+        drop(t);
+        assert_eq!(stub.stats().breakpoint_removals, 3);
+    }
+
+    fn step_once(t: &mut BlockingTarget) {
+        t.step(CPU0).unwrap();
+        assert!(t.wait_for_stop(Duration::from_secs(5)).unwrap().is_some());
+    }
+
+    #[test]
+    fn steps_without_interrupts_unless_allowed() {
+        let (stub, mut t) = start(FakeConfig::default());
+        // A previous debugger left QEMU stepping with interrupts.
+        stub.set_sstep_flags(1);
+        step_once(&mut t);
+        assert_eq!(stub.last_step_flags(), Some(7));
+        assert_eq!(stub.stats().sstep_sets, 1);
+        // Already set: nothing more is sent.
+        step_once(&mut t);
+        assert_eq!(stub.stats().sstep_sets, 1);
+        t.set_step_interrupts(true).unwrap();
+        assert_eq!(stub.stats().sstep_sets, 1, "applied lazily");
+        step_once(&mut t);
+        assert_eq!(stub.last_step_flags(), Some(1));
+        t.set_step_interrupts(false).unwrap();
+        step_once(&mut t);
+        assert_eq!(stub.last_step_flags(), Some(7));
+        assert_eq!(stub.stats().sstep_sets, 3);
+        drop(t);
+        // The flags are global to QEMU: restored as found.
+        assert_eq!(stub.sstep_flags(), 1);
+        assert_eq!(stub.stats().sstep_sets, 4);
+    }
+
+    #[test]
+    fn default_flags_need_no_packet_and_no_restore() {
+        let (stub, mut t) = start(FakeConfig::default());
+        step_once(&mut t);
+        assert_eq!(stub.last_step_flags(), Some(7));
+        drop(t);
+        assert_eq!(stub.stats().sstep_sets, 0);
+        assert_eq!(stub.sstep_flags(), 7);
+    }
+
+    #[test]
+    fn a_stub_without_step_flags_steps_anyway() {
+        let cfg = FakeConfig {
+            sstep_supported: false,
+            ..FakeConfig::default()
+        };
+        let (stub, mut t) = start(cfg);
+        step_once(&mut t);
+        t.set_step_interrupts(true).unwrap();
+        step_once(&mut t);
+        drop(t);
+        let st = stub.stats();
+        assert_eq!((st.steps, st.sstep_sets, st.session_errors), (2, 0, 0));
+    }
+
+    /// By hand against a real QEMU (`scripts/guest boot`): `QMDB_REAL_GDB=127.0.0.1:PORT
+    /// QMDB_REAL_BP=<address of hrtimer_nanosleep> cargo test -p qmdb-bridge --lib
+    /// real_qemu -- --ignored --nocapture`. Steps with and without interrupts (checking
+    /// `qqemu.sstep` on the wire), stops at the breakpoint, and leaves with a breakpoint and a
+    /// watchpoint planted and the VM running.
+    #[test]
+    #[ignore]
+    fn real_qemu() {
+        let (Ok(addr), Ok(bp)) = (
+            std::env::var("QMDB_REAL_GDB"),
+            std::env::var("QMDB_REAL_BP"),
+        ) else {
+            return;
+        };
+        let bp = u64::from_str_radix(bp.trim_start_matches("0x"), 16).unwrap();
+        let mut t = BlockingTarget::connect(&addr, ConnectOptions::default()).unwrap();
+        let ask = |t: &mut BlockingTarget, q: &[u8]| {
+            let BlockingTarget { rt, client, .. } = t;
+            let r = rt.block_on(client.as_mut().unwrap().request(q)).unwrap();
+            String::from_utf8(r).unwrap()
+        };
+        println!("qqemu.sstepbits -> {}", ask(&mut t, b"qqemu.sstepbits"));
+        println!("qqemu.sstep at attach -> {}", ask(&mut t, b"qqemu.sstep"));
+        let vcpu = t.selected_vcpu();
+        for allow in [false, true, false] {
+            t.set_step_interrupts(allow).unwrap();
+            let before = t.read_registers().unwrap().get_u64("rip");
+            t.step(vcpu).unwrap();
+            let stop = t.wait_for_stop(Duration::from_secs(10)).unwrap();
+            let after = t.read_registers().unwrap().get_u64("rip");
+            println!(
+                "allow={allow}: qqemu.sstep -> {}, stop {stop:?}, rip {before:x?} -> {after:x?}",
+                ask(&mut t, b"qqemu.sstep")
+            );
+        }
+        t.insert_breakpoint(BreakKind::Software, VirtAddr(bp), 1)
+            .unwrap();
+        t.resume().unwrap();
+        let stop = t.wait_for_stop(Duration::from_secs(10)).unwrap();
+        let rip = t.read_registers().unwrap().get_u64("rip");
+        println!("continue: stop {stop:?}; selected {vcpu:?} rip {rip:x?}");
+        if let Some(StopReason::Signal {
+            thread: Some(th), ..
+        }) = stop
+        {
+            t.select_vcpu(th).unwrap();
+        }
+        let rip = t.read_registers().unwrap().get_u64("rip");
+        println!("the stopped vCPU's rip {rip:x?}");
+        assert_eq!(rip, Some(bp));
+        t.insert_breakpoint(BreakKind::Write, VirtAddr(0x4c25a0), 8)
+            .unwrap();
+        println!("planted {:?}; resuming and dropping", t.planted());
+        t.resume().unwrap();
+        drop(t);
+        // Left stopped with a breakpoint planted: QEMU would keep it (and stop the guest at
+        // the next `cont` from its monitor) had it not been removed.
+        let mut t = BlockingTarget::connect(&addr, ConnectOptions::default()).unwrap();
+        t.insert_breakpoint(BreakKind::Software, VirtAddr(bp), 1)
+            .unwrap();
+        Target::close(&mut t, false).unwrap();
+        println!("closed, VM left stopped: `cont` in the monitor must let it run");
     }
 }

@@ -11,6 +11,7 @@ use crate::rsp::encoding::{expand_rle, from_hex, from_hex_maybe};
 use crate::rsp::frame::{encode, Event, FrameDecoder};
 use crate::rsp::reply::{classify, Reply};
 use crate::rsp::resume::{self, VContSupport};
+use crate::rsp::sstep::{self, SstepBits};
 use crate::rsp::supported::{parse_features, Features, CLIENT_FEATURES};
 use crate::rsp::threads::{parse_thread_list, ThreadListPage};
 use crate::rsp::{breakpoints, memory, monitor, registers, stop, threads, xfer};
@@ -98,6 +99,15 @@ pub struct Client {
     stopped_on_attach: bool,
     /// What `vCont?` said, once asked.
     vcont: Option<VContSupport>,
+    /// Whether single steps may take interrupts and timers (QEMU's `sstep_flags`).
+    step_interrupts: bool,
+    /// Whether `step_interrupts` is in effect at the stub (applied before the next step).
+    sstep_applied: bool,
+    /// What `qqemu.sstepbits` listed, once asked (`Some(None)`: the stub has no such packet).
+    sstep_bits: Option<Option<SstepBits>>,
+    /// QEMU's `sstep_flags` found before we first changed them, restored on close (they are
+    /// global to QEMU's gdbstub and survive reconnects, like `PhyMemMode`).
+    sstep_restore: Option<u64>,
 }
 
 impl Client {
@@ -140,6 +150,10 @@ impl Client {
             unsolicited_stops: 0,
             stopped_on_attach: false,
             vcont: None,
+            step_interrupts: false,
+            sstep_applied: false,
+            sstep_bits: None,
+            sstep_restore: None,
         };
         // The state is unknown until `?` answers, so it starts as Running: a stop reply that
         // arrives first is QEMU reporting that connecting stopped a running VM.
@@ -759,6 +773,62 @@ impl Client {
         Ok(())
     }
 
+    /// Whether single steps may let interrupts and timers in (`allow`), or step with QEMU's
+    /// `NOIRQ|NOTIMER` (the default, so that a step lands on the next instruction rather than
+    /// in an interrupt handler). Nothing is sent now: the flags are set before the next step.
+    pub fn set_step_interrupts(&mut self, allow: bool) {
+        if allow != self.step_interrupts {
+            self.step_interrupts = allow;
+            self.sstep_applied = false;
+        }
+    }
+
+    /// Makes the stub's single-step flags what [`Client::set_step_interrupts`] asked for:
+    /// `qqemu.sstepbits` (once), `qqemu.sstep`, and `Qqemu.sstep=` if they differ. A stub
+    /// without these packets needs nothing.
+    async fn apply_step_flags(&mut self) -> Result<()> {
+        if self.sstep_applied {
+            return Ok(());
+        }
+        let bits = match self.sstep_bits {
+            Some(b) => b,
+            None => {
+                let reply = self.request(sstep::BITS_QUERY).await?;
+                let b = sstep::parse_bits(&reply).map_err(BridgeError::Protocol)?;
+                tracing::debug!(?b, "single-step flags the stub offers");
+                self.sstep_bits = Some(b);
+                b
+            }
+        };
+        let Some(bits) = bits else {
+            self.sstep_applied = true;
+            return Ok(());
+        };
+        let reply = self.request(sstep::QUERY).await?;
+        let current = sstep::parse_flags(&reply).map_err(BridgeError::Protocol)?;
+        let wanted = bits.wanted(self.step_interrupts);
+        // Bits the stub did not list (none in QEMU) are kept as found.
+        let wanted = current.map_or(wanted, |c| (c & !bits.all()) | wanted);
+        if current != Some(wanted) {
+            let reply = self.request(&sstep::set_request(wanted)).await?;
+            expect_ok(
+                &reply,
+                &format!("setting QEMU's single-step flags to {wanted:#x} (Qqemu.sstep)"),
+            )?;
+            if self.sstep_restore.is_none() {
+                self.sstep_restore = current;
+            }
+        }
+        tracing::debug!(
+            current = ?current,
+            wanted = format_args!("{wanted:#x}"),
+            interrupts = self.step_interrupts,
+            "single-step flags"
+        );
+        self.sstep_applied = true;
+        Ok(())
+    }
+
     /// Single-steps `id` alone (`vCont;s:<id>`, or `Hc<id>` then `s` if the stub has no
     /// `vCont` step); returns at once: [`Client::wait_for_stop`] gives the stop. QEMU resumes
     /// only the vCPUs a `vCont` names, so the others stay stopped.
@@ -767,6 +837,7 @@ impl Client {
         if self.state == RunState::Running {
             return Err(BridgeError::Running);
         }
+        self.apply_step_flags().await?;
         let vcont = match self.vcont {
             Some(v) => v,
             None => {
@@ -873,7 +944,42 @@ impl Client {
         }
     }
 
-    /// Ends the session: restores `Qqemu.PhyMemMode`, then detaches with `D` (which resumes the
+    /// Removes each `(kind, addr, len)` (`z`), pipelined; one result per point. Fails as a
+    /// whole only if the connection does (or the target runs).
+    pub async fn remove_breakpoints(
+        &mut self,
+        points: &[(BreakKind, VirtAddr, u64)],
+    ) -> Result<Vec<Result<()>>> {
+        if points.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bodies: Vec<Vec<u8>> = points
+            .iter()
+            .map(|&(k, a, n)| breakpoints::remove_request(k, a, n))
+            .collect();
+        let replies = match self.request_many(&bodies).await {
+            Ok(r) => r,
+            Err(e) if e.is_fatal() || matches!(e, BridgeError::Running) => return Err(e),
+            // A corrupt reply somewhere: every reply was read; ask again one by one.
+            Err(_) => {
+                let mut out = Vec::with_capacity(points.len());
+                for &(k, a, n) in points {
+                    out.push(match self.remove_breakpoint(k, a, n).await {
+                        Err(e) if e.is_fatal() => return Err(e),
+                        r => r,
+                    });
+                }
+                return Ok(out);
+            }
+        };
+        Ok(points
+            .iter()
+            .zip(replies)
+            .map(|(&(k, a, _), r)| expect_ok(&r, &format!("removing the {k} at {a}")))
+            .collect())
+    }
+
+    /// Ends the session: restores `Qqemu.PhyMemMode` (and QEMU's single-step flags), then detaches with `D` (which resumes the
     /// VM) if `resume`, else just closes the connection (which leaves it stopped).
     pub async fn close(mut self, resume: bool) -> Result<()> {
         if self.broken.is_some() {
@@ -882,7 +988,7 @@ impl Client {
         if self.resumed && self.state == RunState::Running {
             // A running VM takes any packet as a request to stop. Leaving it running needs
             // nothing but closing the socket; anything else must stop it first.
-            if resume && self.phymem_restore.is_none() {
+            if resume && self.phymem_restore.is_none() && self.sstep_restore.is_none() {
                 let _ = self.stream.shutdown().await;
                 return Ok(());
             }
@@ -891,6 +997,12 @@ impl Client {
         if let Some(mode) = self.phymem_restore.take() {
             let body = format!("Qqemu.PhyMemMode:{}", u8::from(mode));
             self.request(body.as_bytes()).await?;
+        }
+        if let Some(flags) = self.sstep_restore.take() {
+            let reply = self.request(&sstep::set_request(flags)).await?;
+            if let Err(e) = expect_ok(&reply, "restoring QEMU's single-step flags") {
+                tracing::debug!("{e}");
+            }
         }
         if resume {
             // With multiprocess negotiated QEMU answers a bare `D` with E22 and stays attached.

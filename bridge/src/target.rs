@@ -185,6 +185,26 @@ pub trait Target: TargetMemory {
         Err(BridgeError::Unsupported("breakpoints".into()))
     }
 
+    /// The breakpoints and watchpoints planted through [`Target::insert_breakpoint`] and not
+    /// removed yet, in planting order, as `(kind, addr, len)`. A live target removes them all
+    /// when the session ends. The default has none.
+    fn planted(&self) -> Vec<(BreakKind, VirtAddr, u64)> {
+        Vec::new()
+    }
+
+    /// Whether single steps may let interrupts and timers in (`allow`) or not (the default
+    /// of a live target: QEMU's `NOIRQ|NOTIMER` step flags, so that a step lands on the next
+    /// instruction, not in an interrupt handler). Takes effect at the next
+    /// [`Target::step`]; a stub without such flags steps as it can.
+    ///
+    /// The default says the target cannot ([`BridgeError::Unsupported`]).
+    fn set_step_interrupts(&mut self, allow: bool) -> Result<()> {
+        let _ = allow;
+        Err(BridgeError::Unsupported(
+            "single-step interrupt control".into(),
+        ))
+    }
+
     /// Single-steps one instruction on `vcpu` alone (the other vCPUs stay stopped) and
     /// returns without waiting: [`Target::wait_for_stop`] gives the stop.
     ///

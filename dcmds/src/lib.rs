@@ -26,6 +26,7 @@ pub mod attach;
 pub mod cmds;
 pub mod dis;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod fmt;
 pub mod kernel;

@@ -4,8 +4,8 @@
 use qmdb_bridge::error::Result;
 use qmdb_bridge::regs::{RegDesc, RegLayout, RegValues};
 use qmdb_bridge::{
-    BridgeError, ChunkError, RunState, StopReason, Target, TargetMemory, TargetStatus, VcpuId,
-    VcpuInfo, VirtAddr,
+    BreakKind, BridgeError, ChunkError, RunState, StopReason, Target, TargetMemory, TargetStatus,
+    VcpuId, VcpuInfo, VirtAddr,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -23,6 +23,31 @@ pub struct MockShared {
     /// Sets the flag once this many memory requests have been answered, as a user's Ctrl-C
     /// arriving in the middle of a command would.
     pub interrupt_after: Option<(usize, std::sync::Arc<std::sync::atomic::AtomicBool>)>,
+    /// What QEMU would hold: every planted breakpoint and watchpoint (a multiset).
+    pub planted: Vec<(BreakKind, u64, u64)>,
+    /// Run control as it happened: `Z0 addr`, `z0 addr`, `resume`, `step N`, `interrupt`.
+    pub run_log: Vec<String>,
+    /// The stops the guest will make, in order: each resume or step ends at the next one
+    /// (none queued: it runs until interrupted).
+    pub stops: std::collections::VecDeque<MockStop>,
+    /// The guest runs (after `resume`/`step`, until a stop is taken or it is interrupted).
+    pub running: bool,
+    /// The vCPU being single-stepped, while it is.
+    pub stepping: Option<usize>,
+    /// Sets the flag when the guest is resumed this many times (a Ctrl-C while it runs).
+    pub interrupt_on_resume: Option<(usize, std::sync::Arc<std::sync::atomic::AtomicBool>)>,
+}
+
+/// A stop of the simulated guest: vCPU `vcpu` (0-based) stops with `rip` (and `rsp`);
+/// `info` are the stop reply's extra pairs (`watch`).
+#[derive(Debug, Clone, Default)]
+pub struct MockStop {
+    pub vcpu: usize,
+    pub rip: u64,
+    pub rsp: Option<u64>,
+    pub info: Vec<(String, String)>,
+    /// Taken by a single step only (a step with no such stop queued moves `rip` by 1).
+    pub on_step: bool,
 }
 
 /// An in-memory target.
@@ -233,11 +258,15 @@ impl Target for MockTarget {
         self.check()?;
         Ok(TargetStatus {
             target: "127.0.0.1:1234".to_string(),
-            state: RunState::Stopped(StopReason::Signal {
-                signal: 5,
-                thread: Some(MockTarget::vcpu_id(self.selected)),
-                info: Vec::new(),
-            }),
+            state: if self.shared.borrow().running {
+                RunState::Running
+            } else {
+                RunState::Stopped(StopReason::Signal {
+                    signal: 5,
+                    thread: Some(MockTarget::vcpu_id(self.selected)),
+                    info: Vec::new(),
+                })
+            },
             was_running_at_attach: true,
             vcpus: self.regs.len(),
             selected: MockTarget::vcpu_id(self.selected),
@@ -302,6 +331,9 @@ impl Target for MockTarget {
 
     fn interrupt(&mut self) -> Result<StopReason> {
         self.check()?;
+        let mut shared = self.shared.borrow_mut();
+        shared.run_log.push("interrupt".into());
+        shared.running = false;
         Ok(StopReason::Signal {
             signal: 2,
             thread: Some(MockTarget::vcpu_id(self.selected)),
@@ -311,6 +343,107 @@ impl Target for MockTarget {
 
     fn resume(&mut self) -> Result<()> {
         self.check()?;
+        let mut shared = self.shared.borrow_mut();
+        shared.run_log.push("resume".into());
+        shared.running = true;
+        let resumes = shared.run_log.iter().filter(|l| *l == "resume").count();
+        if let Some((n, flag)) = &shared.interrupt_on_resume {
+            if resumes >= *n {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_for_stop(&mut self, timeout: std::time::Duration) -> Result<Option<StopReason>> {
+        self.check()?;
+        if !self.shared.borrow().running {
+            return Ok(Some(StopReason::Signal {
+                signal: 5,
+                thread: Some(MockTarget::vcpu_id(self.selected)),
+                info: Vec::new(),
+            }));
+        }
+        let stepping = self.shared.borrow_mut().stepping.take();
+        let next = match stepping {
+            Some(v) => {
+                let mut shared = self.shared.borrow_mut();
+                if shared.stops.front().is_some_and(|s| s.on_step) {
+                    shared.stops.pop_front()
+                } else {
+                    drop(shared);
+                    let rip = self.regs.get(v).and_then(|m| m.get("rip")).map_or(0, |b| {
+                        u64::from_le_bytes(
+                            b.get(..8)
+                                .and_then(|b| b.try_into().ok())
+                                .unwrap_or_default(),
+                        )
+                    });
+                    Some(MockStop {
+                        vcpu: v,
+                        rip: rip + 1,
+                        ..MockStop::default()
+                    })
+                }
+            }
+            None => self.shared.borrow_mut().stops.pop_front(),
+        };
+        let Some(stop) = next else {
+            std::thread::sleep(timeout.min(std::time::Duration::from_millis(5)));
+            return Ok(None);
+        };
+        self.shared.borrow_mut().running = false;
+        self.set_reg(stop.vcpu, "rip", stop.rip);
+        if let Some(sp) = stop.rsp {
+            self.set_reg(stop.vcpu, "rsp", sp);
+        }
+        Ok(Some(StopReason::Signal {
+            signal: 5,
+            thread: Some(MockTarget::vcpu_id(stop.vcpu)),
+            info: stop.info,
+        }))
+    }
+
+    fn insert_breakpoint(&mut self, kind: BreakKind, addr: VirtAddr, len: u64) -> Result<()> {
+        self.check()?;
+        let mut shared = self.shared.borrow_mut();
+        if shared.running {
+            return Err(BridgeError::Running);
+        }
+        shared
+            .run_log
+            .push(format!("Z{} {:x}", kind.z_type(), addr.0));
+        shared.planted.push((kind, addr.0, len));
+        Ok(())
+    }
+
+    fn remove_breakpoint(&mut self, kind: BreakKind, addr: VirtAddr, len: u64) -> Result<()> {
+        self.check()?;
+        let mut shared = self.shared.borrow_mut();
+        if shared.running {
+            return Err(BridgeError::Running);
+        }
+        shared
+            .run_log
+            .push(format!("z{} {:x}", kind.z_type(), addr.0));
+        let at = shared
+            .planted
+            .iter()
+            .position(|p| *p == (kind, addr.0, len))
+            .ok_or_else(|| BridgeError::Invalid(format!("nothing planted at {addr}")))?;
+        shared.planted.remove(at);
+        Ok(())
+    }
+
+    fn step(&mut self, vcpu: VcpuId) -> Result<()> {
+        self.check()?;
+        let mut shared = self.shared.borrow_mut();
+        if shared.running {
+            return Err(BridgeError::Running);
+        }
+        shared.run_log.push(format!("step {}", vcpu.cpu_index()));
+        shared.running = true;
+        shared.stepping = Some(vcpu.cpu_index() as usize);
         Ok(())
     }
 }

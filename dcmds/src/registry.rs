@@ -61,9 +61,9 @@ impl Invocation<'_> {
     }
 }
 
-/// `::name`, or the name itself for `$x` aliases.
+/// `::name`, or the name itself for `$x` and `:x` aliases.
 pub fn display_name(name: &str) -> String {
-    if name.starts_with('$') {
+    if name.starts_with('$') || name.starts_with(':') {
         name.to_string()
     } else {
         format!("::{name}")
@@ -203,6 +203,15 @@ pub static DCMDS: &[&DcmdDef] = &[
     &cmds::msgbuf::MSGBUF,
     &cmds::vtop::VTOP,
     &cmds::whatis::WHATIS,
+    &cmds::bp::BP,
+    &cmds::bp::WP,
+    &cmds::events::EVENTS,
+    &cmds::events::DELETE,
+    &cmds::events::ENABLE,
+    &cmds::events::DISABLE,
+    &cmds::cont::CONT,
+    &cmds::cont::STOP,
+    &cmds::step::STEP,
 ];
 
 /// Every walker.
@@ -258,7 +267,7 @@ mod tests {
             );
             assert!(listing.len() <= 79, "::dcmds line too long: {listing}");
             for a in d.aliases {
-                assert!(a.starts_with('$') || !a.is_empty());
+                assert!(a.starts_with('$') || a.starts_with(':') || !a.is_empty());
             }
         }
         for w in WALKERS {

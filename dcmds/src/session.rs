@@ -49,6 +49,8 @@ pub struct Session {
     /// What one command derived from the stopped guest and its pipeline stages share
     /// (the task list, the vCPUs' state), by type; emptied before each command.
     command_cache: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    /// Breakpoints and watchpoints, and the run-control state around them.
+    events: crate::events::EventTable,
 }
 
 impl Session {
@@ -67,6 +69,7 @@ impl Session {
             kernel_missing: "no kernel was given (--kernel) or looked for".into(),
             module_symbols: None,
             command_cache: HashMap::new(),
+            events: crate::events::EventTable::default(),
         }
     }
 
@@ -179,6 +182,20 @@ impl Session {
     /// Forgets what the previous command cached: the guest may have run since.
     pub(crate) fn clear_command_cache(&mut self) {
         self.command_cache.clear();
+    }
+
+    /// The event table (`::events`).
+    pub fn events(&self) -> &crate::events::EventTable {
+        &self.events
+    }
+
+    pub fn events_mut(&mut self) -> &mut crate::events::EventTable {
+        &mut self.events
+    }
+
+    /// The event table and the target together, to plant and remove events.
+    pub fn events_and_target(&mut self) -> (&mut crate::events::EventTable, &mut dyn Target) {
+        (&mut self.events, self.target.as_mut())
     }
 
     pub fn target(&self) -> &dyn Target {

@@ -20,6 +20,9 @@ use gdbstub::conn::{Connection, ConnectionExt};
 
 use crate::target::{lock, Shared};
 
+/// QEMU's single-step flags: `ENABLE | NOIRQ | NOTIMER`.
+const SSTEP_ALL: u64 = 0x7;
+
 /// A change the target asks for in its next reply, for the few places where gdbstub's fixed
 /// wording differs from QEMU's and the extension API gives no say over it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,10 +233,19 @@ impl Conn {
             // QEMU 7.2 wants `D;pid` once multiprocess is on; a bare `D` is E22 and the
             // session stays attached with the VM stopped.
             b"D" if self.multiprocess => return Some("E22".into()),
-            b"qqemu.Supported" if self.shared.phys_mem_mode_supported => {
-                return Some("sstepbits;sstep;PhyMemMode".into())
+            b"qqemu.Supported" => {
+                let mut f = Vec::new();
+                if self.shared.sstep_supported {
+                    f.extend(["sstepbits", "sstep"]);
+                }
+                if self.shared.phys_mem_mode_supported {
+                    f.push("PhyMemMode");
+                }
+                return Some(f.join(";"));
             }
-            b"qqemu.Supported" => return Some("sstepbits;sstep".into()),
+            b"qqemu.sstepbits" | b"qqemu.sstep" if !self.shared.sstep_supported => {
+                return Some(String::new())
+            }
             b"qqemu.PhyMemMode" if !self.shared.phys_mem_mode_supported => {
                 return Some(String::new())
             }
@@ -265,7 +277,12 @@ impl Conn {
             return Some(self.breakpoint(*c == b'Z', rest).into());
         }
         if let Some(arg) = body.strip_prefix(b"Qqemu.sstep=") {
+            if !self.shared.sstep_supported {
+                return Some(String::new());
+            }
             return Some(match parse_ul(arg) {
+                // QEMU refuses a bit it did not list in `qqemu.sstepbits`.
+                Some(v) if v & !SSTEP_ALL != 0 => "E22".into(),
                 Some(v) => {
                     lock(&self.shared.machine).sstep_flags = v;
                     "OK".into()

@@ -25,7 +25,11 @@
 //! - `qRcmd` runs a tiny HMP: `info version`, `info status`, `info` (a short help);
 //!   `unknown command: 'foo'` otherwise; one `O<hex>` packet per `\r\n`-terminated line,
 //!   then `OK`; an empty `qRcmd,` → `E22`.
-//! - `qqemu.Supported`, `qqemu.sstepbits`, `qqemu.sstep`/`Qqemu.sstep=`, and
+//! - `qqemu.sstepbits` → `ENABLE=1,NOIRQ=2,NOTIMER=4`, `qqemu.sstep` → `0x7` (the flags in
+//!   effect: global, they survive reconnects), `Qqemu.sstep=<hex>` → `OK`, or `E22` for a bit
+//!   not listed (as QEMU 7.2 under TCG); [`FakeStub::last_step_flags`] tells the flags the
+//!   last step used. With [`FakeConfig::sstep_supported`] off, all three answer empty.
+//! - `qqemu.Supported`, and
 //!   `qqemu.PhyMemMode`/`Qqemu.PhyMemMode:` (reads and writes then go to
 //!   [`FakeConfig::phys_regions`]; the mode is global and survives reconnects, as in QEMU).
 //!   With [`FakeConfig::phys_mem_mode_supported`] off, the fake is a stub without it: no
@@ -147,6 +151,10 @@ pub struct FakeConfig {
     pub breakpoint_vcpu: usize,
     /// How long a continue runs before reaching a planted breakpoint. Zero by default.
     pub breakpoint_delay: std::time::Duration,
+    /// Whether the stub has QEMU's single-step flags (`qqemu.sstepbits`, `qqemu.sstep`,
+    /// `Qqemu.sstep=`; the default). When false they get the empty (unsupported) reply and
+    /// `qqemu.Supported` leaves them out.
+    pub sstep_supported: bool,
 }
 
 impl Default for FakeConfig {
@@ -166,6 +174,7 @@ impl Default for FakeConfig {
             phys_mem_mode_supported: true,
             breakpoint_vcpu: 0,
             breakpoint_delay: std::time::Duration::ZERO,
+            sstep_supported: true,
         }
     }
 }
@@ -263,9 +272,11 @@ impl FakeStub {
                 phys,
                 phys_mem_mode: false,
                 sstep_flags: 0x7,
+                last_step_flags: None,
                 vcpus: cpus,
                 pti_hidden: cfg.pti_hidden,
                 breakpoints: Vec::new(),
+                left_planted: None,
                 breakpoint_vcpu: cfg.breakpoint_vcpu,
                 breakpoint_delay: cfg.breakpoint_delay,
                 state: if cfg.running {
@@ -284,6 +295,7 @@ impl FakeStub {
             version: cfg.version,
             monitor_extra: cfg.monitor_extra,
             phys_mem_mode_supported: cfg.phys_mem_mode_supported,
+            sstep_supported: cfg.sstep_supported,
         });
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
@@ -407,6 +419,28 @@ impl FakeStub {
         lock(&self.shared.machine).breakpoints.clone()
     }
 
+    /// The breakpoints and watchpoints the last session left planted when it ended (by `D`,
+    /// closing the connection or an error), before `D` dropped them; `None` until a session
+    /// has ended. A client that cleans up leaves none, whichever way it left.
+    pub fn planted_at_session_end(&self) -> Option<Vec<(u8, u64, u64)>> {
+        lock(&self.shared.machine).left_planted.clone()
+    }
+
+    /// QEMU's single-step flags now (`qqemu.sstep`).
+    pub fn sstep_flags(&self) -> u64 {
+        lock(&self.shared.machine).sstep_flags
+    }
+
+    /// Sets the single-step flags, as a previous debugger session could have left them.
+    pub fn set_sstep_flags(&self, flags: u64) {
+        lock(&self.shared.machine).sstep_flags = flags;
+    }
+
+    /// The single-step flags in effect when the last step was acted on; `None` before any.
+    pub fn last_step_flags(&self) -> Option<u64> {
+        lock(&self.shared.machine).last_step_flags
+    }
+
     /// Whether the fake VM is "running": after a continue not yet interrupted, or after a
     /// detach (`D`) until the next connection.
     pub fn vm_running(&self) -> bool {
@@ -490,7 +524,12 @@ fn run_session(stream: TcpStream, shared: &Arc<Shared>) {
             return;
         }
     };
-    match gdb.run_blocking::<EventLoop>(&mut target) {
+    let ended = gdb.run_blocking::<EventLoop>(&mut target);
+    {
+        let mut m = lock(&shared.machine);
+        m.left_planted = Some(m.breakpoints.clone());
+    }
+    match ended {
         Ok(DisconnectReason::Disconnect) => {
             // `D`: QEMU drops the breakpoints and resumes the VM.
             let mut m = lock(&shared.machine);

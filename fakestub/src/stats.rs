@@ -33,6 +33,11 @@ pub struct Stats {
     /// *wire*: `Qqemu.PhyMemMode:` packets received (switches to or from physical mode,
     /// accepted or not).
     pub phys_mode_sets: u64,
+    /// *wire*: `Qqemu.sstep=` packets received (changes of the single-step flags, accepted
+    /// or not).
+    pub sstep_sets: u64,
+    /// *wire*: `z` packets received (breakpoint and watchpoint removals, successful or not).
+    pub breakpoint_removals: u64,
     /// *wire*: `k` and `vKill` packets received. QEMU would exit on these.
     pub kills: u64,
     /// *wire*: `D` packets received (detach; QEMU resumes the VM).
@@ -62,6 +67,8 @@ pub(crate) struct Counters {
     pub mem_writes: AtomicU64,
     pub reg_writes: AtomicU64,
     pub phys_mode_sets: AtomicU64,
+    pub sstep_sets: AtomicU64,
+    pub breakpoint_removals: AtomicU64,
     pub kills: AtomicU64,
     pub detaches: AtomicU64,
     pub resumes: AtomicU64,
@@ -85,6 +92,8 @@ impl Counters {
             mem_writes: self.mem_writes.load(Relaxed),
             reg_writes: self.reg_writes.load(Relaxed),
             phys_mode_sets: self.phys_mode_sets.load(Relaxed),
+            sstep_sets: self.sstep_sets.load(Relaxed),
+            breakpoint_removals: self.breakpoint_removals.load(Relaxed),
             kills: self.kills.load(Relaxed),
             detaches: self.detaches.load(Relaxed),
             resumes: self.resumes.load(Relaxed),
@@ -108,6 +117,8 @@ impl Counters {
             &self.mem_writes,
             &self.reg_writes,
             &self.phys_mode_sets,
+            &self.sstep_sets,
+            &self.breakpoint_removals,
             &self.kills,
             &self.detaches,
             &self.resumes,
@@ -128,9 +139,11 @@ impl Counters {
             Some(b'M' | b'X') => &self.mem_writes,
             Some(b'G' | b'P') => &self.reg_writes,
             Some(b'D') => &self.detaches,
+            Some(b'z') => &self.breakpoint_removals,
             Some(b'k') if body.len() == 1 => &self.kills,
             _ if body.starts_with(b"vKill") => &self.kills,
             _ if body.starts_with(b"Qqemu.PhyMemMode:") => &self.phys_mode_sets,
+            _ if body.starts_with(b"Qqemu.sstep=") => &self.sstep_sets,
             _ => return,
         };
         c.fetch_add(1, Relaxed);

@@ -55,8 +55,10 @@ pub(crate) struct Machine {
     pub phys: Memory,
     /// QEMU's `PhyMemMode`: global, survives reconnects.
     pub phys_mem_mode: bool,
-    /// QEMU's single-step flags (`qqemu.sstep`), 0x7 at start.
+    /// QEMU's single-step flags (`qqemu.sstep`), 0x7 at start; global, survives reconnects.
     pub sstep_flags: u64,
+    /// `sstep_flags` when the last single step was acted on.
+    pub last_step_flags: Option<u64>,
     pub vcpus: Vec<Vcpu>,
     /// [`crate::FakeConfig::pti_hidden`].
     pub pti_hidden: Vec<std::ops::Range<u64>>,
@@ -64,6 +66,8 @@ pub(crate) struct Machine {
     /// Breakpoints and watchpoints planted this session: (type 0-4, address, kind/length).
     /// QEMU drops them all when a debugger connects (`?`) or detaches.
     pub breakpoints: Vec<(u8, u64, u64)>,
+    /// `breakpoints` as the last session left them, before a `D` dropped them.
+    pub left_planted: Option<Vec<(u8, u64, u64)>>,
     /// [`crate::FakeConfig::breakpoint_vcpu`].
     pub breakpoint_vcpu: usize,
     /// [`crate::FakeConfig::breakpoint_delay`].
@@ -112,6 +116,7 @@ pub(crate) struct Shared {
     pub version: String,
     pub monitor_extra: std::collections::BTreeMap<String, String>,
     pub phys_mem_mode_supported: bool,
+    pub sstep_supported: bool,
 }
 
 /// Lock, ignoring poisoning (a panicking test must not wedge the others).
@@ -347,6 +352,10 @@ impl MultiThreadResume for FakeTarget {
         if let Some(&(tid, _)) = self.actions.iter().find(|a| matches!(a.1, Action::Step)) {
             // A step "executes" instantly.
             self.shared.counters.steps.fetch_add(1, Relaxed);
+            {
+                let mut m = lock(&self.shared.machine);
+                m.last_step_flags = Some(m.sstep_flags);
+            }
             self.pending_stop = Some((
                 MultiThreadStopReason::SignalWithThread {
                     tid,

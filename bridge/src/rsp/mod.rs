@@ -13,6 +13,7 @@ pub mod monitor;
 pub mod registers;
 pub mod reply;
 pub mod resume;
+pub mod sstep;
 pub mod stop;
 pub mod supported;
 pub mod threads;

@@ -57,14 +57,16 @@ impl ImageMap {
         self.runs.last().map(|r| r.range.end)
     }
 
-    /// `.rodata` and what follows it read-only: the first read-only, no-execute run after
-    /// executable text. `None` before `mark_rodata_ro` (everything writable and executable).
+    /// `.rodata` and what follows it read-only: the largest read-only, no-execute run after
+    /// executable text (a few small read-only pieces can sit between text and `.rodata`).
+    /// `None` before `mark_rodata_ro` (everything writable and executable).
     pub fn rodata(&self) -> Option<Range<u64>> {
         let first_exec = self.runs.iter().position(|r| r.exec)?;
         self.runs
             .get(first_exec..)?
             .iter()
-            .find(|r| !r.exec && !r.writable)
+            .filter(|r| !r.exec && !r.writable)
+            .max_by_key(|r| r.range.end - r.range.start)
             .map(|r| r.range.clone())
     }
 
@@ -206,8 +208,10 @@ mod tests {
         // Text: two 2 MiB pages, read-only executable.
         t.set(0x3000, text_pd, 0x100_0000 | P | PTE_PS);
         t.set(0x3000, text_pd + 1, 0x120_0000 | P | PTE_PS);
-        // Then a split page: 16 KiB hole, then rodata (RO, NX), then data (RW, NX).
+        // Then a split page: a 4 KiB read-only piece, a 12 KiB hole, then rodata (RO, NX),
+        // then data (RW, NX).
         t.set(0x3000, text_pd + 2, 0x4000 | P | W);
+        t.set(0x4000, 0, 0x140_0000 | P | PTE_NX);
         for j in 4..512 {
             let flags = if j < 300 { P | PTE_NX } else { P | W | PTE_NX };
             t.set(0x4000, j, (0x140_0000 + j as u64 * 4096) | flags);
@@ -225,7 +229,7 @@ mod tests {
         let map = walk_image(&mut t.reader(), root).unwrap();
         let text = START_KERNEL_MAP + 0x73 * PAGE_SIZE_2M;
         assert_eq!(map.text_base(), Some(text));
-        assert_eq!(map.runs.len(), 3, "{map:?}");
+        assert_eq!(map.runs.len(), 4, "{map:?}");
         assert!(map.runs[0].exec && !map.runs[0].writable);
         assert_eq!(map.runs[0].range, text..text + 2 * PAGE_SIZE_2M);
         let ro = text + 2 * PAGE_SIZE_2M;

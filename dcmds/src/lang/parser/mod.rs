@@ -6,6 +6,7 @@
 //! command  := stage ( '|' verb )*
 //! stage    := [expr] [',' expr] [verb]
 //! verb     := '/' format | '=' format | '>' name | '::' name args | '$' char args
+//!           | ':' char args
 //! expr     := C expression over u64: | ^ & << >> + - * / % and unary - ~ ! *
 //! ```
 //! `/` is division only inside parentheses (at the top level it starts a format), and `|` is
@@ -263,10 +264,23 @@ impl<'a> Parser<'a> {
                     pipe,
                 ))
             }
-            Tok::Colon => Err(self.err(
-                at,
-                "':' commands (breakpoints and run control) are not supported",
-            )),
+            Tok::Colon => {
+                // mdb's run-control verbs: `:b`, `:c`, `:s`, `:e`, `:u`, `:d`, `:z`; the name
+                // keeps its `:` (the registry lists them as aliases).
+                let pos = self.lx.pos();
+                let c = self
+                    .lx
+                    .dollar_char()
+                    .ok_or_else(|| self.err(pos, "expected a command letter after ':'"))?;
+                let (args, pipe) = self.lx.args().map_err(|e| self.lex_err(e))?;
+                Ok((
+                    Verb::Dcmd {
+                        name: format!(":{c}"),
+                        args,
+                    },
+                    pipe,
+                ))
+            }
             Tok::Question => Err(self.err(
                 at,
                 "'?' reads the object file, which qmdb does not do; use '/'",

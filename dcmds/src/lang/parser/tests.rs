@@ -195,7 +195,10 @@ fn errors_name_the_column() {
         "syntax error at column 5: expected a variable name after '>'"
     );
     assert_eq!(error("1>x y"), "syntax error at column 5: unexpected 'y'");
-    assert!(error("main:b").contains("not supported"));
+    assert_eq!(
+        error("1:"),
+        "syntax error at column 3: expected a command letter after ':'"
+    );
     assert!(error("1?X").contains("object file"));
 }
 
@@ -219,4 +222,34 @@ fn deep_and_long_expressions_are_refused_not_overflowed() {
     assert!(error(&long).contains("too long"));
     let unary = format!("{}1", "-".repeat(1000));
     assert!(error(&unary).contains("nested too deeply"));
+}
+
+#[test]
+fn colon_verbs_are_dcmds_with_their_colon() {
+    let cmds = parse_line("main:b -c '::findstack -v; :c' -n 3; :c; :s | ::nm");
+    assert_eq!(cmds.len(), 3, "{cmds:?}");
+    let stages = cmds[0].stages.as_ref().expect("parses");
+    assert_eq!(stages[0].addr, Some(Expr::Symbol("main".into())));
+    assert_eq!(
+        stages[0].verb,
+        Verb::Dcmd {
+            name: ":b".into(),
+            args: vec![
+                Arg::new("-c"),
+                Arg::new("::findstack -v; :c"),
+                Arg::new("-n"),
+                Arg::new("3")
+            ]
+        }
+    );
+    let stages = cmds[1].stages.as_ref().expect("parses");
+    assert_eq!(
+        stages[0].verb,
+        Verb::Dcmd {
+            name: ":c".into(),
+            args: vec![]
+        }
+    );
+    let stages = cmds[2].stages.as_ref().expect("parses");
+    assert_eq!(stages.len(), 2);
 }

@@ -1,0 +1,180 @@
+//! `::events` / `$b`, `::delete` / `:d` / `:z`, `::enable`, `::disable`.
+
+use crate::error::DcmdError;
+use crate::registry::{DcmdDef, Invocation};
+use crate::session::Session;
+use crate::sink::Sink;
+
+pub const EVENTS: DcmdDef = DcmdDef {
+    name: "events",
+    aliases: &["$b"],
+    usage: "",
+    description: "list breakpoints and watchpoints",
+    help: "One line per event, by id:
+  ID S KIND     HITS ADDR             WHAT                 OPTIONS
+   1 + bp          3 ffffffffa51c0d40 hrtimer_nanosleep    -n 3 -c ':c'
+S is + (enabled) or - (disabled); KIND is bp, or wp/ with the watch mode
+(r, w, rw) and size (wp/w8); OPTIONS are those given to ::bp or ::wp.
+With --json: one record per event: {\"id\", \"kind\", \"enabled\",
+\"planted\", \"addr\", \"symbol\", \"mode\", \"len\", \"hits\", \"options\":
+{\"commands\", \"limit\", \"disable\", \"delete\", \"temporary\", \"sticky\",
+\"task\"}}.",
+    run: run_events,
+};
+
+pub const DELETE: DcmdDef = DcmdDef {
+    name: "delete",
+    aliases: &[":d", ":z"],
+    usage: "id ...|all",
+    description: "delete events",
+    help: "Deletes the events with these ids (see ::events), removing them from
+QEMU. 'all' (or :z) deletes every event except sticky ones (-T).",
+    run: run_delete,
+};
+
+pub const ENABLE: DcmdDef = DcmdDef {
+    name: "enable",
+    aliases: &[],
+    usage: "id ...|all",
+    description: "enable events",
+    help: "Enables the events with these ids, or all: QEMU holds them again.",
+    run: run_enable,
+};
+
+pub const DISABLE: DcmdDef = DcmdDef {
+    name: "disable",
+    aliases: &[],
+    usage: "id ...|all",
+    description: "disable events",
+    help: "Disables the events with these ids, or all: they stay in the table
+(::events) but are removed from QEMU until ::enable.",
+    run: run_disable,
+};
+
+fn run_events(
+    session: &mut Session,
+    inv: &Invocation<'_>,
+    sink: &mut Sink<'_>,
+) -> Result<(), DcmdError> {
+    if !inv.args.is_empty() {
+        return Err(inv.usage_error("takes no arguments"));
+    }
+    let events = session.events().events().to_vec();
+    if events.is_empty() {
+        sink.line("no events");
+        return Ok(());
+    }
+    sink.line(&format!(
+        "{:>3} S {:<8} {:>4} {:<16} {:<20} OPTIONS",
+        "ID", "KIND", "HITS", "ADDR", "WHAT"
+    ));
+    for e in &events {
+        let line = format!(
+            "{:>3} {} {:<8} {:>4} {:<16x} {:<20} {}",
+            e.id,
+            if e.enabled { '+' } else { '-' },
+            e.kind_text(),
+            e.hits,
+            e.addr.0,
+            e.what,
+            e.opts.describe()
+        );
+        sink.line(line.trim_end());
+        sink.data(e.record());
+    }
+    Ok(())
+}
+
+/// The ids named (every one for `all` and `:z`; `all_skips_sticky`: but sticky ones).
+fn ids(
+    session: &Session,
+    inv: &Invocation<'_>,
+    all_skips_sticky: bool,
+) -> Result<Vec<u32>, DcmdError> {
+    let all = inv.name == ":z" || inv.args.iter().any(|a| a.text == "all");
+    if all {
+        if inv.args.len() > usize::from(inv.name != ":z") {
+            return Err(inv.usage_error("'all' takes no ids with it"));
+        }
+        return Ok(session
+            .events()
+            .events()
+            .iter()
+            .filter(|e| !(all_skips_sticky && e.opts.sticky))
+            .map(|e| e.id)
+            .collect());
+    }
+    if inv.args.is_empty() {
+        return Err(inv.usage_error("needs event ids or 'all'"));
+    }
+    inv.args
+        .iter()
+        .map(|a| {
+            let t = a.text.trim_start_matches('#');
+            t.parse::<u32>()
+                .map_err(|_| inv.usage_error(format!("{:?} is not an event id", a.text)))
+        })
+        .collect()
+}
+
+fn run_delete(
+    session: &mut Session,
+    inv: &Invocation<'_>,
+    sink: &mut Sink<'_>,
+) -> Result<(), DcmdError> {
+    for id in ids(session, inv, true)? {
+        if session.events().get(id).is_none() {
+            sink.fail(&DcmdError::usage(
+                inv.display_name(),
+                format!("no event {id}"),
+            ));
+            continue;
+        }
+        let (table, target) = session.events_and_target();
+        match table.delete(target, id) {
+            Ok(_) => sink.line(&format!("deleted event {id}")),
+            Err(e) if e.ends_command() => return Err(e),
+            Err(e) => sink.fail(&e),
+        }
+    }
+    Ok(())
+}
+
+fn set(
+    session: &mut Session,
+    inv: &Invocation<'_>,
+    sink: &mut Sink<'_>,
+    enabled: bool,
+) -> Result<(), DcmdError> {
+    for id in ids(session, inv, false)? {
+        if session.events().get(id).is_none() {
+            sink.fail(&DcmdError::usage(
+                inv.display_name(),
+                format!("no event {id}"),
+            ));
+            continue;
+        }
+        let (table, target) = session.events_and_target();
+        match table.set_enabled(target, id, enabled) {
+            Ok(()) => sink.line(&format!(
+                "{} event {id}",
+                if enabled { "enabled" } else { "disabled" }
+            )),
+            Err(e) if e.ends_command() => return Err(e),
+            Err(e) => sink.fail(&e),
+        }
+    }
+    Ok(())
+}
+
+fn run_enable(s: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
+    set(s, inv, sink, true)
+}
+
+fn run_disable(
+    s: &mut Session,
+    inv: &Invocation<'_>,
+    sink: &mut Sink<'_>,
+) -> Result<(), DcmdError> {
+    set(s, inv, sink, false)
+}

@@ -1,0 +1,654 @@
+//! Run control: continue until a stop qmdb reports, step, and what happens at each stop
+//! (hit counts, `-n`/`-d`/`-D`/`-t`, `-p` filtering, `-c` callbacks).
+//!
+//! Every wait is bounded: the guest is polled for a stop in slices of [`WAIT_SLICE`], and
+//! between slices the session's interrupt flag (Ctrl-C, the TUI's interrupt) and the
+//! `-T` deadline are checked; either halts the guest. A `-c` chain that always continues
+//! runs under the same deadline and flag.
+
+use super::callback::CallbackOutput;
+use super::event::{EventKind, LimitAction};
+use super::stop::{here, report, Here, StopWhy};
+use super::table::{Resume, StepKind};
+use crate::error::DcmdError;
+use crate::linux::{self, LinuxContext, TaskRef};
+use crate::session::Session;
+use crate::sink::Sink;
+use qmdb_bridge::{BreakKind, StopReason, Target, VcpuId, VirtAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long one poll for a stop waits before the flags are checked again.
+pub const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// How long a single instruction step may take before qmdb halts the guest (a `hlt` with
+/// interrupts masked never ends).
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most stops one `::cont` handles (each with its callbacks) before it gives up; a
+/// `-c '...; :c'` chain is otherwise bounded only by Ctrl-C and `-T`.
+pub const MAX_STOPS: u64 = 1_000_000;
+
+/// An internal breakpoint `::step over`/`out` runs to: reached when the same task gets to
+/// `addr` with its stack pointer above (`strict`) or at least at `sp`.
+#[derive(Debug, Clone)]
+struct Goal {
+    addr: u64,
+    task: Option<TaskRef>,
+    sp: u64,
+    strict: bool,
+    kind: StepKind,
+}
+
+impl Goal {
+    fn reached(&self, h: &Here) -> bool {
+        if h.pc != self.addr {
+            return false;
+        }
+        let same_task = match (&self.task, &h.task) {
+            (Some(t), Some(now)) => *t == now.addr,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        let sp_ok = if self.strict {
+            h.sp > self.sp
+        } else {
+            h.sp >= self.sp
+        };
+        same_task && sp_ok
+    }
+}
+
+/// A stop, before the hit is counted.
+struct Stopped {
+    why: StopWhy,
+    here: Option<Here>,
+}
+
+/// How a wait ended.
+enum Waited {
+    Stop(StopReason),
+    Interrupted(StopReason),
+    Timeout(StopReason),
+}
+
+/// Limits of one run-control command.
+struct Run {
+    started: Instant,
+    deadline: Option<Instant>,
+    linux: Option<Arc<LinuxContext>>,
+}
+
+impl Run {
+    fn layout(&self) -> Option<&linux::LinuxLayout> {
+        self.linux.as_ref().map(|c| &c.layout)
+    }
+}
+
+/// Runs `first` (continue or a step), reports the stop, runs the callbacks of the events
+/// hit and keeps going while they ask to. `timeout` (`-T`) halts the guest once it has
+/// passed; that stop is reported and the command succeeds. An interrupt (Ctrl-C) halts the
+/// guest, is reported, and ends the command with [`DcmdError::Interrupted`].
+pub fn run(
+    session: &mut Session,
+    sink: &mut Sink<'_>,
+    first: Resume,
+    timeout: Option<Duration>,
+) -> Result<(), DcmdError> {
+    let started = Instant::now();
+    let linux = if session.kernel().is_some() {
+        linux::context(session, "::cont").ok()
+    } else {
+        None
+    };
+    let run = Run {
+        started,
+        deadline: timeout.map(|t| started + t),
+        linux,
+    };
+    let mut op = first;
+    for _ in 0..MAX_STOPS {
+        let stopped = match op {
+            Resume::Continue => resume_until(session, &run, None)?,
+            Resume::Step(k) => step(session, &run, k)?,
+        };
+        let interrupted = stopped.why == StopWhy::Interrupted;
+        let forced = matches!(
+            stopped.why,
+            StopWhy::Interrupted
+                | StopWhy::Timeout(_)
+                | StopWhy::Exited(_)
+                | StopWhy::Terminated(_)
+        );
+        let next = finish_stop(session, sink, stopped)?;
+        if interrupted {
+            return Err(DcmdError::Interrupted);
+        }
+        match next {
+            Some(n) if !forced => op = n,
+            _ => return Ok(()),
+        }
+    }
+    sink.warn(&format!("stopped after {MAX_STOPS} stops in one command"));
+    Ok(())
+}
+
+/// Halts a running guest (`::stop`) and reports where.
+pub fn halt(session: &mut Session, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
+    let reason = session.target_mut().interrupt()?;
+    let run = Run {
+        started: Instant::now(),
+        deadline: None,
+        linux: session
+            .kernel()
+            .is_some()
+            .then(|| linux::context(session, "::stop").ok())
+            .flatten(),
+    };
+    let stopped = classify(session, &run, reason, Some(StopWhy::Halted), None)?;
+    finish_stop(session, sink, stopped).map(|_| ())
+}
+
+/// Waits for the running guest to stop, in slices, halting it on an interrupt or the
+/// deadline.
+fn wait(session: &mut Session, deadline: Option<Instant>) -> Result<Waited, DcmdError> {
+    loop {
+        if session.check_interrupt().is_err() {
+            return Ok(Waited::Interrupted(session.target_mut().interrupt()?));
+        }
+        let slice = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(Waited::Timeout(session.target_mut().interrupt()?));
+                }
+                left.min(WAIT_SLICE)
+            }
+            None => WAIT_SLICE,
+        };
+        if let Some(r) = session.target_mut().wait_for_stop(slice)? {
+            return Ok(Waited::Stop(r));
+        }
+    }
+}
+
+/// The address a watchpoint stop reports (`watch:`, `rwatch:`, `awatch:`).
+fn watch_addr(reason: &StopReason) -> Option<u64> {
+    let StopReason::Signal { info, .. } = reason else {
+        return None;
+    };
+    info.iter()
+        .find(|(k, _)| matches!(k.as_str(), "watch" | "rwatch" | "awatch"))
+        .and_then(|(_, v)| u64::from_str_radix(v, 16).ok())
+}
+
+/// Turns a stop reply into a [`Stopped`]: which vCPU, where, which events match.
+/// `forced` is the reason when qmdb itself stopped the guest. `Ok(None)` inside the
+/// returned option never happens; a filtered hit is `why: None` for the caller to go on.
+fn classify(
+    session: &mut Session,
+    run: &Run,
+    reason: StopReason,
+    forced: Option<StopWhy>,
+    goal: Option<&Goal>,
+) -> Result<Stopped, DcmdError> {
+    let (signal, thread) = match &reason {
+        StopReason::Signal { signal, thread, .. } => (*signal, *thread),
+        StopReason::Exited(c) => {
+            return Ok(Stopped {
+                why: StopWhy::Exited(*c),
+                here: None,
+            })
+        }
+        StopReason::Terminated(s) => {
+            return Ok(Stopped {
+                why: StopWhy::Terminated(*s),
+                here: None,
+            })
+        }
+    };
+    session.clear_command_cache();
+    let vcpu: VcpuId = thread.unwrap_or_else(|| session.target().selected_vcpu());
+    session.events_mut().last_stop_vcpu = Some(vcpu);
+    let h = here(session, vcpu, run.layout())?;
+    if let Some(why) = forced {
+        return Ok(Stopped { why, here: Some(h) });
+    }
+    let watch = watch_addr(&reason);
+    let matching: Vec<_> = session
+        .events()
+        .events()
+        .iter()
+        .filter(|e| e.enabled && e.matches(h.pc, watch))
+        .cloned()
+        .collect();
+    if !matching.is_empty() {
+        let passing: Vec<_> = matching
+            .iter()
+            .filter(|e| {
+                e.opts
+                    .task
+                    .as_ref()
+                    .is_none_or(|f| h.task.as_ref().is_some_and(|t| f.matches(t.pid, &t.comm)))
+            })
+            .collect();
+        let Some(first) = passing.first() else {
+            return Ok(Stopped {
+                why: StopWhy::Signal(FILTERED),
+                here: Some(h),
+            });
+        };
+        return Ok(Stopped {
+            why: StopWhy::Event {
+                ids: passing.iter().map(|e| e.id).collect(),
+                kind: first.kind,
+                what: first.what.clone(),
+                hits: 0,
+                watch: matches!(first.kind, EventKind::Watchpoint { .. })
+                    .then_some(watch)
+                    .flatten(),
+            },
+            here: Some(h),
+        });
+    }
+    if let Some(g) = goal {
+        if h.pc == g.addr {
+            let why = if g.reached(&h) {
+                StopWhy::Step(g.kind)
+            } else {
+                StopWhy::Signal(FILTERED)
+            };
+            return Ok(Stopped { why, here: Some(h) });
+        }
+    }
+    Ok(Stopped {
+        why: StopWhy::Signal(signal),
+        here: Some(h),
+    })
+}
+
+/// A stop qmdb goes on from silently (a `-p` event for another task, an internal
+/// breakpoint reached by another task or a deeper frame). Not a real signal number.
+const FILTERED: u8 = 0xff;
+
+/// Plants what the table says and the goal, resumes, and waits for a stop to report,
+/// going on silently from filtered ones. The goal's breakpoint is always removed.
+fn resume_until(
+    session: &mut Session,
+    run: &Run,
+    goal: Option<&Goal>,
+) -> Result<Stopped, DcmdError> {
+    sync(session)?;
+    let goal_planted = match goal {
+        Some(g) => {
+            session
+                .target_mut()
+                .insert_breakpoint(BreakKind::Software, VirtAddr(g.addr), 1)?;
+            true
+        }
+        None => false,
+    };
+    let r = resume_loop(session, run, goal);
+    if goal_planted {
+        if let Some(g) = goal {
+            // The guest is stopped here, whatever happened (wait halts it on errors it
+            // can still talk through).
+            let removed =
+                session
+                    .target_mut()
+                    .remove_breakpoint(BreakKind::Software, VirtAddr(g.addr), 1);
+            if let (Ok(_), Err(e)) = (&r, removed) {
+                return Err(e.into());
+            }
+        }
+    }
+    r
+}
+
+fn resume_loop(
+    session: &mut Session,
+    run: &Run,
+    goal: Option<&Goal>,
+) -> Result<Stopped, DcmdError> {
+    for _ in 0..MAX_STOPS {
+        step_off(session, goal.map(|g| g.addr))?;
+        session.target_mut().resume()?;
+        let (reason, forced) = match wait(session, run.deadline)? {
+            Waited::Stop(r) => (r, None),
+            Waited::Interrupted(r) => (r, Some(StopWhy::Interrupted)),
+            Waited::Timeout(r) => (r, Some(StopWhy::Timeout(run.started.elapsed()))),
+        };
+        let s = classify(session, run, reason, forced, goal)?;
+        if s.why != StopWhy::Signal(FILTERED) {
+            return Ok(s);
+        }
+    }
+    Err(DcmdError::Corrupt(format!(
+        "gave up after {MAX_STOPS} filtered stops"
+    )))
+}
+
+/// Plants and removes events as the table says.
+fn sync(session: &mut Session) -> Result<(), DcmdError> {
+    let (table, target) = session.events_and_target();
+    table.sync(target)
+}
+
+/// Tells the stub to step without interrupts and timers (QEMU's NOIRQ|NOTIMER), so that
+/// a step does not land in an unrelated handler.
+fn quiet_step(target: &mut dyn Target) -> Result<(), DcmdError> {
+    // A stub without the control (the default: Unsupported) steps with its own flags
+    // (NOIRQ|NOTIMER by default on QEMU 7.2); only a lost connection is an error.
+    match target.set_step_interrupts(false) {
+        Err(e) if e.is_fatal() => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// If the vCPU of the last stop sits on a planted breakpoint (or `extra`), steps it off
+/// with those breakpoints removed, so that resuming does not hit it again at once.
+fn step_off(session: &mut Session, extra: Option<u64>) -> Result<(), DcmdError> {
+    let Some(vcpu) = session.events().last_stop_vcpu else {
+        return Ok(());
+    };
+    if session.target().selected_vcpu() != vcpu {
+        session.target_mut().select_vcpu(vcpu)?;
+    }
+    let pc = session.target_mut().read_registers()?.get_u64("rip");
+    let Some(pc) = pc else {
+        return Ok(());
+    };
+    let n_user = session
+        .events()
+        .events()
+        .iter()
+        .filter(|e| e.planted && e.kind == EventKind::Breakpoint && e.addr.0 == pc)
+        .count();
+    let n = n_user + usize::from(extra == Some(pc));
+    if n == 0 {
+        return Ok(());
+    }
+    let t = session.target_mut();
+    for _ in 0..n {
+        t.remove_breakpoint(BreakKind::Software, VirtAddr(pc), 1)?;
+    }
+    let stepped = quiet_step(t)
+        .and_then(|()| t.step(vcpu).map_err(DcmdError::from))
+        .and_then(
+            |()| match wait(session, Some(Instant::now() + STEP_TIMEOUT))? {
+                Waited::Interrupted(_) => Err(DcmdError::Interrupted),
+                _ => Ok(()),
+            },
+        );
+    let t = session.target_mut();
+    let mut replant = Ok(());
+    for _ in 0..n {
+        if let Err(e) = t.insert_breakpoint(BreakKind::Software, VirtAddr(pc), 1) {
+            replant = Err(e);
+        }
+    }
+    stepped?;
+    replant?;
+    Ok(())
+}
+
+/// `::step`: one instruction, over a call, or out to the caller.
+fn step(session: &mut Session, run: &Run, kind: StepKind) -> Result<Stopped, DcmdError> {
+    let vcpu = session.target().selected_vcpu();
+    let h = here(session, vcpu, run.layout())?;
+    let goal = match kind {
+        StepKind::Into => None,
+        StepKind::Over => over_goal(session, &h)?,
+        StepKind::Out => Some(out_goal(session, run, &h)?),
+    };
+    if let Some(g) = goal {
+        return resume_until(session, run, Some(&g));
+    }
+    sync(session)?;
+    session.events_mut().last_stop_vcpu = Some(vcpu);
+    quiet_step(session.target_mut())?;
+    session.target_mut().step(vcpu)?;
+    let deadline = match run.deadline {
+        Some(d) => d.min(Instant::now() + STEP_TIMEOUT),
+        None => Instant::now() + STEP_TIMEOUT,
+    };
+    let (reason, forced) = match wait(session, Some(deadline))? {
+        Waited::Stop(r) => (r, None),
+        Waited::Interrupted(r) => (r, Some(StopWhy::Interrupted)),
+        Waited::Timeout(r) => (r, Some(StopWhy::Timeout(run.started.elapsed()))),
+    };
+    let watch = watch_addr(&reason);
+    let mut s = classify(session, run, reason, forced, None)?;
+    // Landing on a breakpoint's address by stepping is not a hit; a watchpoint the
+    // instruction set off is.
+    let is_watch = matches!(
+        s.why,
+        StopWhy::Event {
+            kind: EventKind::Watchpoint { .. },
+            ..
+        }
+    );
+    let keep = (is_watch && watch.is_some())
+        || matches!(s.why, StopWhy::Interrupted | StopWhy::Timeout(_));
+    if !keep {
+        s.why = StopWhy::Step(kind);
+    }
+    Ok(s)
+}
+
+/// The goal of stepping over the instruction at `h.pc`: after it, if it is a call.
+fn over_goal(session: &mut Session, h: &Here) -> Result<Option<Goal>, DcmdError> {
+    let lines = crate::dis::disassemble(session, VirtAddr(h.pc), 1, |_, _| true)?;
+    let Some(line) = lines.first() else {
+        return Ok(None);
+    };
+    if !line.text.starts_with("call") {
+        return Ok(None);
+    }
+    Ok(Some(Goal {
+        addr: line.next().0,
+        task: h.task.as_ref().map(|t| t.addr),
+        sp: h.sp,
+        strict: false,
+        kind: StepKind::Over,
+    }))
+}
+
+/// The goal of stepping out: the return address of the current frame, from the unwinder.
+fn out_goal(session: &mut Session, run: &Run, h: &Here) -> Result<Goal, DcmdError> {
+    let cmd = "::step out";
+    let ctx = match &run.linux {
+        Some(c) => Arc::clone(c),
+        None => linux::context(session, cmd)?,
+    };
+    if h.user_mode {
+        return Err(DcmdError::usage(
+            cmd,
+            "the vCPU is in user mode: qmdb unwinds kernel stacks only",
+        ));
+    }
+    let task = h
+        .task
+        .clone()
+        .ok_or_else(|| DcmdError::usage(cmd, "cannot tell which task the vCPU runs"))?;
+    let (setup, _) = linux::stack_setup(session, &ctx)?;
+    let bt = setup.backtrace(session, &ctx.layout, &task)?;
+    let frames: Vec<_> = crate::cmds::findstack::kernel_frames(&bt)
+        .copied()
+        .collect();
+    let caller = frames
+        .get(1)
+        .ok_or_else(|| DcmdError::usage(cmd, "the unwinder found no caller of this frame"))?;
+    if caller.kind != crate::unwind::FrameKind::Call || !caller.reliable {
+        return Err(DcmdError::usage(
+            cmd,
+            format!(
+                "the frame above is not a call the unwinder is sure of (pc {:x}): it \
+                 cannot be run to",
+                caller.pc
+            ),
+        ));
+    }
+    Ok(Goal {
+        addr: caller.pc,
+        task: Some(task.addr),
+        sp: h.sp,
+        strict: true,
+        kind: StepKind::Out,
+    })
+}
+
+/// Counts the hit, reports the stop, applies `-t`/`-n`/`-d`/`-D`, runs the callbacks, and
+/// says what they asked for: `Some` only when every event hit has a callback and each
+/// asked to continue (mdb's rule).
+fn finish_stop(
+    session: &mut Session,
+    sink: &mut Sink<'_>,
+    mut stopped: Stopped,
+) -> Result<Option<Resume>, DcmdError> {
+    let mut callbacks = Vec::new();
+    let mut actions = Vec::new();
+    if let StopWhy::Event { ids, hits, .. } = &mut stopped.why {
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(e) = session.events_mut().get_mut(*id) {
+                e.hits += 1;
+                if i == 0 {
+                    *hits = e.hits;
+                }
+                actions.push((e.id, e.opts.action_at(e.hits)));
+                callbacks.push((e.opts.commands.clone(), e.hits));
+            }
+        }
+    }
+    report(session, sink, &stopped.why, stopped.here.as_ref());
+    let next = run_callbacks(session, sink, callbacks, stopped.here.as_ref());
+    // `-t`: deleted the next time the target stops, whatever stopped it (after the
+    // callbacks, which may list it).
+    let temporary: Vec<u32> = session
+        .events()
+        .events()
+        .iter()
+        .filter(|e| e.opts.temporary)
+        .map(|e| e.id)
+        .collect();
+    let mut problems = Vec::new();
+    for id in temporary {
+        let (table, target) = session.events_and_target();
+        if let Err(e) = table.delete(target, id) {
+            problems.push(e);
+        }
+    }
+    for (id, action) in actions {
+        let (table, target) = session.events_and_target();
+        let r = match action {
+            LimitAction::Keep => Ok(()),
+            LimitAction::Disable if table.get(id).is_some() => table.set_enabled(target, id, false),
+            LimitAction::Delete if table.get(id).is_some() => table.delete(target, id).map(|_| ()),
+            _ => Ok(()),
+        };
+        if let Err(e) = r {
+            problems.push(e);
+        }
+    }
+    for e in problems {
+        if e.ends_command() {
+            return Err(e);
+        }
+        sink.warn(&e.to_string());
+    }
+    next
+}
+
+/// Runs the callbacks of the events hit (`(commands, hits)` each); see [`finish_stop`].
+fn run_callbacks(
+    session: &mut Session,
+    sink: &mut Sink<'_>,
+    callbacks: Vec<(Option<String>, u64)>,
+    here: Option<&Here>,
+) -> Result<Option<Resume>, DcmdError> {
+    if callbacks.is_empty() {
+        return Ok(None);
+    }
+    let pc = here.map_or(0, |h| h.pc);
+    let mut all = Some(Resume::Continue);
+    for (commands, hits) in callbacks {
+        let Some(commands) = commands else {
+            all = None;
+            continue;
+        };
+        session.set_dot(VirtAddr(pc));
+        session.set_variable("hits", hits)?;
+        session.events_mut().set_in_callback(true);
+        let task = here.and_then(|h| h.task.as_ref()).map(|t| t.addr.0);
+        let outcome = {
+            let mut out = CallbackOutput::new(sink);
+            crate::exec::execute(session, &with_task(&commands, task), &mut out)
+        };
+        session.events_mut().set_in_callback(false);
+        let pending = session.events_mut().take_pending();
+        if outcome.quit {
+            session.request_quit();
+            return Ok(None);
+        }
+        if outcome.fatal {
+            return Err(DcmdError::Bridge(qmdb_bridge::BridgeError::Disconnected));
+        }
+        if outcome.interrupted {
+            return Err(DcmdError::Interrupted);
+        }
+        all = match (all, pending) {
+            (Some(a), Some(p)) => Some(if p.rank() > a.rank() { p } else { a }),
+            _ => None,
+        };
+    }
+    Ok(all)
+}
+
+/// The callback's commands, each one whose dcmd needs an address and was given none
+/// prefixed with the task current on the stopping CPU (`::findstack -v` becomes
+/// `TASK::findstack -v`); the others as written, where dot is the pc (as in mdb).
+fn with_task(commands: &str, task: Option<VirtAddr>) -> String {
+    let Some(task) = task else {
+        return commands.to_string();
+    };
+    crate::lang::parse_line(commands)
+        .into_iter()
+        .map(|c| {
+            let needs = match c.stages.as_deref() {
+                Ok([first, ..]) => {
+                    first.addr.is_none()
+                        && first.count.is_none()
+                        && match &first.verb {
+                            crate::lang::Verb::Dcmd { name, .. } => {
+                                crate::registry::find_dcmd(name).is_some_and(|d| {
+                                    d.address_rule() == crate::registry::AddressRule::Required
+                                })
+                            }
+                            _ => false,
+                        }
+                }
+                _ => false,
+            };
+            if needs {
+                format!("{:x}{}", task.0, c.source)
+            } else {
+                c.source
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn callbacks_give_the_task_to_dcmds_that_need_an_address() {
+        let t = Some(qmdb_bridge::VirtAddr(0xffff888000001000));
+        assert_eq!(
+            super::with_task("::findstack -v; :c", t),
+            "ffff888000001000::findstack -v\n:c"
+        );
+        assert_eq!(super::with_task("<rip=K;::ps", t), "<rip=K\n::ps");
+        assert_eq!(super::with_task("::findstack", None), "::findstack");
+    }
+}

@@ -1,0 +1,230 @@
+//! Where the guest stopped — vCPU, CPU, the task running there, pc — and the report printed
+//! for every stop, as kmdb prints one.
+//!
+//! Text (two lines; the task part only with a kernel):
+//! ```text
+//! stopped: breakpoint 1 (hrtimer_nanosleep), hit 1, vCPU 1 (CPU 1), pid 90 (sleep), task ffff8dc3c2a43000
+//! hrtimer_nanosleep:               endbr64
+//! ```
+//! `--json`: one record `{"stop", "event", "events", "hits", "watch", "signal", "vcpu",
+//! "cpu", "pid", "comm", "task", "pc", "symbol", "offset", "instruction"}` (see
+//! [`StopReport::record`]).
+
+use super::event::EventKind;
+use super::table::StepKind;
+use crate::error::DcmdError;
+use crate::linux::{self, LinuxLayout, PerCpu, Task};
+use crate::session::Session;
+use crate::sink::Sink;
+use qmdb_bridge::{VcpuId, VirtAddr};
+use serde_json::json;
+use std::time::Duration;
+
+/// The state of the vCPU that stopped.
+#[derive(Debug, Clone)]
+pub struct Here {
+    pub vcpu: VcpuId,
+    pub pc: u64,
+    pub sp: u64,
+    pub user_mode: bool,
+    /// The kernel's CPU number (with a kernel).
+    pub cpu: Option<u32>,
+    /// The task current on that CPU (with a kernel).
+    pub task: Option<Task>,
+}
+
+/// Selects `vcpu` and reads where it is. The CPU and task need `layout` (a kernel with
+/// BTF); failing to find them is not an error (they stay `None`), a lost connection is.
+pub fn here(
+    session: &mut Session,
+    vcpu: VcpuId,
+    layout: Option<&LinuxLayout>,
+) -> Result<Here, DcmdError> {
+    if session.target().selected_vcpu() != vcpu {
+        session.target_mut().select_vcpu(vcpu)?;
+    }
+    let regs = session.target_mut().read_registers()?;
+    let pc = regs.get_u64("rip").unwrap_or(0);
+    let sp = regs.get_u64("rsp").unwrap_or(0);
+    let user_mode = regs.get_u64("cs").unwrap_or(0) & 3 != 0;
+    let mut h = Here {
+        vcpu,
+        pc,
+        sp,
+        user_mode,
+        cpu: None,
+        task: None,
+    };
+    let Some(layout) = layout else {
+        return Ok(h);
+    };
+    let found = (|| -> Result<(Option<u32>, Option<Task>), DcmdError> {
+        let percpu = PerCpu::read(session)?;
+        let (first, second) = if user_mode {
+            ("k_gs_base", "gs_base")
+        } else {
+            ("gs_base", "k_gs_base")
+        };
+        let cpu = [regs.get_u64(first), regs.get_u64(second)]
+            .iter()
+            .flatten()
+            .find_map(|&b| percpu.cpu_of_base(b));
+        let Some(cpu) = cpu else {
+            return Ok((None, None));
+        };
+        let (curr, _) = linux::tasks::current_and_idle(session, layout, &percpu, cpu)?;
+        let task = linux::tasks::read_task(session, layout, curr)?;
+        Ok((Some(cpu), Some(task)))
+    })();
+    match found {
+        Ok((cpu, task)) => {
+            h.cpu = cpu;
+            h.task = task;
+        }
+        Err(e) if e.ends_command() => return Err(e),
+        Err(_) => {}
+    }
+    Ok(h)
+}
+
+/// Why the guest stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StopWhy {
+    /// Events `ids` (the first is reported) of this kind matched; `watch` is the address
+    /// the stub reported for a watchpoint.
+    Event {
+        ids: Vec<u32>,
+        kind: EventKind,
+        what: String,
+        hits: u64,
+        watch: Option<u64>,
+    },
+    /// A `::step` ended where it should.
+    Step(StepKind),
+    /// Ctrl-C or the TUI's interrupt: qmdb halted the guest.
+    Interrupted,
+    /// `-T`: qmdb halted the guest after this long.
+    Timeout(Duration),
+    /// `::stop`.
+    Halted,
+    /// A stop no event explains (another debugger, a guest `int3`), with its signal.
+    Signal(u8),
+    /// The target exited or was terminated (QEMU quit).
+    Exited(u8),
+    Terminated(u8),
+}
+
+impl StopWhy {
+    /// The `"stop"` word of the JSON record.
+    pub fn word(&self) -> &'static str {
+        match self {
+            StopWhy::Event { kind, .. } => kind.word(),
+            StopWhy::Step(StepKind::Into) => "step",
+            StopWhy::Step(StepKind::Over) => "step-over",
+            StopWhy::Step(StepKind::Out) => "step-out",
+            StopWhy::Interrupted => "interrupt",
+            StopWhy::Timeout(_) => "timeout",
+            StopWhy::Halted => "halt",
+            StopWhy::Signal(_) => "signal",
+            StopWhy::Exited(_) => "exited",
+            StopWhy::Terminated(_) => "terminated",
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            StopWhy::Event {
+                ids,
+                kind,
+                what,
+                hits,
+                watch,
+            } => {
+                let mut s = format!("{} {} ({what}), hit {hits}", kind.word(), ids[0]);
+                if ids.len() > 1 {
+                    let more: Vec<String> = ids[1..].iter().map(u32::to_string).collect();
+                    s.push_str(&format!(" (also event {})", more.join(", ")));
+                }
+                if let Some(w) = watch {
+                    s.push_str(&format!(", access at {w:x}"));
+                }
+                s
+            }
+            StopWhy::Step(StepKind::Into) => "step".into(),
+            StopWhy::Step(StepKind::Over) => "step over".into(),
+            StopWhy::Step(StepKind::Out) => "step out".into(),
+            StopWhy::Interrupted => "interrupted".into(),
+            StopWhy::Timeout(d) => format!("timeout: halted after {:.1} s", d.as_secs_f64()),
+            StopWhy::Halted => "halted (::stop)".into(),
+            StopWhy::Signal(s) => format!("signal {s}, no qmdb event"),
+            StopWhy::Exited(c) => format!("target exited with status {c}"),
+            StopWhy::Terminated(s) => format!("target terminated by signal {s}"),
+        }
+    }
+}
+
+/// Prints the report of a stop: the why line, then pc disassembled.
+pub fn report(session: &mut Session, sink: &mut Sink<'_>, why: &StopWhy, here: Option<&Here>) {
+    let Some(h) = here else {
+        sink.line(&format!("stopped: {}", why.text()));
+        sink.data(json!({ "stop": why.word() }));
+        return;
+    };
+    let mut line = format!("stopped: {}, vCPU {}", why.text(), h.vcpu.cpu_index());
+    if let Some(cpu) = h.cpu {
+        line.push_str(&format!(" (CPU {cpu})"));
+    }
+    if let Some(t) = &h.task {
+        line.push_str(&format!(", pid {} ({}), task {}", t.pid, t.comm, t.addr.0));
+    }
+    sink.line(&line);
+    let insn = match crate::dis::disassemble(session, VirtAddr(h.pc), 1, |_, _| true) {
+        Ok(lines) => lines.into_iter().next(),
+        Err(e) if e.ends_command() => None,
+        Err(_) => None,
+    };
+    match &insn {
+        Some(l) => sink.line(&crate::cmds::dis::format_line(session, l, false)),
+        None => sink.line(&format!(
+            "{}: (cannot read the instruction)",
+            session.symbolize(VirtAddr(h.pc))
+        )),
+    }
+    let hit = (!h.user_mode)
+        .then(|| session.symbols().lookup_addr(VirtAddr(h.pc)))
+        .flatten();
+    let (event, events, hits, watch) = match why {
+        StopWhy::Event {
+            ids, hits, watch, ..
+        } => (
+            Some(ids[0]),
+            Some(ids.clone()),
+            Some(*hits),
+            watch.map(|w| format!("{w:#x}")),
+        ),
+        _ => (None, None, None, None),
+    };
+    let signal = match why {
+        StopWhy::Signal(s) => Some(*s),
+        _ => None,
+    };
+    sink.data(json!({
+        "stop": why.word(),
+        "event": event,
+        "events": events,
+        "hits": hits,
+        "watch": watch,
+        "signal": signal,
+        "vcpu": h.vcpu.cpu_index(),
+        "cpu": h.cpu,
+        "pid": h.task.as_ref().map(|t| t.pid),
+        "comm": h.task.as_ref().map(|t| t.comm.clone()),
+        "task": h.task.as_ref().map(|t| format!("{:#x}", t.addr.0 .0)),
+        "pc": format!("{:#x}", h.pc),
+        "sp": format!("{:#x}", h.sp),
+        "mode": if h.user_mode { "user" } else { "kernel" },
+        "symbol": hit.as_ref().map(|s| s.name.clone()),
+        "offset": hit.as_ref().map(|s| s.offset),
+        "instruction": insn.as_ref().map(|l| l.text.clone()),
+    }));
+}
