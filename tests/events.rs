@@ -1,0 +1,231 @@
+//! End-to-end: execution control on the real guest (6.1, KASLR on), against the fixture's
+//! `qmdb-napper`, which increments a counter and sleeps one second (`nanosleep`), forever.
+//! Breakpoints and watchpoints are QEMU's; after qmdb leaves, none remain and the guest runs.
+
+mod support;
+
+use serde_json::Value;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use support::{shared_guest, Guest, KernelVersion};
+
+fn qmdb(guest: &Guest, args: &[&str]) -> Output {
+    let _attached = guest.attach_lock();
+    let o = guest
+        .qmdb()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run qmdb");
+    assert!(
+        o.status.success(),
+        "qmdb {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn json(o: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// The napper's pid and the address of its counter, from its console line.
+fn napper(guest: &Guest) -> (u32, u64) {
+    let console = guest.console();
+    let line = console
+        .lines()
+        .find_map(|l| l.trim_end().strip_prefix("QMDB-NAPPER "))
+        .expect("no QMDB-NAPPER line on the console");
+    let mut pid = None;
+    let mut counter = None;
+    for kv in line.split_whitespace() {
+        match kv.split_once('=') {
+            Some(("pid", v)) => pid = v.parse().ok(),
+            Some(("counter", v)) => {
+                counter = u64::from_str_radix(v.trim_start_matches("0x"), 16).ok()
+            }
+            _ => {}
+        }
+    }
+    let pid = pid.expect("napper pid");
+    let t = guest.truth().task(pid).expect("the napper is in the truth");
+    assert_eq!(t.comm, "qmdb-napper");
+    (pid, counter.expect("napper counter"))
+}
+
+fn last_nap(guest: &Guest) -> u64 {
+    guest
+        .console()
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("QMDB-NAP "))
+        .filter_map(|n| n.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// A temporary breakpoint on hrtimer_nanosleep stops with the napper current; `::step out`
+/// returns to the caller the unwinder named.
+#[test]
+fn breakpoint_then_step_out() {
+    let guest = shared_guest(KernelVersion::V6_1);
+    let (pid, _) = napper(guest);
+    let o = qmdb(
+        guest,
+        &[
+            "--json",
+            "-e",
+            "hrtimer_nanosleep::bp -t",
+            "-e",
+            "::cont -T 30",
+            "-e",
+            "::events",
+            "-e",
+            "$c",
+            "-e",
+            "::step out -T 10",
+            "-e",
+            "::step",
+        ],
+    );
+    let recs = json(&o);
+    assert_eq!(recs.len(), 6, "{recs:?}");
+    assert!(recs.iter().all(|r| r["ok"] == true), "{recs:?}");
+    let stop = &recs[1]["data"][0];
+    assert_eq!(stop["stop"], "breakpoint", "{stop}");
+    assert_eq!(stop["symbol"], "hrtimer_nanosleep", "{stop}");
+    assert_eq!(stop["offset"], 0, "{stop}");
+    assert_eq!(stop["pid"], pid, "{stop}");
+    assert_eq!(stop["comm"], "qmdb-napper", "{stop}");
+    assert_eq!(stop["mode"], "kernel", "{stop}");
+    // -t: gone once the target stopped.
+    assert_eq!(
+        recs[2]["data"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        recs[2]
+    );
+    // The caller, as the unwinder names it, is where `::step out` stops.
+    let frames = recs[3]["data"][0]["frames"].as_array().expect("$c frames");
+    assert_eq!(frames[0]["symbol"], "hrtimer_nanosleep", "{}", recs[3]);
+    let caller = &frames[1];
+    let out = &recs[4]["data"][0];
+    assert_eq!(out["stop"], "step-out", "{out}");
+    assert_eq!(out["pid"], pid, "{out}");
+    assert_eq!(out["pc"], caller["pc"], "{out} vs {caller}");
+    // One instruction further, in the same task (interrupts held off while stepping).
+    let step = &recs[5]["data"][0];
+    assert_eq!(step["stop"], "step", "{step}");
+    assert_eq!(step["pid"], pid, "{step}");
+    assert_ne!(step["pc"], out["pc"], "{step}");
+}
+
+/// `-p comm`: a breakpoint on `schedule`, which every sleeping task passes, stops only in
+/// the named task.
+#[test]
+fn task_filter_stops_only_in_that_task() {
+    let guest = shared_guest(KernelVersion::V6_1);
+    let (pid, _) = napper(guest);
+    let o = qmdb(
+        guest,
+        &[
+            "--json",
+            "-e",
+            "schedule::bp -p qmdb-napper",
+            "-e",
+            "::cont -T 30",
+        ],
+    );
+    let recs = json(&o);
+    let stop = &recs[1]["data"][0];
+    assert_eq!(stop["stop"], "breakpoint", "{stop}");
+    assert_eq!(stop["symbol"], "schedule", "{stop}");
+    assert_eq!(stop["pid"], pid, "{stop}");
+}
+
+/// A write watchpoint on the napper's counter fires in the napper, in user mode.
+#[test]
+fn write_watchpoint_fires() {
+    let guest = shared_guest(KernelVersion::V6_1);
+    let (pid, counter) = napper(guest);
+    let wp = format!("{counter:x}::wp -w -L 8");
+    let o = qmdb(guest, &["--json", "-e", &wp, "-e", "::cont -T 30"]);
+    let recs = json(&o);
+    let stop = &recs[1]["data"][0];
+    assert_eq!(stop["stop"], "watchpoint", "{stop}");
+    assert_eq!(stop["event"], 1, "{stop}");
+    assert_eq!(stop["pid"], pid, "{stop}");
+    assert_eq!(stop["mode"], "user", "{stop}");
+}
+
+/// `-c '::findstack -v; :c' -n 3`: three stacks, then the event is disabled and the guest
+/// runs until the timeout halts it.
+#[test]
+fn callback_runs_three_times_then_the_guest_runs() {
+    let guest = shared_guest(KernelVersion::V6_1);
+    let (pid, _) = napper(guest);
+    let o = qmdb(
+        guest,
+        &[
+            "-e",
+            "hrtimer_nanosleep::bp -c '::findstack -v; :c' -n 3",
+            "-e",
+            "::cont -T 8",
+            "-e",
+            "$b",
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    let stops = out
+        .lines()
+        .filter(|l| l.starts_with("stopped: breakpoint 1"))
+        .count();
+    assert_eq!(stops, 3, "{out}");
+    let stacks = out
+        .lines()
+        .filter(|l| {
+            l.starts_with("stack pointer for thread ")
+                && l.contains(&format!("({pid} qmdb-napper)"))
+        })
+        .count();
+    assert_eq!(stacks, 3, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("stopped: timeout")),
+        "{out}"
+    );
+    let listing = out
+        .lines()
+        .find(|l| l.contains("hrtimer_nanosleep") && l.contains("-n 3"))
+        .unwrap_or_else(|| panic!("$b has no line for the event:\n{out}"));
+    let cols: Vec<&str> = listing.split_whitespace().collect();
+    assert_eq!(cols.get(1), Some(&"-"), "disabled after 3 hits: {listing}");
+    assert_eq!(cols.get(3), Some(&"3"), "3 hits: {listing}");
+}
+
+/// After `$q`, no breakpoint is left behind: the napper keeps counting.
+#[test]
+fn quit_leaves_the_guest_running_freely() {
+    let guest = shared_guest(KernelVersion::V6_1);
+    qmdb(
+        guest,
+        &[
+            "-e",
+            "hrtimer_nanosleep::bp",
+            "-e",
+            "schedule::bp",
+            "-e",
+            "::cont -T 20",
+            "-e",
+            "$q",
+        ],
+    );
+    assert!(guest.monitor("info status").contains("running"));
+    let before = last_nap(guest);
+    assert!(
+        guest.wait_console(&format!("QMDB-NAP {}", before + 3), Duration::from_secs(30)),
+        "the napper stopped making progress after qmdb quit"
+    );
+}
