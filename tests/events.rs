@@ -229,3 +229,53 @@ fn quit_leaves_the_guest_running_freely() {
         "the napper stopped making progress after qmdb quit"
     );
 }
+
+/// Ctrl-C while `::cont` waits halts the guest with a stop report; the script ends as
+/// interrupted and qmdb detaches, leaving the guest running as it found it.
+#[test]
+fn ctrl_c_halts_a_waiting_cont() {
+    let guest = shared_guest(KernelVersion::V6_1);
+    let _attached = guest.attach_lock();
+    let child = guest
+        .qmdb()
+        .args(["-e", "::cont", "-e", "::status"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run qmdb");
+    // Running again once ::cont resumed it (after the attach stopped it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut paused_seen = false;
+    loop {
+        let st = guest.monitor("info status");
+        paused_seen |= st.contains("paused");
+        if paused_seen && st.contains("running") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "::cont never resumed the guest"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let o = child.wait_with_output().expect("qmdb output");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        out.lines().any(|l| l.starts_with("stopped: interrupt")),
+        "{out}{err}"
+    );
+    assert!(
+        !out.contains("target:"),
+        "the script went on after Ctrl-C: {out}"
+    );
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(guest.monitor("info status").contains("running"));
+}

@@ -154,6 +154,11 @@ pub fn halt(session: &mut Session, sink: &mut Sink<'_>) -> Result<(), DcmdError>
 fn wait(session: &mut Session, deadline: Option<Instant>) -> Result<Waited, DcmdError> {
     loop {
         if session.check_interrupt().is_err() {
+            // The interrupt is spent on halting the guest: cleared, so that the stop can be
+            // reported (its reads would fail otherwise); the command still ends interrupted.
+            session
+                .interrupt_flag()
+                .store(false, std::sync::atomic::Ordering::Relaxed);
             return Ok(Waited::Interrupted(session.target_mut().interrupt()?));
         }
         let slice = match deadline {
