@@ -11,6 +11,11 @@ use support::{shared_guest, Guest, KernelVersion};
 
 fn qmdb(guest: &Guest, args: &[&str]) -> Output {
     let _attached = guest.attach_lock();
+    qmdb_holding_lock(guest, args)
+}
+
+/// [`qmdb`] for a caller that holds the guest's attach lock.
+fn qmdb_holding_lock(guest: &Guest, args: &[&str]) -> Output {
     let o = guest
         .qmdb()
         .args(args)
@@ -209,7 +214,9 @@ fn callback_runs_three_times_then_the_guest_runs() {
 #[test]
 fn quit_leaves_the_guest_running_freely() {
     let guest = shared_guest(KernelVersion::V6_1);
-    qmdb(
+    // Held throughout: another test attaching would stop the guest.
+    let _attached = guest.attach_lock();
+    qmdb_holding_lock(
         guest,
         &[
             "-e",
