@@ -297,3 +297,75 @@ fn closing_the_terminal_detaches() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Execution control in the UI: a breakpoint set from the command line, F5 runs the guest
+/// until it hits (the stop reported as in script mode, the panes showing the vCPU and task
+/// that stopped), then with the breakpoint gone, Ctrl-C halts the running guest.
+#[test]
+fn breakpoint_continue_and_ctrl_c() {
+    let guest = shared_guest_with(GuestOpts::new(KernelVersion::V6_1));
+    let napper = guest
+        .truth()
+        .tasks_named("qmdb-napper")
+        .next()
+        .expect("the workload's qmdb-napper")
+        .pid;
+    let _attached = guest.attach_lock();
+    assert!(vm_running(guest), "the guest must run before the test");
+    let state = tempfile::tempdir().expect("temp dir");
+    let t = Tmux::start("events", &qmdb_command(guest, state.path(), &[]));
+    t.wait_text(guest.release(), SCREEN_WAIT);
+
+    t.type_text("hrtimer_nanosleep::bp -p qmdb-napper");
+    t.keys(&["Enter"]);
+    t.wait_text("breakpoint 1 at hrtimer_nanosleep", SCREEN_WAIT);
+    t.keys(&["F5"]);
+    // The napper sleeps every second: the breakpoint is hit with it current.
+    let s = t.wait_for("the breakpoint's stop", SCREEN_WAIT, |s| {
+        s.contains("stopped: breakpoint 1 (hrtimer_nanosleep), hit 1, vCPU")
+            && s.contains(&format!("task {napper} qmdb-napper"))
+            && s.contains("■ stopped (SIGTRAP on vCPU")
+    });
+    assert!(s.contains("> :c"), "F5 did not run :c:\n{s}");
+    assert!(
+        s.contains("hrtimer_nanosleep:"),
+        "no instruction line:\n{s}"
+    );
+    // The status bar, the stack pane and the stop report name the same vCPU.
+    let vcpu = s
+        .split("■ stopped (SIGTRAP on vCPU ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("the stopped vCPU in the status bar")
+        .to_string();
+    assert!(s.contains(&format!("Stack · vCPU {vcpu}")), "{s}");
+    assert!(
+        s.contains(&format!("hit 1, vCPU {vcpu} ")),
+        "the report names another vCPU:\n{s}"
+    );
+
+    // Without the breakpoint the guest runs until Ctrl-C, which halts and reports.
+    t.type_text("::delete 1");
+    t.keys(&["Enter"]);
+    t.wait_text("deleted event 1", SCREEN_WAIT);
+    t.keys(&["F5"]);
+    t.wait_text("▶ running", SCREEN_WAIT);
+    assert!(
+        vm_running(guest),
+        "the status bar says running, the VM does not"
+    );
+    t.keys(&["C-c"]);
+    let s = t.wait_for("the Ctrl-C stop", SCREEN_WAIT, |s| {
+        s.contains("stopped: interrupted, vCPU") && s.contains("■ stopped (SIGINT on vCPU")
+    });
+    assert!(!vm_running(guest), "Ctrl-C did not halt the VM:\n{s}");
+
+    // Quit, resuming the guest as it was found.
+    t.focus("Output");
+    t.keys(&["q"]);
+    t.wait_text("resume the guest and quit", SCREEN_WAIT);
+    t.keys(&["r"]);
+    let s = t.wait_text(EXITED, SCREEN_WAIT);
+    assert!(s.contains(&format!("{EXITED} 0")), "{s}");
+    assert!(vm_running(guest), "quitting left the VM stopped");
+}

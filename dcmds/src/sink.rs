@@ -55,6 +55,11 @@ impl<'a> Sink<'a> {
         }
     }
 
+    /// The command has resumed the guest (see [`Output::guest_resumed`]).
+    pub fn guest_resumed(&mut self) {
+        self.out.guest_resumed();
+    }
+
     /// A warning: printed, but the command still succeeds.
     pub fn warn(&mut self, message: &str) {
         self.out.warning(message);

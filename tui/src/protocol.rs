@@ -20,11 +20,9 @@ pub enum Request {
     Execute { id: CommandId, line: String },
     /// Refill a pane from the guest; answered by the matching event.
     Refresh(Pane),
-    /// Resume the guest (`:c`, F5). Answered by [`Event::Status`].
-    Continue,
-    /// Stop a running guest (Ctrl-C while it runs). Answered by [`Event::Status`].
-    /// (Ctrl-C during a long dcmd instead sets the worker's interrupt flag, see
-    /// [`Event::Ready`].)
+    /// Stop a guest that runs with no command waiting for it (resumed by `::monitor cont`,
+    /// say). Answered by [`Event::Status`]. (`:c` and F5 run the `::cont` dcmd, which
+    /// Ctrl-C interrupts through the worker's interrupt flag, see [`Event::Ready`].)
     Halt,
     /// Drop the connection (if any) and attach again with the same options.
     Reconnect,
@@ -75,6 +73,9 @@ pub enum Event {
         kind: LineKind,
         text: String,
     },
+    /// The running command has resumed the guest (`::cont`, `::step`); an
+    /// [`Event::Status`] follows its [`Event::Done`], with the guest stopped again.
+    Resumed,
     /// A command ended.
     Done {
         id: CommandId,

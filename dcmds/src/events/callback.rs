@@ -47,6 +47,10 @@ impl Output for CallbackOutput<'_, '_> {
 
     fn end(&mut self) {}
 
+    fn guest_resumed(&mut self) {
+        self.sink.guest_resumed();
+    }
+
     fn is_closed(&self) -> bool {
         matches!(self.sink.check_open(), Err(DcmdError::OutputClosed))
     }

@@ -108,6 +108,7 @@ pub fn run(
     };
     let mut op = first;
     for _ in 0..MAX_STOPS {
+        sink.guest_resumed();
         let stopped = match op {
             Resume::Continue => resume_until(session, &run, None)?,
             Resume::Step(k) => step(session, &run, k)?,

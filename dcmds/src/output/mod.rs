@@ -58,6 +58,9 @@ pub trait Output {
     fn is_closed(&self) -> bool {
         false
     }
+    /// The command has resumed the guest (`::cont`, `::step`); it reports the stop before
+    /// it ends. For displays that show the guest's state while the command waits.
+    fn guest_resumed(&mut self) {}
 }
 
 /// The JSON object of one command; see the [module docs](self) for the schema.

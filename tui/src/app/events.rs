@@ -55,6 +55,8 @@ impl App {
                     self.request_quit(&mut out);
                 }
             }
+            // The stop comes as a Status after the command's Done.
+            Event::Resumed => self.status.running = true,
             Event::Status(status) => self.set_status(status, &mut out),
             Event::Threads(rows) => {
                 let h = self.height(Side::Threads);

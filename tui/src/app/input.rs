@@ -319,10 +319,18 @@ impl App {
         }
     }
 
+    /// F5: `:c`, as if typed (breakpoints, `-c` callbacks and the stop report work as in
+    /// script mode; Ctrl-C halts).
     pub(super) fn continue_guest(&mut self, out: &mut Vec<Request>) {
         match self.link {
+            Link::Connected if self.running.is_some() => {
+                self.say_error("a command is running: wait, or Ctrl-C cancels it")
+            }
             Link::Connected if self.status.running => self.say("the guest is already running"),
-            Link::Connected => out.push(Request::Continue),
+            Link::Connected => {
+                self.remember(":c");
+                self.execute(":c".to_string(), out);
+            }
             _ => self.say_error("not connected: r or ::reconnect attaches again"),
         }
     }

@@ -1,5 +1,5 @@
-//! The command line's own work: running a line (`:c`, `::reconnect` and `$q` are the UI's;
-//! the rest goes to the worker), Ctrl-R's history search, and Tab completion.
+//! The command line's own work: running a line (`::reconnect` and `$q` are the UI's; the
+//! rest goes to the worker), Ctrl-R's history search, and Tab completion.
 
 use super::completion::Completion;
 use super::output::LineStyle;
@@ -8,14 +8,14 @@ use crate::protocol::Request;
 use tui_input::Input;
 
 impl App {
-    /// Enter on the command line: `:c`, `::reconnect` and `$q` are the UI's own; anything
-    /// else goes to the worker.
+    /// Enter on the command line: `::reconnect` and `$q` are the UI's own; anything else
+    /// (`:c` too) goes to the worker.
     pub(super) fn run_line(&mut self, out: &mut Vec<Request>) {
         let line = self.input.value().trim().to_string();
         if line.is_empty() {
             return;
         }
-        let local = matches!(line.as_str(), ":c" | "::reconnect" | "$q" | "::quit");
+        let local = matches!(line.as_str(), "::reconnect" | "$q" | "::quit");
         if !local && self.running.is_some() {
             self.say_error("a command is running: wait, or Ctrl-C cancels it");
             return;
@@ -32,7 +32,6 @@ impl App {
         }
         self.output.push(LineStyle::Command, format!("> {line}"));
         match line.as_str() {
-            ":c" => self.continue_guest(out),
             "::reconnect" => self.reconnect(out),
             _ => self.request_quit(out),
         }

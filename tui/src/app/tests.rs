@@ -5,7 +5,7 @@ use super::history::History;
 use super::output::LineStyle;
 use super::panes::Side;
 use super::{App, Focus, Link, Overlay};
-use crate::protocol::{Event, Pane, Request, Status};
+use crate::protocol::{CommandId, Event, LineKind, Pane, Request, Status};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -393,26 +393,49 @@ fn ctrl_c_cancels_a_command_else_halts_else_clears() {
     assert_eq!(line(&app), "");
 }
 
+/// F5 is `:c`, the `::cont` dcmd, as if typed.
+fn continue_command(app: &mut App, reqs: &[Request]) -> CommandId {
+    let [Request::Execute { id, line }] = reqs else {
+        panic!("not ::cont: {reqs:?}");
+    };
+    assert_eq!(line, ":c");
+    assert!(app.running.is_some());
+    *id
+}
+
 #[test]
 fn continue_and_the_stop_after_it() {
-    let (mut app, _) = attached_app(80, 24);
-    assert_eq!(app.handle_key(key(KeyCode::F(5))), [Request::Continue]);
-    type_str(&mut app, ":c");
-    assert_eq!(app.handle_key(key(KeyCode::Enter)), [Request::Continue]);
-    let stops = app.stops();
-    app.handle_event(Event::Status(Status {
-        running: true,
-        stop_reason: None,
-        ..fixtures::status()
-    }));
+    let (mut app, flag) = attached_app(80, 24);
+    let reqs = app.handle_key(key(KeyCode::F(5)));
+    let id = continue_command(&mut app, &reqs);
+    app.handle_event(Event::Resumed);
+    assert!(app.status.running, "the status bar says running");
     assert!(
         app.handle_key(key(KeyCode::F(5))).is_empty(),
         "already running"
     );
+    // Ctrl-C interrupts ::cont, which halts the guest and reports the stop.
+    assert!(app.handle_key(ctrl('c')).is_empty());
+    assert!(flag.load(Ordering::SeqCst));
+    let stops = app.stops();
+    app.handle_event(Event::Output {
+        id,
+        kind: LineKind::Text,
+        text: "stopped on vCPU 1 by Ctrl-C".into(),
+    });
+    app.handle_event(Event::Done {
+        id,
+        ok: false,
+        elapsed: Duration::from_secs(2),
+        quit: false,
+        fatal: false,
+        interrupted: true,
+    });
     let reqs = app.handle_event(Event::Status(Status {
         stop_reason: Some("SIGINT on vCPU 1".into()),
         ..fixtures::status()
     }));
+    assert!(app.running.is_none());
     assert_eq!(app.stops(), stops + 1);
     assert_eq!(
         reqs.len(),
@@ -424,11 +447,18 @@ fn continue_and_the_stop_after_it() {
         app.registers.changed.is_empty(),
         "nothing changed since attaching"
     );
-    app.handle_key(key(KeyCode::F(5)));
-    app.handle_event(Event::Status(Status {
-        running: true,
-        ..fixtures::status()
-    }));
+    type_str(&mut app, ":c");
+    let reqs = app.handle_key(key(KeyCode::Enter));
+    let id = continue_command(&mut app, &reqs);
+    app.handle_event(Event::Resumed);
+    app.handle_event(Event::Done {
+        id,
+        ok: true,
+        elapsed: Duration::from_secs(1),
+        quit: false,
+        fatal: false,
+        interrupted: false,
+    });
     app.handle_event(Event::Status(fixtures::status()));
     app.handle_event(Event::Registers(fixtures::registers(0xffffffff9f0d1e2a, 0)));
     let mut changed: Vec<_> = app.registers.changed.iter().cloned().collect();

@@ -12,8 +12,10 @@
 //!   and answers later requests with errors until [`Request::Reconnect`].
 //! - Panes are refilled by running ordinary dcmds with their output captured, and turning
 //!   their `--json` records into rows (`rows`). Never while the guest runs; dot is kept.
-//! - While the guest runs (after [`Request::Continue`]), the worker polls its state between
-//!   requests and reports a stop with [`Event::Status`].
+//! - `:c` is the `::cont` dcmd, run like any other: it says [`Event::Resumed`] and waits
+//!   for the stop, reporting it. If the guest runs with no command waiting (resumed
+//!   behind qmdb's back), the worker polls its state between requests and reports a stop
+//!   with [`Event::Status`].
 //! - Output that belongs to no command (a failed resume) is sent with the id [`NOTICE`].
 
 mod panes;
@@ -181,8 +183,7 @@ impl Worker {
             match req {
                 Request::Execute { id, line } => self.execute(id, &line),
                 Request::Refresh(pane) => self.refresh(pane),
-                Request::Continue => self.run_control(true),
-                Request::Halt => self.run_control(false),
+                Request::Halt => self.halt(),
                 Request::Reconnect => {
                     self.drop_session("reconnecting");
                     self.connect();
@@ -308,6 +309,7 @@ impl Worker {
         let mut out = Streaming::new(id, &self.events);
         let outcome = with_interrupt(&self.interrupt, session, |s| s.execute(line, &mut out));
         let last_error = out.last_error.take();
+        let resumed = out.resumed;
         self.send(Event::Done {
             id,
             ok: outcome.all_ok,
@@ -320,32 +322,27 @@ impl Worker {
             let why = last_error.unwrap_or_else(|| "the connection was lost".to_string());
             self.lose(why);
         } else {
+            // After a resume the stop is news even if it reads as the last one did;
             // `::monitor stop` and the like change the state behind our back.
-            self.report_status(false);
+            self.report_status(resumed);
         }
     }
 
-    /// Resumes (`go`) or halts the guest, then reports the state.
-    fn run_control(&mut self, go: bool) {
+    /// Halts the guest, then reports the state.
+    fn halt(&mut self) {
         let Some(session) = self.session.as_mut() else {
             let reason = self.not_connected();
             self.send(Event::Disconnected { reason });
             return;
         };
-        let target = session.target_mut();
-        let result = if go {
-            target.resume()
-        } else {
-            target.interrupt().map(|_| ())
-        };
-        match result {
+        match session.target_mut().interrupt() {
             Err(e) if e.is_fatal() => return self.lose(e.to_string()),
             Err(e) => self.send(Event::Output {
                 id: NOTICE,
                 kind: LineKind::Error,
-                text: format!("cannot {}: {e}", if go { "resume" } else { "halt" }),
+                text: format!("cannot halt: {e}"),
             }),
-            Ok(()) => {}
+            Ok(_) => {}
         }
         self.report_status(true);
     }

@@ -44,6 +44,8 @@ pub(super) struct Streaming<'a> {
     events: &'a Sender<Event>,
     /// The last error, the reason given if the connection was lost.
     pub(super) last_error: Option<String>,
+    /// Whether the command resumed the guest.
+    pub(super) resumed: bool,
     closed: bool,
 }
 
@@ -53,6 +55,7 @@ impl<'a> Streaming<'a> {
             id,
             events,
             last_error: None,
+            resumed: false,
             closed: false,
         }
     }
@@ -69,6 +72,11 @@ impl<'a> Streaming<'a> {
 
 impl Output for Streaming<'_> {
     fn begin(&mut self, _command: &str) {}
+
+    fn guest_resumed(&mut self) {
+        self.resumed = true;
+        self.closed |= self.events.send(Event::Resumed).is_err();
+    }
 
     fn line(&mut self, text: &str) {
         self.emit(LineKind::Text, text);

@@ -204,7 +204,7 @@ fn a_lost_connection_disconnects_and_reconnect_attaches_again() {
             ..
         }
     ));
-    w.requests.send(Request::Continue).unwrap();
+    w.requests.send(Request::Halt).unwrap();
     assert!(matches!(next(&w), Event::Disconnected { .. }));
 
     down.store(false, Ordering::SeqCst);
@@ -286,13 +286,11 @@ fn refresh_fills_panes() {
 }
 
 #[test]
-fn continue_and_halt_report_status() {
+fn halt_reports_status() {
     let w = flaky(&Arc::default());
     assert!(matches!(started(&w), Event::Connected(_)));
-    for req in [Request::Continue, Request::Halt] {
-        w.requests.send(req).unwrap();
-        assert!(matches!(next(&w), Event::Status(_)));
-    }
+    w.requests.send(Request::Halt).unwrap();
+    assert!(matches!(next(&w), Event::Status(_)));
     w.join();
 }
 
@@ -336,5 +334,52 @@ fn quit_ends_the_worker() {
     assert!(matches!(next(&w), Event::Exited));
     // The thread has ended: its end of the channel is gone.
     assert!(w.events.recv_timeout(WAIT).is_err());
+    w.join();
+}
+
+/// `:c` is the `::cont` dcmd: it says the guest runs, Ctrl-C (the interrupt flag) halts
+/// it, the stop is reported, and a Status with the guest stopped follows the Done.
+#[test]
+fn cont_says_resumed_and_ctrl_c_halts_it() {
+    let w = flaky(&Arc::default());
+    let Event::Ready { interrupt } = next(&w) else {
+        panic!("no Ready");
+    };
+    assert!(matches!(next(&w), Event::Connected(_)));
+    w.requests
+        .send(Request::Execute {
+            id: 7,
+            line: ":c".into(),
+        })
+        .unwrap();
+    assert!(matches!(next(&w), Event::Resumed));
+    interrupt.store(true, Ordering::SeqCst);
+    let mut lines = Vec::new();
+    let done = loop {
+        match next(&w) {
+            Event::Output { id: 7, text, .. } => lines.push(text),
+            done @ Event::Done { .. } => break done,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(
+        matches!(
+            done,
+            Event::Done {
+                id: 7,
+                interrupted: true,
+                ..
+            }
+        ),
+        "{done:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("vCPU")),
+        "no stop report: {lines:?}"
+    );
+    let Event::Status(st) = next(&w) else {
+        panic!("no Status after the resume");
+    };
+    assert!(!st.running, "{st:?}");
     w.join();
 }
