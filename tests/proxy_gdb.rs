@@ -468,6 +468,11 @@ fn breakpoints_continue_and_ctrl_c() {
         &proxy,
         &[
             &brk,
+            // dcmds at each stop: the breakpoint's commands run one through `monitor`.
+            "python gdb.breakpoints()[0].commands = 'monitor $c'",
+            &mark("refused"),
+            "monitor ::cont -T 1",
+            "monitor __x64_sys_poll::bp",
             &mark("cont"),
             "continue",
             &mark("hit"),
@@ -479,9 +484,19 @@ fn breakpoints_continue_and_ctrl_c() {
         ],
     );
     let hit = section(&text, "hit", "delete");
+    // gdb runs the guest: qmdb's own run control is refused, saying what to use instead.
+    let refused = section(&text, "refused", "cont");
+    for cmd in ["::cont", "::bp"] {
+        assert!(
+            refused.contains(&format!("refused: {cmd}: gdb runs the guest in proxy mode")),
+            "{text}"
+        );
+    }
+    let cont = section(&text, "cont", "hit");
+    assert!(cont.contains("hit Breakpoint 1"), "{text}");
     assert!(
-        section(&text, "cont", "hit").contains("hit Breakpoint 1"),
-        "{text}"
+        cont.lines().any(|l| l.starts_with("__x64_sys_poll(")),
+        "no `monitor $c` of the stopped vCPU after the hit:\n{text}"
     );
     assert_eq!(gdb_reg(hit, "rip"), poll, "{text}");
     assert!(

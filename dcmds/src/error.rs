@@ -84,7 +84,8 @@ pub enum DcmdError {
     /// Guest data is inconsistent (a cycle in a list, a walk over its bound).
     #[error("{0}")]
     Corrupt(String),
-    /// The command is refused (it would change the VM without `-w`).
+    /// The command is refused (it would change the VM without `-w`, or run control
+    /// belongs to someone else).
     #[error("refused: {0}")]
     Refused(String),
     /// The output went away (a closed pipe); the session stops quietly.

@@ -15,7 +15,12 @@
 //!   (in `__schedule`), `rsp` is `thread.sp` plus the frame's size (where the stack pointer
 //!   is once `__switch_to_asm` has returned into `__schedule`), `rbp`, `rbx`, `r12`–`r15`
 //!   from the frame, and the kernel's `cs` and `ss`. The other registers are not saved.
-//! - `monitor`: `help`, `qemu CMD` (QEMU's monitor), or any dcmd line.
+//! - `monitor`: `help`, `qemu CMD` (QEMU's monitor), or any dcmd line but qmdb's run
+//!   control (`::bp`, `::wp`, `:c`, `::step`, `::stop`): gdb runs the guest here. gdb sends
+//!   no Ctrl-C while it waits for a `monitor` reply, so a `monitor :c` could not be
+//!   interrupted, and gdb would keep the registers and threads of before it. gdb's own
+//!   `break`, `watch`, `continue` and `stepi` go through the proxy, and `commands` can run
+//!   `monitor $c` (any dcmd) at each stop.
 
 use crate::cmds::help::dcmd_lines;
 use crate::cmds::monitor::is_read_only;
@@ -29,6 +34,10 @@ use qmdb_bridge::proxy::backend::{ProxyBackend, ProxyThread, SavedRegisters, Thr
 use qmdb_bridge::{Target, VcpuId, VirtAddr};
 use serde_json::Value;
 use std::collections::HashMap;
+
+/// Why run-control dcmds are refused in `monitor` (see the module docs).
+const GDB_RUNS: &str = "gdb runs the guest in proxy mode: use gdb's break, watch, continue, \
+     stepi and finish (with `commands` ... `monitor $c` ... `end` to run dcmds at each stop)";
 
 /// The kernel's code segment selector (`__KERNEL_CS`) on x86_64.
 pub const KERNEL_CS: u64 = 0x10;
@@ -123,6 +132,8 @@ impl SessionBackend {
 
     /// A backend showing `view` as threads.
     pub fn with_view(session: Session, view: ThreadView) -> SessionBackend {
+        let mut session = session;
+        session.set_run_control_elsewhere(GDB_RUNS);
         SessionBackend {
             session,
             view,

@@ -38,6 +38,8 @@ pub struct Session {
     dot: VirtAddr,
     vars: BTreeMap<String, u64>,
     writable: bool,
+    /// Who runs the guest instead of qmdb's events, when not qmdb (gdb, in proxy mode).
+    run_control_elsewhere: Option<String>,
     walk_limit: u64,
     quit: bool,
     interrupt: Arc<AtomicBool>,
@@ -62,6 +64,7 @@ impl Session {
             dot: VirtAddr(0),
             vars: BTreeMap::new(),
             writable: false,
+            run_control_elsewhere: None,
             walk_limit: DEFAULT_WALK_LIMIT,
             quit: false,
             interrupt: Arc::new(AtomicBool::new(false)),
@@ -237,6 +240,20 @@ impl Session {
     /// Allows commands that change the VM (`-w`).
     pub fn set_writable(&mut self, writable: bool) {
         self.writable = writable;
+    }
+
+    /// Gives run control to someone else: breakpoints, watchpoints, continuing and
+    /// stepping are then refused with `why` (which says what to use instead).
+    pub fn set_run_control_elsewhere(&mut self, why: impl Into<String>) {
+        self.run_control_elsewhere = Some(why.into());
+    }
+
+    /// For run-control dcmds: an error if run control is someone else's.
+    pub fn require_run_control(&self, cmd: &str) -> Result<(), DcmdError> {
+        match &self.run_control_elsewhere {
+            Some(why) => Err(DcmdError::Refused(format!("{cmd}: {why}"))),
+            None => Ok(()),
+        }
     }
 
     /// The bound on the steps of one walk.

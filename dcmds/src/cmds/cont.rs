@@ -69,6 +69,7 @@ fn run_cont(
     sink: &mut Sink<'_>,
 ) -> Result<(), DcmdError> {
     let cmd = inv.display_name();
+    session.require_run_control(&cmd)?;
     let opts = crate::args::getopts(&cmd, inv.args, "T:")?;
     if let Some(extra) = opts.rest.first() {
         return Err(inv.usage_error(format!("unexpected argument {extra:?}")));
@@ -86,6 +87,7 @@ fn run_stop(
     inv: &Invocation<'_>,
     sink: &mut Sink<'_>,
 ) -> Result<(), DcmdError> {
+    session.require_run_control(&inv.display_name())?;
     if !inv.args.is_empty() {
         return Err(inv.usage_error("takes no arguments"));
     }
