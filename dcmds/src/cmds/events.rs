@@ -1,9 +1,11 @@
 //! `::events` / `$b`, `::delete` / `:d` / `:z`, `::enable`, `::disable`.
 
 use crate::error::DcmdError;
+use crate::events::EventTable;
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
+use qmdb_bridge::Target;
 
 pub const EVENTS: DcmdDef = DcmdDef {
     name: "events",
@@ -117,12 +119,18 @@ fn ids(
         .collect()
 }
 
-fn run_delete(
+/// Applies `change` to each event the arguments name (`all_skips_sticky`: as for
+/// ::delete), printing `verb event N` for each; an unknown id or a failed change fails the
+/// command after the others were done.
+fn for_each_event(
     session: &mut Session,
     inv: &Invocation<'_>,
     sink: &mut Sink<'_>,
+    all_skips_sticky: bool,
+    verb: &str,
+    change: impl Fn(&mut EventTable, &mut dyn Target, u32) -> Result<(), DcmdError>,
 ) -> Result<(), DcmdError> {
-    for id in ids(session, inv, true)? {
+    for id in ids(session, inv, all_skips_sticky)? {
         if session.events().get(id).is_none() {
             sink.fail(&DcmdError::usage(
                 inv.display_name(),
@@ -131,13 +139,23 @@ fn run_delete(
             continue;
         }
         let (table, target) = session.events_and_target();
-        match table.delete(target, id) {
-            Ok(_) => sink.line(&format!("deleted event {id}")),
+        match change(table, target, id) {
+            Ok(()) => sink.line(&format!("{verb} event {id}")),
             Err(e) if e.ends_command() => return Err(e),
             Err(e) => sink.fail(&e),
         }
     }
     Ok(())
+}
+
+fn run_delete(
+    session: &mut Session,
+    inv: &Invocation<'_>,
+    sink: &mut Sink<'_>,
+) -> Result<(), DcmdError> {
+    for_each_event(session, inv, sink, true, "deleted", |table, target, id| {
+        table.delete(target, id).map(|_| ())
+    })
 }
 
 fn set(
@@ -146,25 +164,10 @@ fn set(
     sink: &mut Sink<'_>,
     enabled: bool,
 ) -> Result<(), DcmdError> {
-    for id in ids(session, inv, false)? {
-        if session.events().get(id).is_none() {
-            sink.fail(&DcmdError::usage(
-                inv.display_name(),
-                format!("no event {id}"),
-            ));
-            continue;
-        }
-        let (table, target) = session.events_and_target();
-        match table.set_enabled(target, id, enabled) {
-            Ok(()) => sink.line(&format!(
-                "{} event {id}",
-                if enabled { "enabled" } else { "disabled" }
-            )),
-            Err(e) if e.ends_command() => return Err(e),
-            Err(e) => sink.fail(&e),
-        }
-    }
-    Ok(())
+    let verb = if enabled { "enabled" } else { "disabled" };
+    for_each_event(session, inv, sink, false, verb, |table, target, id| {
+        table.set_enabled(target, id, enabled)
+    })
 }
 
 fn run_enable(s: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {

@@ -317,9 +317,15 @@ fn resume_loop(
     goal: Option<&Goal>,
 ) -> Result<Stopped, DcmdError> {
     for _ in 0..MAX_STOPS {
-        step_off(session, goal.map(|g| g.addr))?;
-        session.target_mut().resume()?;
-        let (reason, forced) = match wait(session, run.deadline)? {
+        let waited = match step_off(session, goal.map(|g| g.addr))? {
+            // The instruction under the breakpoint set off a watchpoint: that is the stop.
+            Some(watched) => Waited::Stop(watched),
+            None => {
+                session.target_mut().resume()?;
+                wait(session, run.deadline)?
+            }
+        };
+        let (reason, forced) = match waited {
             Waited::Stop(r) => (r, None),
             Waited::Interrupted(r) => (r, Some(StopWhy::Interrupted)),
             Waited::Timeout(r) => (r, Some(StopWhy::Timeout(run.started.elapsed()))),
@@ -352,17 +358,18 @@ fn quiet_step(target: &mut dyn Target) -> Result<(), DcmdError> {
 }
 
 /// If the vCPU of the last stop sits on a planted breakpoint (or `extra`), steps it off
-/// with those breakpoints removed, so that resuming does not hit it again at once.
-fn step_off(session: &mut Session, extra: Option<u64>) -> Result<(), DcmdError> {
+/// with those breakpoints removed, so that resuming does not hit it again at once. A
+/// watchpoint stop of that one step is returned, to be reported instead of resuming.
+fn step_off(session: &mut Session, extra: Option<u64>) -> Result<Option<StopReason>, DcmdError> {
     let Some(vcpu) = session.events().last_stop_vcpu else {
-        return Ok(());
+        return Ok(None);
     };
     if session.target().selected_vcpu() != vcpu {
         session.target_mut().select_vcpu(vcpu)?;
     }
     let pc = session.target_mut().read_registers()?.get_u64("rip");
     let Some(pc) = pc else {
-        return Ok(());
+        return Ok(None);
     };
     let n_user = session
         .events()
@@ -372,7 +379,7 @@ fn step_off(session: &mut Session, extra: Option<u64>) -> Result<(), DcmdError> 
         .count();
     let n = n_user + usize::from(extra == Some(pc));
     if n == 0 {
-        return Ok(());
+        return Ok(None);
     }
     let t = session.target_mut();
     for _ in 0..n {
@@ -383,7 +390,8 @@ fn step_off(session: &mut Session, extra: Option<u64>) -> Result<(), DcmdError> 
         .and_then(
             |()| match wait(session, Some(Instant::now() + STEP_TIMEOUT))? {
                 Waited::Interrupted(_) => Err(DcmdError::Interrupted),
-                _ => Ok(()),
+                Waited::Stop(r) if watch_addr(&r).is_some() => Ok(Some(r)),
+                Waited::Stop(_) | Waited::Timeout(_) => Ok(None),
             },
         );
     let t = session.target_mut();
@@ -393,9 +401,9 @@ fn step_off(session: &mut Session, extra: Option<u64>) -> Result<(), DcmdError> 
             replant = Err(e);
         }
     }
-    stepped?;
+    let watched = stepped?;
     replant?;
-    Ok(())
+    Ok(watched)
 }
 
 /// `::step`: one instruction, over a call, or out to the caller.

@@ -286,3 +286,72 @@ fn delete_all_keeps_sticky_events_and_options_are_checked() {
     assert!(text(&mut s, "::bp do_work/K").contains("not a symbol"));
     assert!(text(&mut s, "::cont -T x").contains("bad timeout"));
 }
+
+/// Two events on one address each own a QEMU point (QEMU keeps duplicates and removes one
+/// per `z`): a stop there hits both, and deleting one leaves the other planted and hit.
+#[test]
+fn two_breakpoints_on_one_address() {
+    let (mut s, shared) = session();
+    text(&mut s, "do_work::bp");
+    text(&mut s, "do_work::bp -n 5");
+    assert_eq!(
+        shared.borrow().planted,
+        vec![
+            (BreakKind::Software, DO_WORK, 1),
+            (BreakKind::Software, DO_WORK, 1)
+        ]
+    );
+    shared.borrow_mut().stops.push_back(hit(0, DO_WORK));
+    let (o, out) = run(&mut s, "::cont -T 5");
+    assert!(o.all_ok, "{}", out.text());
+    let rec = &out.records()[0].data[0];
+    assert_eq!(rec["events"], serde_json::json!([1, 2]), "{rec}");
+    assert_eq!(text(&mut s, "::delete 1"), "deleted event 1\n");
+    assert_eq!(
+        shared.borrow().planted,
+        vec![(BreakKind::Software, DO_WORK, 1)]
+    );
+    shared.borrow_mut().stops.push_back(hit(0, DO_WORK));
+    let (o, out) = run(&mut s, "::cont -T 5");
+    assert!(o.all_ok, "{}", out.text());
+    let rec = &out.records()[0].data[0];
+    assert_eq!(rec["event"], 2, "{rec}");
+    assert_eq!(rec["hits"], 2, "{rec}");
+}
+
+/// Continuing from a breakpoint steps its instruction first; a watchpoint that instruction
+/// sets off is the stop (it is not stepped over and lost).
+#[test]
+fn a_watchpoint_hit_while_stepping_off_a_breakpoint_is_reported() {
+    let (mut s, shared) = session();
+    text(&mut s, "do_work::bp");
+    text(&mut s, "counter::wp -w");
+    shared.borrow_mut().stops.push_back(hit(0, DO_WORK));
+    let (_, out) = run(&mut s, ":c");
+    assert!(
+        out.text().starts_with("stopped: breakpoint 1"),
+        "{}",
+        out.text()
+    );
+    shared.borrow_mut().stops.push_back(MockStop {
+        vcpu: 0,
+        rip: DO_WORK + 1,
+        info: vec![("watch".into(), format!("{COUNTER:x}"))],
+        on_step: true,
+        ..MockStop::default()
+    });
+    let (o, out) = run(&mut s, "::cont -T 5");
+    assert!(o.all_ok, "{}", out.text());
+    assert!(
+        out.text()
+            .starts_with("stopped: watchpoint 2 (counter), hit 1, access at ffffffff82000000"),
+        "{}",
+        out.text()
+    );
+    let log = shared.borrow().run_log.clone();
+    assert_eq!(
+        log.iter().filter(|l| *l == "resume").count(),
+        1,
+        "resumed after the watchpoint stop: {log:?}"
+    );
+}
