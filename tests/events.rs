@@ -1,5 +1,6 @@
-//! End-to-end: execution control on the real guest (6.1, KASLR on), against the fixture's
-//! `qmdb-napper`, which increments a counter and sleeps one second (`nanosleep`), forever.
+//! End-to-end: execution control on the real guest (6.1 and 6.12, KASLR on), against the
+//! fixture's `qmdb-napper`, which increments a counter and sleeps one second (`nanosleep`),
+//! forever.
 //! Breakpoints and watchpoints are QEMU's; after qmdb leaves, none remain and the guest runs.
 
 mod support;
@@ -62,6 +63,15 @@ fn napper(guest: &Guest) -> (u32, u64) {
     (pid, counter.expect("napper counter"))
 }
 
+/// Checks a `--json` stop record: why it stopped, in which task, and the other `fields`.
+fn assert_stop(stop: &Value, why: &str, pid: u32, fields: &[(&str, Value)]) {
+    assert_eq!(stop["stop"], why, "{stop}");
+    assert_eq!(stop["pid"], pid, "{stop}");
+    for (k, v) in fields {
+        assert_eq!(&stop[*k], v, "{k} in {stop}");
+    }
+}
+
 fn last_nap(guest: &Guest) -> u64 {
     guest
         .console()
@@ -74,9 +84,8 @@ fn last_nap(guest: &Guest) -> u64 {
 
 /// A temporary breakpoint on hrtimer_nanosleep stops with the napper current; `::step out`
 /// returns to the caller the unwinder named.
-#[test]
-fn breakpoint_then_step_out() {
-    let guest = shared_guest(KernelVersion::V6_1);
+fn breakpoint_then_step_out(kernel: KernelVersion) {
+    let guest = shared_guest(kernel);
     let (pid, _) = napper(guest);
     let o = qmdb(
         guest,
@@ -99,13 +108,17 @@ fn breakpoint_then_step_out() {
     let recs = json(&o);
     assert_eq!(recs.len(), 6, "{recs:?}");
     assert!(recs.iter().all(|r| r["ok"] == true), "{recs:?}");
-    let stop = &recs[1]["data"][0];
-    assert_eq!(stop["stop"], "breakpoint", "{stop}");
-    assert_eq!(stop["symbol"], "hrtimer_nanosleep", "{stop}");
-    assert_eq!(stop["offset"], 0, "{stop}");
-    assert_eq!(stop["pid"], pid, "{stop}");
-    assert_eq!(stop["comm"], "qmdb-napper", "{stop}");
-    assert_eq!(stop["mode"], "kernel", "{stop}");
+    assert_stop(
+        &recs[1]["data"][0],
+        "breakpoint",
+        pid,
+        &[
+            ("symbol", "hrtimer_nanosleep".into()),
+            ("offset", 0.into()),
+            ("comm", "qmdb-napper".into()),
+            ("mode", "kernel".into()),
+        ],
+    );
     // -t: gone once the target stopped.
     assert_eq!(
         recs[2]["data"].as_array().map(Vec::len),
@@ -118,52 +131,77 @@ fn breakpoint_then_step_out() {
     assert_eq!(frames[0]["symbol"], "hrtimer_nanosleep", "{}", recs[3]);
     let caller = &frames[1];
     let out = &recs[4]["data"][0];
-    assert_eq!(out["stop"], "step-out", "{out}");
-    assert_eq!(out["pid"], pid, "{out}");
-    assert_eq!(out["pc"], caller["pc"], "{out} vs {caller}");
+    assert_stop(out, "step-out", pid, &[("pc", caller["pc"].clone())]);
     // One instruction further, in the same task (interrupts held off while stepping).
     let step = &recs[5]["data"][0];
-    assert_eq!(step["stop"], "step", "{step}");
-    assert_eq!(step["pid"], pid, "{step}");
+    assert_stop(step, "step", pid, &[]);
     assert_ne!(step["pc"], out["pc"], "{step}");
 }
 
-/// `-p comm`: a breakpoint on `schedule`, which every sleeping task passes, stops only in
-/// the named task.
 #[test]
-fn task_filter_stops_only_in_that_task() {
-    let guest = shared_guest(KernelVersion::V6_1);
+fn breakpoint_then_step_out_6_1() {
+    breakpoint_then_step_out(KernelVersion::V6_1);
+}
+
+#[test]
+fn breakpoint_then_step_out_6_12() {
+    breakpoint_then_step_out(KernelVersion::V6_12);
+}
+
+/// `-p comm` or `-p pid`: a breakpoint on `schedule`, which every sleeping task passes,
+/// stops only in the named task.
+fn task_filter_stops_only_in_that_task(kernel: KernelVersion, by_pid: bool) {
+    let guest = shared_guest(kernel);
     let (pid, _) = napper(guest);
-    let o = qmdb(
-        guest,
-        &[
-            "--json",
-            "-e",
-            "schedule::bp -p qmdb-napper",
-            "-e",
-            "::cont -T 30",
-        ],
-    );
+    let bp = if by_pid {
+        format!("schedule::bp -p {pid}")
+    } else {
+        "schedule::bp -p qmdb-napper".to_string()
+    };
+    let o = qmdb(guest, &["--json", "-e", &bp, "-e", "::cont -T 30"]);
     let recs = json(&o);
     let stop = &recs[1]["data"][0];
-    assert_eq!(stop["stop"], "breakpoint", "{stop}");
-    assert_eq!(stop["symbol"], "schedule", "{stop}");
-    assert_eq!(stop["pid"], pid, "{stop}");
+    assert_stop(stop, "breakpoint", pid, &[("symbol", "schedule".into())]);
+}
+
+#[test]
+fn task_filter_stops_only_in_that_task_6_1() {
+    task_filter_stops_only_in_that_task(KernelVersion::V6_1, false);
+}
+
+#[test]
+fn task_filter_by_pid_stops_only_in_that_task_6_12() {
+    task_filter_stops_only_in_that_task(KernelVersion::V6_12, true);
 }
 
 /// A write watchpoint on the napper's counter fires in the napper, in user mode.
-#[test]
-fn write_watchpoint_fires() {
-    let guest = shared_guest(KernelVersion::V6_1);
+fn write_watchpoint_fires(kernel: KernelVersion) {
+    let guest = shared_guest(kernel);
     let (pid, counter) = napper(guest);
     let wp = format!("{counter:x}::wp -w -L 8");
     let o = qmdb(guest, &["--json", "-e", &wp, "-e", "::cont -T 30"]);
     let recs = json(&o);
     let stop = &recs[1]["data"][0];
-    assert_eq!(stop["stop"], "watchpoint", "{stop}");
-    assert_eq!(stop["event"], 1, "{stop}");
-    assert_eq!(stop["pid"], pid, "{stop}");
-    assert_eq!(stop["mode"], "user", "{stop}");
+    assert_stop(
+        stop,
+        "watchpoint",
+        pid,
+        &[
+            ("event", 1.into()),
+            ("mode", "user".into()),
+            ("watch", format!("{counter:#x}").into()),
+        ],
+    );
+}
+
+#[test]
+fn write_watchpoint_fires_6_1() {
+    write_watchpoint_fires(KernelVersion::V6_1);
+}
+
+#[test]
+fn write_watchpoint_fires_6_12() {
+    write_watchpoint_fires(KernelVersion::V6_12);
 }
 
 /// `-c '::findstack -v; :c' -n 3`: three stacks, then the event is disabled and the guest
