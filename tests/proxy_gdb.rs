@@ -472,7 +472,7 @@ fn breakpoints_continue_and_ctrl_c() {
             "python gdb.breakpoints()[0].commands = 'monitor $c'",
             &mark("refused"),
             "monitor ::cont -T 1",
-            "monitor __x64_sys_poll::bp",
+            "monitor ::step",
             &mark("cont"),
             "continue",
             &mark("hit"),
@@ -484,9 +484,9 @@ fn breakpoints_continue_and_ctrl_c() {
         ],
     );
     let hit = section(&text, "hit", "delete");
-    // gdb runs the guest: qmdb's own run control is refused, saying what to use instead.
+    // gdb runs the guest: qmdb's continue and step are refused, saying what to use instead.
     let refused = section(&text, "refused", "cont");
-    for cmd in ["::cont", "::bp"] {
+    for cmd in ["::cont", "::step"] {
         assert!(
             refused.contains(&format!("refused: {cmd}: gdb runs the guest in proxy mode")),
             "{text}"
@@ -640,4 +640,107 @@ fn a_second_gdb_is_refused() {
     );
     let (status, stderr) = proxy.stop();
     assert!(status.success(), "{status}: {stderr}");
+}
+
+/// Events set with `monitor ::bp` are honoured by gdb's `continue`: `-p` filters, the
+/// callbacks' output reaches gdb's console, `:c` goes on unseen by gdb, `-n` disables; an
+/// event without callbacks stops gdb in the right task; gdb's detach deletes them all.
+#[test]
+fn qmdb_events_under_gdb_continue() {
+    require_gdb();
+    let guest = guest();
+    let napper = guest
+        .truth()
+        .tasks_named("qmdb-napper")
+        .next()
+        .expect("the fixture has qmdb-napper")
+        .tid;
+    let out = guest.qmdb_ok(&["-e", "do_nanosleep=K"]);
+    let do_nanosleep = u64::from_str_radix(out.trim(), 16).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let _attached = guest.attach_lock();
+    let proxy = Proxy::start(guest, &[]);
+    let mut g = Gdb::spawn(
+        &proxy.addr,
+        &[
+            "monitor hrtimer_nanosleep::bp -p qmdb-napper -c '$c; :c' -n 2",
+            &mark("cont"),
+            "continue",
+            &mark("interrupted"),
+            "monitor $b",
+            "monitor do_nanosleep::bp -p qmdb-napper",
+            &mark("cont2"),
+            "continue",
+            &mark("hit"),
+            PRINT_DETAILS,
+            "info registers rip",
+            &mark("end"),
+            "detach",
+        ],
+    );
+    // The napper sleeps every second: two hits, each reported with its stack, while gdb
+    // still waits for its continue to stop.
+    let hit = |n: u32| format!("stopped: breakpoint 1 (hrtimer_nanosleep), hit {n}, vCPU");
+    assert!(
+        g.wait_output(&hit(2), Duration::from_secs(60)),
+        "{}\n{}",
+        g.output(),
+        proxy.logs()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let running = g.output();
+    assert!(
+        !running.contains("@@interrupted"),
+        "gdb saw a stop of qmdb's event:\n{running}"
+    );
+    signal(g.pid(), "-INT");
+    let text = g.finish(&proxy);
+    let cont = section(&text, "cont", "interrupted");
+    for n in [1, 2] {
+        let report = cont
+            .lines()
+            .find(|l| l.starts_with(&hit(n)))
+            .unwrap_or_else(|| panic!("no hit {n}:\n{text}"));
+        assert!(
+            report.contains(&format!("pid {napper} (qmdb-napper)")),
+            "-p let another task through: {report}"
+        );
+    }
+    assert!(!cont.contains(&hit(3)), "-n 2 did not disable:\n{text}");
+    assert!(
+        cont.lines().any(|l| l.starts_with("hrtimer_nanosleep(")),
+        "no $c from the callback:\n{text}"
+    );
+    assert!(cont.contains("received signal SIGINT"), "{text}");
+    let listing = section(&text, "interrupted", "cont2");
+    let row = listing
+        .lines()
+        .find(|l| l.contains("hrtimer_nanosleep"))
+        .unwrap_or_else(|| panic!("$b lists no event 1:\n{text}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols.get(1), Some(&"-"), "disabled after 2 hits: {row}");
+    assert_eq!(cols.get(3), Some(&"2"), "2 hits: {row}");
+    // An event without callbacks stops gdb, in the napper's thread.
+    let hit2 = section(&text, "hit", "end");
+    assert!(
+        section(&text, "cont2", "hit").contains("stopped: breakpoint 2 (do_nanosleep), hit 1"),
+        "{text}"
+    );
+    assert!(
+        hit2.contains(&format!("@@details pid {napper} qmdb-napper")),
+        "{text}"
+    );
+    assert_eq!(gdb_reg(hit2, "rip"), do_nanosleep, "{text}");
+    // Detached: no event is left, the napper keeps sleeping and waking.
+    drop(proxy);
+    let before = guest
+        .console()
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("QMDB-NAP "))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        guest.wait_console(&format!("QMDB-NAP {}", before + 3), Duration::from_secs(30)),
+        "the napper stopped after gdb detached: an event was left planted"
+    );
 }

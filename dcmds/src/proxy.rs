@@ -15,29 +15,34 @@
 //!   (in `__schedule`), `rsp` is `thread.sp` plus the frame's size (where the stack pointer
 //!   is once `__switch_to_asm` has returned into `__schedule`), `rbp`, `rbx`, `r12`–`r15`
 //!   from the frame, and the kernel's `cs` and `ss`. The other registers are not saved.
-//! - `monitor`: `help`, `qemu CMD` (QEMU's monitor), or any dcmd line but qmdb's run
-//!   control (`::bp`, `::wp`, `:c`, `::step`, `::stop`): gdb runs the guest here. gdb sends
-//!   no Ctrl-C while it waits for a `monitor` reply, so a `monitor :c` could not be
-//!   interrupted, and gdb would keep the registers and threads of before it. gdb's own
-//!   `break`, `watch`, `continue` and `stepi` go through the proxy, and `commands` can run
-//!   `monitor $c` (any dcmd) at each stop.
+//! - `monitor`: `help`, `qemu CMD` (QEMU's monitor), or any dcmd line but `:c`, `::step`
+//!   and `::stop`: gdb runs the guest here. gdb sends no Ctrl-C while it waits for a
+//!   `monitor` reply, so a `monitor :c` could not be interrupted, and gdb would keep the
+//!   registers and threads of before it. Events set with `monitor ::bp`/`::wp` are honoured
+//!   by gdb's `continue` ([`crate::events::front_end`]): hits counted, `-p` filtered, the stop
+//!   report and `-c` callbacks printed on gdb's console, going on unseen by gdb when the
+//!   callbacks end with `:c`; they are deleted when gdb detaches.
 
 use crate::cmds::help::dcmd_lines;
 use crate::cmds::monitor::is_read_only;
 use crate::error::DcmdError;
+use crate::events::front_end::{self, Verdict};
 use crate::kernel::btf::Btf;
 use crate::linux::tasks::read_task;
 use crate::linux::{vcpu_states, walk_tasks, LinuxLayout, PerCpu, Scope, Task, TaskRef};
 use crate::output::Output;
 use crate::session::Session;
-use qmdb_bridge::proxy::backend::{ProxyBackend, ProxyThread, SavedRegisters, ThreadKey};
-use qmdb_bridge::{Target, VcpuId, VirtAddr};
+use crate::sink::Sink;
+use qmdb_bridge::proxy::backend::{
+    ProxyBackend, ProxyThread, SavedRegisters, StopAction, ThreadKey,
+};
+use qmdb_bridge::{StopReason, Target, VcpuId, VirtAddr};
 use serde_json::Value;
 use std::collections::HashMap;
 
 /// Why run-control dcmds are refused in `monitor` (see the module docs).
-const GDB_RUNS: &str = "gdb runs the guest in proxy mode: use gdb's break, watch, continue, \
-     stepi and finish (with `commands` ... `monitor $c` ... `end` to run dcmds at each stop)";
+const GDB_RUNS: &str = "gdb runs the guest in proxy mode: use gdb's continue, stepi and \
+     finish (events set with `monitor ::bp` and gdb's own breakpoints stop it)";
 
 /// The kernel's code segment selector (`__KERNEL_CS`) on x86_64.
 pub const KERNEL_CS: u64 = 0x10;
@@ -411,6 +416,44 @@ impl ProxyBackend for SessionBackend {
                 "vCPU {} has no saved registers: its registers are the vCPU's",
                 v.cpu_index()
             )),
+        }
+    }
+
+    fn has_points(&self) -> bool {
+        self.session.events().events().iter().any(|e| e.planted)
+    }
+
+    fn before_resume(&mut self, stepping: bool, out: &mut dyn FnMut(&str)) -> Option<StopReason> {
+        front_end::before_resume(&mut self.session, stepping).unwrap_or_else(|e| {
+            out(&format!("qmdb: {e}"));
+            None
+        })
+    }
+
+    fn on_stop(
+        &mut self,
+        reason: &StopReason,
+        gdbs: bool,
+        out: &mut dyn FnMut(&str),
+    ) -> StopAction {
+        let mut stream = StreamOutput { out };
+        let verdict = {
+            let mut sink = Sink::new(&mut stream, None);
+            front_end::at_stop(&mut self.session, &mut sink, reason.clone(), gdbs)
+        };
+        match verdict {
+            Ok(Verdict::GoOn) => StopAction::Resume,
+            Ok(Verdict::Report) => StopAction::Report,
+            Err(e) => {
+                (stream.out)(&format!("qmdb: {e}"));
+                StopAction::Report
+            }
+        }
+    }
+
+    fn on_detach(&mut self, out: &mut dyn FnMut(&str)) {
+        if let Err(e) = front_end::clear(&mut self.session) {
+            out(&format!("qmdb: removing qmdb's events: {e}"));
         }
     }
 

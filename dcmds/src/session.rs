@@ -242,8 +242,9 @@ impl Session {
         self.writable = writable;
     }
 
-    /// Gives run control to someone else: breakpoints, watchpoints, continuing and
-    /// stepping are then refused with `why` (which says what to use instead).
+    /// Gives run control to someone else: continuing, stepping and halting are then
+    /// refused with `why` (which says what to use instead); events may still be set, for
+    /// the other front end to honour (see [`crate::events::front_end`]).
     pub fn set_run_control_elsewhere(&mut self, why: impl Into<String>) {
         self.run_control_elsewhere = Some(why.into());
     }

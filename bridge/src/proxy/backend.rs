@@ -2,7 +2,7 @@
 //! threads, the registers a sleeping task saved, and dcmds for `monitor`. The bridge does not
 //! know the kernel; `qmdb-dcmds` implements this trait over a session.
 
-use crate::target::{Target, VcpuId};
+use crate::target::{StopReason, Target, VcpuId};
 
 /// A stable name for one gdb thread across stops: a kernel task's `task_struct` address, or
 /// a vCPU in `--threads=vcpus` mode.
@@ -28,6 +28,15 @@ pub struct ProxyThread {
 /// `rbx`, `r12`…`r15`, `cs`, `ss`, `eflags`); those not listed are unknown and read as 0.
 pub type SavedRegisters = Vec<(&'static str, u64)>;
 
+/// What the proxy does with a stop of a continue gdb asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopAction {
+    /// Report it to gdb.
+    Report,
+    /// Resume the target without telling gdb (the backend's own event went on).
+    Resume,
+}
+
 /// The proxy's view of the session above it.
 pub trait ProxyBackend {
     /// The connection to the stub (QEMU), for everything forwarded as is.
@@ -43,4 +52,33 @@ pub trait ProxyBackend {
     /// Runs a `monitor` command line (dcmds, or `qemu CMD` for QEMU's monitor, or `help`),
     /// giving each output line to `out` as it is produced. Returns whether it succeeded.
     fn monitor(&mut self, line: &str, out: &mut dyn FnMut(&str)) -> bool;
+
+    /// Whether the backend has breakpoints or watchpoints of its own (set with `monitor`).
+    fn has_points(&self) -> bool {
+        false
+    }
+
+    /// gdb is about to resume the stopped target (`stepping`: one vCPU, one instruction):
+    /// the backend plants its own points and may step a vCPU off one. A stop that step
+    /// ran into is returned, to be handled instead of resuming. Lines for gdb's console go
+    /// to `out`.
+    fn before_resume(&mut self, _stepping: bool, _out: &mut dyn FnMut(&str)) -> Option<StopReason> {
+        None
+    }
+
+    /// The target stopped during a continue gdb asked for (the stopping vCPU selected):
+    /// report it, or resume silently (the backend's own event went on). `gdbs`: one of
+    /// gdb's points explains the stop, so it must be reported.
+    fn on_stop(
+        &mut self,
+        _reason: &StopReason,
+        _gdbs: bool,
+        _out: &mut dyn FnMut(&str),
+    ) -> StopAction {
+        StopAction::Report
+    }
+
+    /// gdb is leaving, the target is stopped: the backend removes its own points, so that
+    /// the VM runs on with none.
+    fn on_detach(&mut self, _out: &mut dyn FnMut(&str)) {}
 }

@@ -1,6 +1,7 @@
 //! Run control of a gdb session: resume and step, breakpoints and watchpoints, and turning
 //! QEMU's stops into stops of gdb's threads.
 
+use super::backend::StopAction;
 use super::target::{Action, Fault, ProxyTarget};
 use crate::error::BridgeError;
 use crate::target::{BreakKind, RunState, StopReason, VcpuId};
@@ -47,9 +48,12 @@ impl ProxyTarget<'_> {
         }
         let r = (|| {
             let running = self.t().status()?.state == RunState::Running;
-            if running && !self.planted.is_empty() {
+            if running && (!self.planted.is_empty() || self.backend.has_points()) {
                 self.t().interrupt()?;
             }
+            let conn = &self.conn;
+            self.backend.on_detach(&mut |l| conn.console(&line(l)));
+            self.pending_stop = None;
             for (kind, addr, len) in std::mem::take(&mut self.planted) {
                 if let Err(e) = self.t().remove_breakpoint(kind, VirtAddr(addr), len) {
                     if e.is_fatal() {
@@ -74,13 +78,63 @@ impl ProxyTarget<'_> {
         }
     }
 
-    /// Waits up to `timeout` for the running target to stop; the stop as gdb gets it.
+    /// Waits up to `timeout` for the running target to stop; the stop as gdb gets it. A
+    /// stop the backend's own events go on from resumes the target, unseen by gdb.
     pub(crate) fn poll_stop(&mut self, timeout: Duration) -> Option<Stop> {
-        match self.t().wait_for_stop(timeout) {
-            Ok(Some(reason)) => Some(self.stopped(reason)),
-            Ok(None) => None,
-            Err(e) => Some(self.lost_while_running(e)),
+        for l in std::mem::take(&mut self.pending_console) {
+            self.conn.console(&l);
         }
+        let reason = match self.pending_stop.take() {
+            Some(r) => r,
+            None => match self.t().wait_for_stop(timeout) {
+                Ok(Some(r)) => r,
+                Ok(None) => return None,
+                Err(e) => return Some(self.lost_while_running(e)),
+            },
+        };
+        if self.stepping.is_none() && self.backend_resumes(&reason) {
+            self.pending_stop = self.prepare_resume(false);
+            if self.pending_stop.is_none() {
+                if let Err(e) = self.t().resume() {
+                    return Some(self.lost_while_running(e));
+                }
+            }
+            return None;
+        }
+        Some(self.stopped(reason))
+    }
+
+    /// Asks the backend about a stop of gdb's continue: whether its events go on from it.
+    fn backend_resumes(&mut self, reason: &StopReason) -> bool {
+        let StopReason::Signal { thread, info, .. } = reason else {
+            return false;
+        };
+        if let Some(v) = thread {
+            if self.select(*v).is_err() {
+                return false;
+            }
+        }
+        let watch = info
+            .iter()
+            .any(|(k, _)| matches!(k.as_str(), "watch" | "rwatch" | "awatch"));
+        let gdbs = if watch {
+            self.planted.iter().any(|(k, _, _)| k.is_watchpoint())
+        } else {
+            self.breakpoint_at_pc().is_some()
+        };
+        let conn = &self.conn;
+        let action = self
+            .backend
+            .on_stop(reason, gdbs, &mut |l| conn.console(&line(l)));
+        action == StopAction::Resume
+    }
+
+    /// Lets the backend plant its points (and step off one) before the target resumes; a
+    /// stop that caused is returned. Its console lines wait until gdb's resume is acked.
+    fn prepare_resume(&mut self, stepping: bool) -> Option<StopReason> {
+        let pending = &mut self.pending_console;
+        self.backend
+            .before_resume(stepping, &mut |l| pending.push(line(l)))
     }
 
     /// gdb's Ctrl-C.
@@ -224,12 +278,18 @@ impl MultiThreadResume for ProxyTarget<'_> {
                 };
                 tracing::debug!("gdb steps {} on vCPU {vcpu}", self.describe(tid));
                 self.stepping = Some(vcpu);
+                self.prepare_resume(true);
                 self.t().step(vcpu)
             }
             None => {
                 tracing::debug!("gdb continues");
                 self.stepping = None;
-                self.t().resume()
+                self.pending_stop = self.prepare_resume(false);
+                if self.pending_stop.is_some() {
+                    Ok(())
+                } else {
+                    self.t().resume()
+                }
             }
         };
         match r {
@@ -338,6 +398,15 @@ fn watch_kind(kind: WatchKind) -> BreakKind {
         WatchKind::Write => BreakKind::Write,
         WatchKind::Read => BreakKind::Read,
         WatchKind::ReadWrite => BreakKind::Access,
+    }
+}
+
+/// A console line for gdb, newline-terminated.
+fn line(text: &str) -> String {
+    if text.ends_with('\n') {
+        text.to_string()
+    } else {
+        format!("{text}\n")
     }
 }
 

@@ -9,7 +9,7 @@ use super::threads::ThreadTable;
 use crate::error::BridgeError;
 use crate::memory::read_partial;
 use crate::regs::RegLayout;
-use crate::target::{BreakKind, Target, VcpuId};
+use crate::target::{BreakKind, StopReason, Target, VcpuId};
 use crate::VirtAddr;
 use gdbstub::common::Tid;
 use gdbstub::target::ext::base::multithread::{MultiThreadBase, MultiThreadResumeOps};
@@ -75,6 +75,10 @@ pub(crate) struct ProxyTarget<'a> {
     /// The vCPU selected at the last stop, selected again before the backend runs.
     pub(super) home: Option<VcpuId>,
     pub(crate) running: bool,
+    /// A stop that happened while the backend prepared a resume: the next one gdb gets.
+    pub(super) pending_stop: Option<StopReason>,
+    /// The backend's console lines from before gdb's resume was acked, sent once it is.
+    pub(super) pending_console: Vec<String>,
     /// Why the target is gone, once it is.
     pub(super) lost: Option<BridgeError>,
 }
@@ -98,6 +102,8 @@ impl<'a> ProxyTarget<'a> {
             stepping: None,
             home: None,
             running: false,
+            pending_stop: None,
+            pending_console: Vec::new(),
             lost: None,
         }
     }

@@ -159,7 +159,6 @@ fn run_bp(
     sink: &mut Sink<'_>,
 ) -> Result<(), DcmdError> {
     let cmd = inv.display_name();
-    session.require_run_control(&cmd)?;
     let opts = getopts(&cmd, inv.args, COMMON_OPTS)?;
     let eopts = event_options(session, &cmd, &opts)?;
     let mut addrs = Vec::new();
@@ -184,7 +183,6 @@ fn run_wp(
     sink: &mut Sink<'_>,
 ) -> Result<(), DcmdError> {
     let cmd = inv.display_name();
-    session.require_run_control(&cmd)?;
     let opts = getopts(&cmd, inv.args, &format!("rwL:{COMMON_OPTS}"))?;
     if let Some(extra) = opts.rest.first() {
         return Err(inv.usage_error(format!("unexpected argument {extra:?}")));

@@ -69,7 +69,6 @@ fn run_cont(
     sink: &mut Sink<'_>,
 ) -> Result<(), DcmdError> {
     let cmd = inv.display_name();
-    session.require_run_control(&cmd)?;
     let opts = crate::args::getopts(&cmd, inv.args, "T:")?;
     if let Some(extra) = opts.rest.first() {
         return Err(inv.usage_error(format!("unexpected argument {extra:?}")));
@@ -79,6 +78,7 @@ fn run_cont(
         session.events_mut().request(Resume::Continue);
         return Ok(());
     }
+    session.require_run_control(&cmd)?;
     run::run(session, sink, Resume::Continue, timeout)
 }
 

@@ -33,7 +33,6 @@ is always removed. out needs the kernel (ORC) and a kernel-mode vCPU.",
 
 fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
     let cmd = inv.display_name();
-    session.require_run_control(&cmd)?;
     let (word, args) = match inv.args.split_first() {
         Some((w, rest)) if w.text == "over" || w.text == "out" => (Some(w.text.as_str()), rest),
         _ => (None, inv.args),
@@ -55,5 +54,6 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         session.events_mut().request(Resume::Step(kind));
         return Ok(());
     }
+    session.require_run_control(&cmd)?;
     run::run(session, sink, Resume::Step(kind), timeout)
 }

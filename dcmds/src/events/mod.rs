@@ -6,12 +6,14 @@
 //! - [`table`]: the session's table, kept in step with what QEMU holds;
 //! - [`stop`]: where the guest stopped (vCPU, CPU, task, pc) and the stop report;
 //! - [`run`]: continue/step loops, bounded by Ctrl-C and `-T`, and the stop handling;
-//! - [`callback`]: `-c` output into the running command's sink.
+//! - [`callback`]: `-c` output into the running command's sink;
+//! - [`front_end`]: the events when gdb (through the proxy) runs the guest.
 //!
 //! The dcmds are in `cmds/bp.rs`, `cmds/events.rs`, `cmds/cont.rs` and `cmds/step.rs`.
 
 pub mod callback;
 pub mod event;
+pub mod front_end;
 pub mod run;
 pub mod stop;
 pub mod table;

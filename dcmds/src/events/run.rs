@@ -32,7 +32,7 @@ pub const MAX_STOPS: u64 = 1_000_000;
 /// An internal breakpoint `::step over`/`out` runs to: reached when the same task gets to
 /// `addr` with its stack pointer above (`strict`) or at least at `sp`.
 #[derive(Debug, Clone)]
-struct Goal {
+pub(super) struct Goal {
     addr: u64,
     task: Option<TaskRef>,
     sp: u64,
@@ -60,8 +60,8 @@ impl Goal {
 }
 
 /// A stop, before the hit is counted.
-struct Stopped {
-    why: StopWhy,
+pub(super) struct Stopped {
+    pub(super) why: StopWhy,
     here: Option<Here>,
 }
 
@@ -73,13 +73,29 @@ enum Waited {
 }
 
 /// Limits of one run-control command.
-struct Run {
+pub(super) struct Run {
     started: Instant,
     deadline: Option<Instant>,
     linux: Option<Arc<LinuxContext>>,
 }
 
 impl Run {
+    /// Limits starting now, with the kernel's context (for the current task) if there is
+    /// a kernel; `deadline` halts the guest (`-T`).
+    pub(super) fn new(session: &mut Session, cmd: &str, timeout: Option<Duration>) -> Run {
+        let started = Instant::now();
+        let linux = if session.kernel().is_some() {
+            linux::context(session, cmd).ok()
+        } else {
+            None
+        };
+        Run {
+            started,
+            deadline: timeout.map(|t| started + t),
+            linux,
+        }
+    }
+
     fn layout(&self) -> Option<&linux::LinuxLayout> {
         self.linux.as_ref().map(|c| &c.layout)
     }
@@ -95,17 +111,7 @@ pub fn run(
     first: Resume,
     timeout: Option<Duration>,
 ) -> Result<(), DcmdError> {
-    let started = Instant::now();
-    let linux = if session.kernel().is_some() {
-        linux::context(session, "::cont").ok()
-    } else {
-        None
-    };
-    let run = Run {
-        started,
-        deadline: timeout.map(|t| started + t),
-        linux,
-    };
+    let run = Run::new(session, "::cont", timeout);
     let mut op = first;
     for _ in 0..MAX_STOPS {
         sink.guest_resumed();
@@ -137,15 +143,7 @@ pub fn run(
 /// Halts a running guest (`::stop`) and reports where.
 pub fn halt(session: &mut Session, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
     let reason = session.target_mut().interrupt()?;
-    let run = Run {
-        started: Instant::now(),
-        deadline: None,
-        linux: session
-            .kernel()
-            .is_some()
-            .then(|| linux::context(session, "::stop").ok())
-            .flatten(),
-    };
+    let run = Run::new(session, "::stop", None);
     let stopped = classify(session, &run, reason, Some(StopWhy::Halted), None)?;
     finish_stop(session, sink, stopped).map(|_| ())
 }
@@ -191,7 +189,7 @@ fn watch_addr(reason: &StopReason) -> Option<u64> {
 /// Turns a stop reply into a [`Stopped`]: which vCPU, where, which events match.
 /// `forced` is the reason when qmdb itself stopped the guest. `Ok(None)` inside the
 /// returned option never happens; a filtered hit is `why: None` for the caller to go on.
-fn classify(
+pub(super) fn classify(
     session: &mut Session,
     run: &Run,
     reason: StopReason,
@@ -275,7 +273,7 @@ fn classify(
 
 /// A stop qmdb goes on from silently (a `-p` event for another task, an internal
 /// breakpoint reached by another task or a deeper frame). Not a real signal number.
-const FILTERED: u8 = 0xff;
+pub(super) const FILTERED: u8 = 0xff;
 
 /// Plants what the table says and the goal, resumes, and waits for a stop to report,
 /// going on silently from filtered ones. The goal's breakpoint is always removed.
@@ -341,7 +339,7 @@ fn resume_loop(
 }
 
 /// Plants and removes events as the table says.
-fn sync(session: &mut Session) -> Result<(), DcmdError> {
+pub(super) fn sync(session: &mut Session) -> Result<(), DcmdError> {
     let (table, target) = session.events_and_target();
     table.sync(target)
 }
@@ -360,7 +358,10 @@ fn quiet_step(target: &mut dyn Target) -> Result<(), DcmdError> {
 /// If the vCPU of the last stop sits on a planted breakpoint (or `extra`), steps it off
 /// with those breakpoints removed, so that resuming does not hit it again at once. A
 /// watchpoint stop of that one step is returned, to be reported instead of resuming.
-fn step_off(session: &mut Session, extra: Option<u64>) -> Result<Option<StopReason>, DcmdError> {
+pub(super) fn step_off(
+    session: &mut Session,
+    extra: Option<u64>,
+) -> Result<Option<StopReason>, DcmdError> {
     let Some(vcpu) = session.events().last_stop_vcpu else {
         return Ok(None);
     };
@@ -515,7 +516,7 @@ fn out_goal(session: &mut Session, run: &Run, h: &Here) -> Result<Goal, DcmdErro
 /// Counts the hit, reports the stop, applies `-t`/`-n`/`-d`/`-D`, runs the callbacks, and
 /// says what they asked for: `Some` only when every event hit has a callback and each
 /// asked to continue (mdb's rule).
-fn finish_stop(
+pub(super) fn finish_stop(
     session: &mut Session,
     sink: &mut Sink<'_>,
     mut stopped: Stopped,
