@@ -17,7 +17,7 @@
 //! | anywhere | F6 | show or hide the disassembly pane |
 //! | anywhere | Alt-← | widen the side panes |
 //! | anywhere | Alt-→ | narrow the side panes |
-//! | anywhere | F5 | continue the guest (also :c); Ctrl-C halts it |
+//! | anywhere | F5 | continue the guest (also :c) |
 //! | anywhere | Ctrl-C | cancel the command, else halt the guest |
 //! | anywhere | PgUp | scroll the output up a page |
 //! | anywhere | PgDn | scroll the output down a page |

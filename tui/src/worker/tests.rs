@@ -87,6 +87,15 @@ fn next(w: &WorkerHandle) -> Event {
         .expect("an event from the worker")
 }
 
+/// The interrupt flag from Ready, once connected.
+fn connected_flag(w: &WorkerHandle) -> Arc<AtomicBool> {
+    let Event::Ready { interrupt } = next(w) else {
+        panic!("no Ready");
+    };
+    assert!(matches!(next(w), Event::Connected(_)));
+    interrupt
+}
+
 /// Skips Ready and returns the connection event.
 fn started(w: &WorkerHandle) -> Event {
     assert!(matches!(next(w), Event::Ready { .. }));
@@ -297,10 +306,7 @@ fn halt_reports_status() {
 #[test]
 fn the_interrupt_flag_reaches_the_running_command() {
     let w = flaky(&Arc::default());
-    let Event::Ready { interrupt } = next(&w) else {
-        panic!("no Ready");
-    };
-    assert!(matches!(next(&w), Event::Connected(_)));
+    let interrupt = connected_flag(&w);
     // 128 Ki lines: long enough to be interrupted after the first.
     w.requests
         .send(Request::Execute {
@@ -342,10 +348,7 @@ fn quit_ends_the_worker() {
 #[test]
 fn cont_says_resumed_and_ctrl_c_halts_it() {
     let w = flaky(&Arc::default());
-    let Event::Ready { interrupt } = next(&w) else {
-        panic!("no Ready");
-    };
-    assert!(matches!(next(&w), Event::Connected(_)));
+    let interrupt = connected_flag(&w);
     w.requests
         .send(Request::Execute {
             id: 7,
