@@ -36,6 +36,8 @@ pub struct MockShared {
     pub stepping: Option<usize>,
     /// Sets the flag when the guest is resumed this many times (a Ctrl-C while it runs).
     pub interrupt_on_resume: Option<(usize, std::sync::Arc<std::sync::atomic::AtomicBool>)>,
+    /// Every `set_step_interrupts` call's `allow`, in order.
+    pub step_interrupts: Vec<bool>,
 }
 
 /// A stop of the simulated guest: vCPU `vcpu` (0-based) stops with `rip` (and `rsp`);
@@ -432,6 +434,12 @@ impl Target for MockTarget {
             .position(|p| *p == (kind, addr.0, len))
             .ok_or_else(|| BridgeError::Invalid(format!("nothing planted at {addr}")))?;
         shared.planted.remove(at);
+        Ok(())
+    }
+
+    fn set_step_interrupts(&mut self, allow: bool) -> Result<()> {
+        self.check()?;
+        self.shared.borrow_mut().step_interrupts.push(allow);
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use crate::sink::Sink;
 pub const STEP: DcmdDef = DcmdDef {
     name: "step",
     aliases: &[":s", ":e", ":u"],
-    usage: "[over|out] [-T seconds]",
+    usage: "[over|out] [-i] [-T seconds]",
     description: "step the selected vCPU",
     help: "  ::step, :s        one instruction on the selected vCPU alone (the
                     others stay stopped)
@@ -24,7 +24,8 @@ The stop is reported as ::cont reports one ('step', 'step over', 'step
 out'); an event hit before the step ends (a breakpoint in the called
 function) is reported instead, and the step is abandoned. QEMU steps
 without interrupts and timers (NOIRQ|NOTIMER), so a step does not land in
-an interrupt handler. A single instruction that does not end within 5 s
+an interrupt handler; -i lets them in (a pending interrupt is then taken,
+and the step lands in its handler). A single instruction that does not end within 5 s
 (hlt) is halted. over and out wait like ::cont: -T halts the guest after
 that many seconds, Ctrl-C at once. The internal breakpoint of over and out
 is always removed. out needs the kernel (ORC) and a kernel-mode vCPU.",
@@ -37,7 +38,7 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         Some((w, rest)) if w.text == "over" || w.text == "out" => (Some(w.text.as_str()), rest),
         _ => (None, inv.args),
     };
-    let opts = crate::args::getopts(&cmd, args, "T:")?;
+    let opts = crate::args::getopts(&cmd, args, "iT:")?;
     if let Some(extra) = opts.rest.first() {
         return Err(inv.usage_error(format!("unexpected argument {extra:?}")));
     }
@@ -55,5 +56,8 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         return Ok(());
     }
     session.require_run_control(&cmd)?;
-    run::run(session, sink, Resume::Step(kind), timeout)
+    session.events_mut().step_interrupts = opts.flag('i');
+    let r = run::run(session, sink, Resume::Step(kind), timeout);
+    session.events_mut().step_interrupts = false;
+    r
 }

@@ -344,12 +344,12 @@ pub(super) fn sync(session: &mut Session) -> Result<(), DcmdError> {
     table.sync(target)
 }
 
-/// Tells the stub to step without interrupts and timers (QEMU's NOIRQ|NOTIMER), so that
-/// a step does not land in an unrelated handler.
-fn quiet_step(target: &mut dyn Target) -> Result<(), DcmdError> {
+/// Tells the stub whether a step lets interrupts and timers in; without (QEMU's
+/// NOIRQ|NOTIMER, the default), a step does not land in an unrelated handler.
+fn step_interrupts(target: &mut dyn Target, allow: bool) -> Result<(), DcmdError> {
     // A stub without the control (the default: Unsupported) steps with its own flags
     // (NOIRQ|NOTIMER by default on QEMU 7.2); only a lost connection is an error.
-    match target.set_step_interrupts(false) {
+    match target.set_step_interrupts(allow) {
         Err(e) if e.is_fatal() => Err(e.into()),
         _ => Ok(()),
     }
@@ -386,7 +386,7 @@ pub(super) fn step_off(
     for _ in 0..n {
         t.remove_breakpoint(BreakKind::Software, VirtAddr(pc), 1)?;
     }
-    let stepped = quiet_step(t)
+    let stepped = step_interrupts(t, false)
         .and_then(|()| t.step(vcpu).map_err(DcmdError::from))
         .and_then(
             |()| match wait(session, Some(Instant::now() + STEP_TIMEOUT))? {
@@ -421,7 +421,8 @@ fn step(session: &mut Session, run: &Run, kind: StepKind) -> Result<Stopped, Dcm
     }
     sync(session)?;
     session.events_mut().last_stop_vcpu = Some(vcpu);
-    quiet_step(session.target_mut())?;
+    let allow = session.events().step_interrupts;
+    step_interrupts(session.target_mut(), allow)?;
     session.target_mut().step(vcpu)?;
     let deadline = match run.deadline {
         Some(d) => d.min(Instant::now() + STEP_TIMEOUT),

@@ -58,6 +58,8 @@ pub struct EventTable {
     pending: Option<Resume>,
     /// The vCPU of the last stop qmdb saw (it may sit on a breakpoint it must step off).
     pub(crate) last_stop_vcpu: Option<VcpuId>,
+    /// `::step -i`: the running step lets interrupts and timers in.
+    pub(crate) step_interrupts: bool,
 }
 
 impl EventTable {

@@ -355,3 +355,17 @@ fn a_watchpoint_hit_while_stepping_off_a_breakpoint_is_reported() {
         "resumed after the watchpoint stop: {log:?}"
     );
 }
+
+/// `::step` holds interrupts off; `::step -i` lets them in for that step only.
+#[test]
+fn step_interrupts_only_with_dash_i() {
+    let (mut s, shared) = session();
+    s.target_mut()
+        .select_vcpu(qmdb_bridge::VcpuId { pid: 1, tid: 1 })
+        .unwrap_or_else(|e| panic!("{e}"));
+    for line in ["::step", "::step -i", "::step"] {
+        let (o, out) = run(&mut s, line);
+        assert!(o.all_ok, "{line}: {}", out.text());
+    }
+    assert_eq!(shared.borrow().step_interrupts, [false, true, false]);
+}
