@@ -420,10 +420,18 @@ impl FakeStub {
     }
 
     /// The breakpoints and watchpoints the last session left planted when it ended (by `D`,
-    /// closing the connection or an error), before `D` dropped them; `None` until a session
-    /// has ended. A client that cleans up leaves none, whichever way it left.
+    /// closing the connection or an error), before `D` dropped them. A client that cleans up
+    /// leaves none, whichever way it left. The stub sees a closed connection a moment after
+    /// the client closed it: this waits up to 5 s for a session to end, then says `None`.
     pub fn planted_at_session_end(&self) -> Option<Vec<(u8, u64, u64)>> {
-        lock(&self.shared.machine).left_planted.clone()
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let left = lock(&self.shared.machine).left_planted.clone();
+            if left.is_some() || std::time::Instant::now() >= deadline {
+                return left;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// QEMU's single-step flags now (`qqemu.sstep`).
