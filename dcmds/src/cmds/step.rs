@@ -25,10 +25,11 @@ out'); an event hit before the step ends (a breakpoint in the called
 function) is reported instead, and the step is abandoned. QEMU steps
 without interrupts and timers (NOIRQ|NOTIMER), so a step does not land in
 an interrupt handler; -i lets them in (a pending interrupt is then taken,
-and the step lands in its handler). A single instruction that does not end within 5 s
-(hlt) is halted. over and out wait like ::cont: -T halts the guest after
-that many seconds, Ctrl-C at once. The internal breakpoint of over and out
-is always removed. out needs the kernel (ORC) and a kernel-mode vCPU.",
+and the step lands in its handler). A single instruction that does not
+end within 5 s (hlt) is halted. over and out wait like ::cont: -T halts
+the guest after that many seconds, Ctrl-C at once. The internal
+breakpoint of over and out is always removed. out needs the kernel (ORC)
+and a kernel-mode vCPU.",
     run,
 };
 
