@@ -57,6 +57,25 @@ pub enum StopReason {
     Terminated(u8),
 }
 
+impl StopReason {
+    /// A watchpoint stop's kind and the address the stub reports (`watch:`, `rwatch:` or
+    /// `awatch:` in a `T` reply).
+    pub fn watch(&self) -> Option<(BreakKind, u64)> {
+        let StopReason::Signal { info, .. } = self else {
+            return None;
+        };
+        info.iter().find_map(|(k, v)| {
+            let kind = match k.as_str() {
+                "watch" => BreakKind::Write,
+                "rwatch" => BreakKind::Read,
+                "awatch" => BreakKind::Access,
+                _ => return None,
+            };
+            u64::from_str_radix(v, 16).ok().map(|a| (kind, a))
+        })
+    }
+}
+
 /// A breakpoint or watchpoint as the stub plants it (`Z`/`z`). QEMU implements all of them
 /// itself: a software breakpoint writes nothing to guest memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

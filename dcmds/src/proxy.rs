@@ -423,8 +423,13 @@ impl ProxyBackend for SessionBackend {
         self.session.events().events().iter().any(|e| e.planted)
     }
 
-    fn before_resume(&mut self, stepping: bool, out: &mut dyn FnMut(&str)) -> Option<StopReason> {
-        front_end::before_resume(&mut self.session, stepping).unwrap_or_else(|e| {
+    fn before_resume(
+        &mut self,
+        stepping: bool,
+        last_stop: Option<VcpuId>,
+        out: &mut dyn FnMut(&str),
+    ) -> Option<StopReason> {
+        front_end::before_resume(&mut self.session, stepping, last_stop).unwrap_or_else(|e| {
             out(&format!("qmdb: {e}"));
             None
         })
@@ -451,9 +456,9 @@ impl ProxyBackend for SessionBackend {
         }
     }
 
-    fn on_detach(&mut self, out: &mut dyn FnMut(&str)) {
+    fn on_detach(&mut self) {
         if let Err(e) = front_end::clear(&mut self.session) {
-            out(&format!("qmdb: removing qmdb's events: {e}"));
+            tracing::warn!("removing qmdb's events when gdb left: {e}");
         }
     }
 

@@ -519,6 +519,7 @@ fn serve(listener: TcpListener, shared: Arc<Shared>) {
 }
 
 fn run_session(stream: TcpStream, shared: &Arc<Shared>) {
+    lock(&shared.machine).left_planted = None;
     let patch = conn::ReplyPatch::default();
     let conn = conn::Conn::new(stream, shared.clone(), patch.clone());
     let mut target = FakeTarget::new(shared.clone(), patch);
@@ -533,10 +534,9 @@ fn run_session(stream: TcpStream, shared: &Arc<Shared>) {
         }
     };
     let ended = gdb.run_blocking::<EventLoop>(&mut target);
-    {
-        let mut m = lock(&shared.machine);
-        m.left_planted = Some(m.breakpoints.clone());
-    }
+    // What is left when the session ends, recorded once its end is handled: a test that
+    // waits for it sees the rest of the end too.
+    let left = lock(&shared.machine).breakpoints.clone();
     match ended {
         Ok(DisconnectReason::Disconnect) => {
             // `D`: QEMU drops the breakpoints and resumes the VM.
@@ -563,4 +563,5 @@ fn run_session(stream: TcpStream, shared: &Arc<Shared>) {
             }
         }
     }
+    lock(&shared.machine).left_planted = Some(left);
 }

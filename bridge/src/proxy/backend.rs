@@ -59,10 +59,15 @@ pub trait ProxyBackend {
     }
 
     /// gdb is about to resume the stopped target (`stepping`: one vCPU, one instruction):
-    /// the backend plants its own points and may step a vCPU off one. A stop that step
-    /// ran into is returned, to be handled instead of resuming. Lines for gdb's console go
-    /// to `out`.
-    fn before_resume(&mut self, _stepping: bool, _out: &mut dyn FnMut(&str)) -> Option<StopReason> {
+    /// the backend plants its own points and may step `last_stop` (the vCPU of the last
+    /// stop gdb got) off one. A stop that step ran into is returned, to be handled instead
+    /// of resuming. Lines for gdb's console go to `out`.
+    fn before_resume(
+        &mut self,
+        _stepping: bool,
+        _last_stop: Option<VcpuId>,
+        _out: &mut dyn FnMut(&str),
+    ) -> Option<StopReason> {
         None
     }
 
@@ -78,7 +83,7 @@ pub trait ProxyBackend {
         StopAction::Report
     }
 
-    /// gdb is leaving, the target is stopped: the backend removes its own points, so that
-    /// the VM runs on with none.
-    fn on_detach(&mut self, _out: &mut dyn FnMut(&str)) {}
+    /// gdb is leaving (it reads nothing more), the target is stopped: the backend removes
+    /// its own points, so that the VM runs on with none.
+    fn on_detach(&mut self) {}
 }

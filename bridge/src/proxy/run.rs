@@ -51,9 +51,9 @@ impl ProxyTarget<'_> {
             if running && (!self.planted.is_empty() || self.backend.has_points()) {
                 self.t().interrupt()?;
             }
-            let conn = &self.conn;
-            self.backend.on_detach(&mut |l| conn.console(&line(l)));
+            self.backend.on_detach();
             self.pending_stop = None;
+            self.pending_console.clear();
             for (kind, addr, len) in std::mem::take(&mut self.planted) {
                 if let Err(e) = self.t().remove_breakpoint(kind, VirtAddr(addr), len) {
                     if e.is_fatal() {
@@ -106,7 +106,7 @@ impl ProxyTarget<'_> {
 
     /// Asks the backend about a stop of gdb's continue: whether its events go on from it.
     fn backend_resumes(&mut self, reason: &StopReason) -> bool {
-        let StopReason::Signal { thread, info, .. } = reason else {
+        let StopReason::Signal { thread, .. } = reason else {
             return false;
         };
         if let Some(v) = thread {
@@ -114,13 +114,9 @@ impl ProxyTarget<'_> {
                 return false;
             }
         }
-        let watch = info
-            .iter()
-            .any(|(k, _)| matches!(k.as_str(), "watch" | "rwatch" | "awatch"));
-        let gdbs = if watch {
-            self.planted.iter().any(|(k, _, _)| k.is_watchpoint())
-        } else {
-            self.breakpoint_at_pc().is_some()
+        let gdbs = match reason.watch() {
+            Some((_, addr)) => self.gdb_watches(addr),
+            None => self.breakpoint_at_pc().is_some(),
         };
         let conn = &self.conn;
         let action = self
@@ -134,11 +130,22 @@ impl ProxyTarget<'_> {
     fn prepare_resume(&mut self, stepping: bool) -> Option<StopReason> {
         let pending = &mut self.pending_console;
         self.backend
-            .before_resume(stepping, &mut |l| pending.push(line(l)))
+            .before_resume(stepping, self.home, &mut |l| pending.push(line(l)))
     }
 
-    /// gdb's Ctrl-C.
+    /// Whether one of gdb's watchpoints covers `addr`.
+    fn gdb_watches(&self, addr: u64) -> bool {
+        self.planted
+            .iter()
+            .any(|&(k, a, len)| k.is_watchpoint() && addr >= a && addr - a < len.max(1))
+    }
+
+    /// gdb's Ctrl-C. A stop already held (met while the backend prepared a resume) is
+    /// the one gdb gets.
     pub(crate) fn interrupt(&mut self) -> Option<Stop> {
+        if let Some(r) = self.pending_stop.take() {
+            return Some(self.stopped(r));
+        }
         match self.t().interrupt() {
             Ok(reason) => Some(self.stopped(reason)),
             Err(e) => Some(self.lost_while_running(e)),
@@ -158,7 +165,8 @@ impl ProxyTarget<'_> {
     fn stopped(&mut self, reason: StopReason) -> Stop {
         self.running = false;
         let stepping = self.stepping.take();
-        let (signal, thread, info) = match reason {
+        let watch = reason.watch();
+        let (signal, thread) = match reason {
             StopReason::Exited(code) => {
                 self.conn
                     .console(&format!("qmdb: the target exited (status {code})\n"));
@@ -171,27 +179,22 @@ impl ProxyTarget<'_> {
                 self.lose(BridgeError::Disconnected);
                 return MultiThreadStopReason::Terminated(Signal(sig));
             }
-            StopReason::Signal {
-                signal,
-                thread,
-                info,
-            } => (signal, thread, info),
+            StopReason::Signal { signal, thread, .. } => (signal, thread),
         };
         let vcpu = thread.unwrap_or_else(|| self.t().selected_vcpu());
         let tid = match self.thread_on(vcpu) {
             Ok(t) => t,
             Err(e) => return self.lost_while_running(e),
         };
-        for (key, value) in &info {
-            let kind = match key.as_str() {
-                "watch" => WatchKind::Write,
-                "rwatch" => WatchKind::Read,
-                "awatch" => WatchKind::ReadWrite,
-                _ => continue,
+        // A watchpoint of qmdb's own (set with `monitor ::wp`) is a plain SIGTRAP to gdb,
+        // which never asked to watch that address.
+        if let Some((kind, addr)) = watch.filter(|&(_, a)| self.gdb_watches(a)) {
+            let kind = match kind {
+                BreakKind::Read => WatchKind::Read,
+                BreakKind::Access => WatchKind::ReadWrite,
+                _ => WatchKind::Write,
             };
-            if let Ok(addr) = u64::from_str_radix(value, 16) {
-                return MultiThreadStopReason::Watch { tid, kind, addr };
-            }
+            return MultiThreadStopReason::Watch { tid, kind, addr };
         }
         if signal == Signal::SIGTRAP.0 && stepping != Some(vcpu) {
             if let Some(kind) = self.breakpoint_at_pc() {
@@ -262,6 +265,8 @@ impl MultiThreadResume for ProxyTarget<'_> {
         if let Some(e) = &self.lost {
             return Err(Fault::Lost(e.to_string()));
         }
+        // gdb got every stop before resuming (a held one is given at its Ctrl-C or poll).
+        self.pending_stop = None;
         let step = self
             .actions
             .iter()

@@ -24,8 +24,9 @@ The stop is reported as ::cont reports one ('step', 'step over', 'step
 out'); an event hit before the step ends (a breakpoint in the called
 function) is reported instead, and the step is abandoned. QEMU steps
 without interrupts and timers (NOIRQ|NOTIMER), so a step does not land in
-an interrupt handler; -i lets them in (a pending interrupt is then taken,
-and the step lands in its handler). A single instruction that does not
+an interrupt handler; -i lets them in for this one instruction (a pending
+interrupt is then taken, and the step lands in its handler; not with over
+or out, not in callbacks). A single instruction that does not
 end within 5 s (hlt) is halted. over and out wait like ::cont: -T halts
 the guest after that many seconds, Ctrl-C at once. The internal
 breakpoint of over and out is always removed. out needs the kernel (ORC)
@@ -52,7 +53,13 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         (None, _) => StepKind::Into,
         (Some(w), _) => return Err(inv.usage_error(format!("unexpected argument {w:?}"))),
     };
+    if opts.flag('i') && kind != StepKind::Into {
+        return Err(inv.usage_error("-i is for a single-instruction step"));
+    }
     if session.events().in_callback() {
+        if opts.flag('i') {
+            return Err(inv.usage_error("-i is not taken in an event callback"));
+        }
         session.events_mut().request(Resume::Step(kind));
         return Ok(());
     }

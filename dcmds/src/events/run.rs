@@ -72,6 +72,17 @@ enum Waited {
     Timeout(StopReason),
 }
 
+impl Waited {
+    /// The stop, and why qmdb forced it (if it did).
+    fn split(self, run: &Run) -> (StopReason, Option<StopWhy>) {
+        match self {
+            Waited::Stop(r) => (r, None),
+            Waited::Interrupted(r) => (r, Some(StopWhy::Interrupted)),
+            Waited::Timeout(r) => (r, Some(StopWhy::Timeout(run.started.elapsed()))),
+        }
+    }
+}
+
 /// Limits of one run-control command.
 pub(super) struct Run {
     started: Instant,
@@ -114,10 +125,9 @@ pub fn run(
     let run = Run::new(session, "::cont", timeout);
     let mut op = first;
     for _ in 0..MAX_STOPS {
-        sink.guest_resumed();
         let stopped = match op {
-            Resume::Continue => resume_until(session, &run, None)?,
-            Resume::Step(k) => step(session, &run, k)?,
+            Resume::Continue => resume_until(session, sink, &run, None)?,
+            Resume::Step(k) => step(session, sink, &run, k)?,
         };
         let interrupted = stopped.why == StopWhy::Interrupted;
         let forced = matches!(
@@ -176,14 +186,9 @@ fn wait(session: &mut Session, deadline: Option<Instant>) -> Result<Waited, Dcmd
     }
 }
 
-/// The address a watchpoint stop reports (`watch:`, `rwatch:`, `awatch:`).
+/// The address a watchpoint stop reports.
 fn watch_addr(reason: &StopReason) -> Option<u64> {
-    let StopReason::Signal { info, .. } = reason else {
-        return None;
-    };
-    info.iter()
-        .find(|(k, _)| matches!(k.as_str(), "watch" | "rwatch" | "awatch"))
-        .and_then(|(_, v)| u64::from_str_radix(v, 16).ok())
+    reason.watch().map(|(_, addr)| addr)
 }
 
 /// Turns a stop reply into a [`Stopped`]: which vCPU, where, which events match.
@@ -279,6 +284,7 @@ pub(super) const FILTERED: u8 = 0xff;
 /// going on silently from filtered ones. The goal's breakpoint is always removed.
 fn resume_until(
     session: &mut Session,
+    sink: &mut Sink<'_>,
     run: &Run,
     goal: Option<&Goal>,
 ) -> Result<Stopped, DcmdError> {
@@ -292,7 +298,7 @@ fn resume_until(
         }
         None => false,
     };
-    let r = resume_loop(session, run, goal);
+    let r = resume_loop(session, sink, run, goal);
     if goal_planted {
         if let Some(g) = goal {
             // The guest is stopped here, whatever happened (wait halts it on errors it
@@ -311,23 +317,24 @@ fn resume_until(
 
 fn resume_loop(
     session: &mut Session,
+    sink: &mut Sink<'_>,
     run: &Run,
     goal: Option<&Goal>,
 ) -> Result<Stopped, DcmdError> {
+    let mut told = false;
     for _ in 0..MAX_STOPS {
         let waited = match step_off(session, goal.map(|g| g.addr))? {
             // The instruction under the breakpoint set off a watchpoint: that is the stop.
             Some(watched) => Waited::Stop(watched),
             None => {
                 session.target_mut().resume()?;
+                if !std::mem::replace(&mut told, true) {
+                    sink.guest_resumed();
+                }
                 wait(session, run.deadline)?
             }
         };
-        let (reason, forced) = match waited {
-            Waited::Stop(r) => (r, None),
-            Waited::Interrupted(r) => (r, Some(StopWhy::Interrupted)),
-            Waited::Timeout(r) => (r, Some(StopWhy::Timeout(run.started.elapsed()))),
-        };
+        let (reason, forced) = waited.split(run);
         let s = classify(session, run, reason, forced, goal)?;
         if s.why != StopWhy::Signal(FILTERED) {
             return Ok(s);
@@ -408,7 +415,12 @@ pub(super) fn step_off(
 }
 
 /// `::step`: one instruction, over a call, or out to the caller.
-fn step(session: &mut Session, run: &Run, kind: StepKind) -> Result<Stopped, DcmdError> {
+fn step(
+    session: &mut Session,
+    sink: &mut Sink<'_>,
+    run: &Run,
+    kind: StepKind,
+) -> Result<Stopped, DcmdError> {
     let vcpu = session.target().selected_vcpu();
     let h = here(session, vcpu, run.layout())?;
     let goal = match kind {
@@ -417,22 +429,20 @@ fn step(session: &mut Session, run: &Run, kind: StepKind) -> Result<Stopped, Dcm
         StepKind::Out => Some(out_goal(session, run, &h)?),
     };
     if let Some(g) = goal {
-        return resume_until(session, run, Some(&g));
+        return resume_until(session, sink, run, Some(&g));
     }
     sync(session)?;
     session.events_mut().last_stop_vcpu = Some(vcpu);
-    let allow = session.events().step_interrupts;
+    // `-i` is for the command's own step, not for steps its callbacks ask for.
+    let allow = std::mem::take(&mut session.events_mut().step_interrupts);
     step_interrupts(session.target_mut(), allow)?;
     session.target_mut().step(vcpu)?;
+    sink.guest_resumed();
     let deadline = match run.deadline {
         Some(d) => d.min(Instant::now() + STEP_TIMEOUT),
         None => Instant::now() + STEP_TIMEOUT,
     };
-    let (reason, forced) = match wait(session, Some(deadline))? {
-        Waited::Stop(r) => (r, None),
-        Waited::Interrupted(r) => (r, Some(StopWhy::Interrupted)),
-        Waited::Timeout(r) => (r, Some(StopWhy::Timeout(run.started.elapsed()))),
-    };
+    let (reason, forced) = wait(session, Some(deadline))?.split(run);
     let watch = watch_addr(&reason);
     let mut s = classify(session, run, reason, forced, None)?;
     // Landing on a breakpoint's address by stepping is not a hit; a watchpoint the
@@ -538,22 +548,8 @@ pub(super) fn finish_stop(
     }
     report(session, sink, &stopped.why, stopped.here.as_ref());
     let next = run_callbacks(session, sink, callbacks, stopped.here.as_ref());
-    // `-t`: deleted the next time the target stops, whatever stopped it (after the
-    // callbacks, which may list it).
-    let temporary: Vec<u32> = session
-        .events()
-        .events()
-        .iter()
-        .filter(|e| e.opts.temporary)
-        .map(|e| e.id)
-        .collect();
-    let mut problems = Vec::new();
-    for id in temporary {
-        let (table, target) = session.events_and_target();
-        if let Err(e) = table.delete(target, id) {
-            problems.push(e);
-        }
-    }
+    // After the callbacks, which may list the `-t` events.
+    let mut problems = delete_temporaries(session);
     for (id, action) in actions {
         let (table, target) = session.events_and_target();
         let r = match action {
@@ -573,6 +569,26 @@ pub(super) fn finish_stop(
         sink.warn(&e.to_string());
     }
     next
+}
+
+/// `-t`: deletes the temporary events, as at any stop of the target, whatever stopped it.
+/// Returns the failures.
+pub(super) fn delete_temporaries(session: &mut Session) -> Vec<DcmdError> {
+    let temporary: Vec<u32> = session
+        .events()
+        .events()
+        .iter()
+        .filter(|e| e.opts.temporary)
+        .map(|e| e.id)
+        .collect();
+    let mut problems = Vec::new();
+    for id in temporary {
+        let (table, target) = session.events_and_target();
+        if let Err(e) = table.delete(target, id) {
+            problems.push(e);
+        }
+    }
+    problems
 }
 
 /// Runs the callbacks of the events hit (`(commands, hits)` each); see [`finish_stop`].

@@ -369,3 +369,56 @@ fn step_interrupts_only_with_dash_i() {
     }
     assert_eq!(shared.borrow().step_interrupts, [false, true, false]);
 }
+
+/// gdb (through the proxy) runs the guest: an event whose callbacks continue goes on unseen
+/// by gdb, one without callbacks (or one gdb's own point explains) is reported, a stop no
+/// event explains deletes the `-t` events, and `$q` in a callback does not linger.
+#[test]
+fn front_end_stops() {
+    use super::front_end::{at_stop, before_resume, clear, Verdict};
+    use crate::output::Output;
+    let (mut s, shared) = session();
+    text(&mut s, "do_work::bp -c ':c'");
+    text(&mut s, "helper::bp");
+    text(&mut s, "do_work+1::bp -c '$q'");
+    // The guest gdb resumed stops at `rip` (on vCPU 0).
+    let verdict = |s: &mut Session, rip: u64, theirs: bool| {
+        shared.borrow_mut().stops.push_back(hit(0, rip));
+        s.target_mut().resume().unwrap_or_else(|e| panic!("{e}"));
+        let reason = s
+            .target_mut()
+            .wait_for_stop(std::time::Duration::from_secs(1))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("a stop");
+        let mut out = CaptureOutput::new();
+        out.begin("stop");
+        let v = {
+            let mut sink = crate::sink::Sink::new(&mut out, None);
+            at_stop(s, &mut sink, reason, theirs).unwrap_or_else(|e| panic!("{e}"))
+        };
+        out.end();
+        (v, out.text().to_string())
+    };
+    let (v, out) = verdict(&mut s, DO_WORK, false);
+    assert_eq!(v, Verdict::GoOn, "{out}");
+    assert!(
+        out.starts_with("stopped: breakpoint 1 (do_work), hit 1"),
+        "{out}"
+    );
+    assert_eq!(verdict(&mut s, DO_WORK, true).0, Verdict::Report);
+    assert_eq!(verdict(&mut s, DO_WORK + 1, false).0, Verdict::Report);
+    assert!(!s.quit_requested(), "$q in a callback lingers");
+    assert_eq!(verdict(&mut s, HELPER, false).0, Verdict::Report);
+    // A stop no event explains: reported, and the -t watchpoint is gone.
+    text(&mut s, "counter::wp -w -t");
+    assert!(text(&mut s, "$b").contains("wp/w8"));
+    assert_eq!(verdict(&mut s, DO_WORK + 3, false).0, Verdict::Report);
+    assert!(!text(&mut s, "$b").contains("wp/w8"));
+    assert_eq!(
+        before_resume(&mut s, true, None).unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+    clear(&mut s).unwrap_or_else(|e| panic!("{e}"));
+    assert!(s.events().events().is_empty());
+    assert!(shared.borrow().planted.is_empty());
+}
