@@ -23,9 +23,10 @@ Every stop prints why, where and what ran there, then the instruction:
     pid 90 (sleep), task ffff8dc3c2a43000      [one line]
   hrtimer_nanosleep:               endbr64
 The reason is 'breakpoint ID (WHAT), hit N', 'watchpoint ID (WHAT), hit N,
-access at ADDR', 'step', 'step over', 'step out', 'interrupted',
-'timeout: halted after N s', or 'signal N, no qmdb event' for a stop
-qmdb did not cause. The vCPU that stopped becomes the selected one.
+write|read|access at ADDR' (as the watchpoint was set), 'step', 'step
+over', 'step out', 'interrupted', 'timeout: halted after N s', or 'signal
+N, no qmdb event' for a stop qmdb did not cause. The vCPU that stopped
+becomes the selected one.
 Then the events' -c commands run; if every event hit has -c commands and
 they all end with a continue, the guest goes on (see ::help bp). A -p
 event for another task is gone on from silently. Ctrl-C halts, reports

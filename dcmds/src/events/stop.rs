@@ -10,7 +10,7 @@
 //! "cpu", "pid", "comm", "task", "pc", "symbol", "offset", "instruction"}` (see
 //! [`StopReport::record`]).
 
-use super::event::EventKind;
+use super::event::{EventKind, WatchMode};
 use super::table::StepKind;
 use crate::error::DcmdError;
 use crate::linux::{self, LinuxLayout, PerCpu, Task};
@@ -146,7 +146,18 @@ impl StopWhy {
                     s.push_str(&format!(" (also event {})", more.join(", ")));
                 }
                 if let Some(w) = watch {
-                    s.push_str(&format!(", access at {w:x}"));
+                    let what = match kind {
+                        EventKind::Watchpoint {
+                            mode: WatchMode::Write,
+                            ..
+                        } => "write",
+                        EventKind::Watchpoint {
+                            mode: WatchMode::Read,
+                            ..
+                        } => "read",
+                        _ => "access",
+                    };
+                    s.push_str(&format!(", {what} at {w:x}"));
                 }
                 s
             }

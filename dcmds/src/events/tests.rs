@@ -344,7 +344,7 @@ fn a_watchpoint_hit_while_stepping_off_a_breakpoint_is_reported() {
     assert!(o.all_ok, "{}", out.text());
     assert!(
         out.text()
-            .starts_with("stopped: watchpoint 2 (counter), hit 1, access at ffffffff82000000"),
+            .starts_with("stopped: watchpoint 2 (counter), hit 1, write at ffffffff82000000"),
         "{}",
         out.text()
     );
