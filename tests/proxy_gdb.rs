@@ -649,20 +649,19 @@ fn a_second_gdb_is_refused() {
 fn qmdb_events_under_gdb_continue() {
     require_gdb();
     let guest = guest();
-    let napper = guest
-        .truth()
-        .tasks_named("qmdb-napper")
-        .next()
-        .expect("the fixture has qmdb-napper")
-        .tid;
+    let (napper, counter) = guest.napper();
     let out = guest.qmdb_ok(&["-e", "do_nanosleep=K"]);
     let do_nanosleep = u64::from_str_radix(out.trim(), 16).unwrap_or_else(|e| panic!("{e}: {out}"));
     let _attached = guest.attach_lock();
     let proxy = Proxy::start(guest, &[]);
+    // Each hit prints the napper's round counter: two hits are two rounds, not one
+    // breakpoint hit again at once because the guest resumed on top of it.
+    let bp =
+        format!("monitor hrtimer_nanosleep::bp -p qmdb-napper -c '{counter:x}/E; $c; :c' -n 2");
     let mut g = Gdb::spawn(
         &proxy.addr,
         &[
-            "monitor hrtimer_nanosleep::bp -p qmdb-napper -c '$c; :c' -n 2",
+            &bp,
             &mark("cont"),
             "continue",
             &mark("interrupted"),
@@ -706,6 +705,13 @@ fn qmdb_events_under_gdb_continue() {
         );
     }
     assert!(!cont.contains(&hit(3)), "-n 2 did not disable:\n{text}");
+    let rounds: Vec<&str> = cont
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{counter:x}:")))
+        .map(str::trim)
+        .collect();
+    assert_eq!(rounds.len(), 2, "{text}");
+    assert_ne!(rounds[0], rounds[1], "hit twice in one round:\n{text}");
     assert!(
         cont.lines().any(|l| l.starts_with("hrtimer_nanosleep(")),
         "no $c from the callback:\n{text}"
@@ -732,15 +738,8 @@ fn qmdb_events_under_gdb_continue() {
     assert_eq!(gdb_reg(hit2, "rip"), do_nanosleep, "{text}");
     // Detached: no event is left, the napper keeps sleeping and waking.
     drop(proxy);
-    let before = guest
-        .console()
-        .lines()
-        .filter_map(|l| l.trim_end().strip_prefix("QMDB-NAP "))
-        .filter_map(|n| n.parse::<u64>().ok())
-        .max()
-        .unwrap_or(0);
     assert!(
-        guest.wait_console(&format!("QMDB-NAP {}", before + 3), Duration::from_secs(30)),
+        guest.napper_progresses(3, Duration::from_secs(30)),
         "the napper stopped after gdb detached: an event was left planted"
     );
 }

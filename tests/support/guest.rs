@@ -272,6 +272,48 @@ impl Guest {
             .find_map(|l| l.strip_prefix("QMDB-TICK ")?.trim().parse().ok())
     }
 
+    /// The highest `QMDB-NAP <n>` the napper printed (it prints one each round), if any.
+    pub fn last_nap(&self) -> Option<u64> {
+        self.console()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("QMDB-NAP "))
+            .filter_map(|n| n.parse().ok())
+            .max()
+    }
+
+    /// The napper's pid and the address of its counter, from its `QMDB-NAPPER pid=P
+    /// counter=ADDR` console line; panics if the line is missing or malformed.
+    pub fn napper(&self) -> (u32, u64) {
+        let console = self.console();
+        let line = console
+            .lines()
+            .find_map(|l| l.trim_end().strip_prefix("QMDB-NAPPER "))
+            .expect("no QMDB-NAPPER line on the console");
+        let mut pid = None;
+        let mut counter = None;
+        for kv in line.split_whitespace() {
+            match kv.split_once('=') {
+                Some(("pid", v)) => pid = v.parse().ok(),
+                Some(("counter", v)) => {
+                    counter = u64::from_str_radix(v.trim_start_matches("0x"), 16).ok()
+                }
+                _ => {}
+            }
+        }
+        let pid = pid.unwrap_or_else(|| panic!("no napper pid in {line:?}"));
+        (
+            pid,
+            counter.unwrap_or_else(|| panic!("no counter in {line:?}")),
+        )
+    }
+
+    /// Waits until the napper has printed `rounds` more `QMDB-NAP` lines than now: the
+    /// guest runs freely (no stale breakpoint holds it).
+    pub fn napper_progresses(&self, rounds: u64, timeout: Duration) -> bool {
+        let before = self.last_nap().unwrap_or(0);
+        self.wait_console(&format!("QMDB-NAP {}", before + rounds), timeout)
+    }
+
     /// Waits until the console contains `needle`; false on timeout.
     pub fn wait_console(&self, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -377,6 +419,15 @@ pub fn qemu_alive(pid: u32) -> bool {
 }
 
 /// Sends `sig` (`-TERM`, `-INT`...) to `pid`, ignoring failure (it may be gone).
+/// Sends `sig` to `pid` with kill(1), and fails the test if kill does.
+pub fn signal_ok(pid: u32, sig: &str) {
+    let killed = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success(), "kill {sig} {pid}: {killed}");
+}
+
 pub fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .args([sig, &pid.to_string()])

@@ -93,7 +93,9 @@ impl ProxyTarget<'_> {
             },
         };
         if self.stepping.is_none() && self.backend_resumes(&reason) {
-            self.pending_stop = self.prepare_resume(false);
+            // Off the vCPU that just stopped (not the one of gdb's last stop).
+            let vcpu = stop_vcpu(&reason).or(self.home);
+            self.pending_stop = self.prepare_resume(false, vcpu);
             if self.pending_stop.is_none() {
                 if let Err(e) = self.t().resume() {
                     return Some(self.lost_while_running(e));
@@ -125,12 +127,13 @@ impl ProxyTarget<'_> {
         action == StopAction::Resume
     }
 
-    /// Lets the backend plant its points (and step off one) before the target resumes; a
-    /// stop that caused is returned. Its console lines wait until gdb's resume is acked.
-    fn prepare_resume(&mut self, stepping: bool) -> Option<StopReason> {
+    /// Lets the backend plant its points (and step `last_stop` off one) before the target
+    /// resumes; a stop that caused is returned. Its console lines wait until gdb's resume is
+    /// acked.
+    fn prepare_resume(&mut self, stepping: bool, last_stop: Option<VcpuId>) -> Option<StopReason> {
         let pending = &mut self.pending_console;
         self.backend
-            .before_resume(stepping, self.home, &mut |l| pending.push(line(l)))
+            .before_resume(stepping, last_stop, &mut |l| pending.push(line(l)))
     }
 
     /// Whether one of gdb's watchpoints covers `addr`.
@@ -283,13 +286,15 @@ impl MultiThreadResume for ProxyTarget<'_> {
                 };
                 tracing::debug!("gdb steps {} on vCPU {vcpu}", self.describe(tid));
                 self.stepping = Some(vcpu);
-                self.prepare_resume(true);
+                // A step executes the instruction under a breakpoint: nothing to step off.
+                self.prepare_resume(true, self.home);
                 self.t().step(vcpu)
             }
             None => {
                 tracing::debug!("gdb continues");
                 self.stepping = None;
-                self.pending_stop = self.prepare_resume(false);
+                // gdb resumes from its last stop, on `home`.
+                self.pending_stop = self.prepare_resume(false, self.home);
                 if self.pending_stop.is_some() {
                     Ok(())
                 } else {
