@@ -8,6 +8,7 @@ mod support;
 use serde_json::Value;
 use std::process::{Output, Stdio};
 use std::time::Duration;
+use support::guest::signal_ok;
 use support::{shared_guest, Guest, KernelVersion};
 
 fn qmdb(guest: &Guest, args: &[&str]) -> Output {
@@ -39,28 +40,12 @@ fn json(o: &Output) -> Vec<Value> {
         .collect()
 }
 
-/// The napper's pid and the address of its counter, from its console line.
+/// The napper's pid (checked against the truth) and the address of its counter.
 fn napper(guest: &Guest) -> (u32, u64) {
-    let console = guest.console();
-    let line = console
-        .lines()
-        .find_map(|l| l.trim_end().strip_prefix("QMDB-NAPPER "))
-        .expect("no QMDB-NAPPER line on the console");
-    let mut pid = None;
-    let mut counter = None;
-    for kv in line.split_whitespace() {
-        match kv.split_once('=') {
-            Some(("pid", v)) => pid = v.parse().ok(),
-            Some(("counter", v)) => {
-                counter = u64::from_str_radix(v.trim_start_matches("0x"), 16).ok()
-            }
-            _ => {}
-        }
-    }
-    let pid = pid.expect("napper pid");
+    let (pid, counter) = guest.napper();
     let t = guest.truth().task(pid).expect("the napper is in the truth");
     assert_eq!(t.comm, "qmdb-napper");
-    (pid, counter.expect("napper counter"))
+    (pid, counter)
 }
 
 /// Checks a `--json` stop record: why it stopped, in which task, and the other `fields`.
@@ -70,16 +55,6 @@ fn assert_stop(stop: &Value, why: &str, pid: u32, fields: &[(&str, Value)]) {
     for (k, v) in fields {
         assert_eq!(&stop[*k], v, "{k} in {stop}");
     }
-}
-
-fn last_nap(guest: &Guest) -> u64 {
-    guest
-        .console()
-        .lines()
-        .filter_map(|l| l.trim_end().strip_prefix("QMDB-NAP "))
-        .filter_map(|n| n.parse().ok())
-        .max()
-        .unwrap_or(0)
 }
 
 /// A temporary breakpoint on hrtimer_nanosleep stops with the napper current; `::step out`
@@ -268,9 +243,8 @@ fn quit_leaves_the_guest_running_freely() {
         ],
     );
     assert!(guest.monitor("info status").contains("running"));
-    let before = last_nap(guest);
     assert!(
-        guest.wait_console(&format!("QMDB-NAP {}", before + 3), Duration::from_secs(30)),
+        guest.napper_progresses(3, Duration::from_secs(30)),
         "the napper stopped making progress after qmdb quit"
     );
 }
@@ -305,11 +279,7 @@ fn ctrl_c_halts_a_waiting_cont() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    signal_ok(child.id(), "-INT");
     let o = child.wait_with_output().expect("qmdb output");
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);

@@ -181,18 +181,12 @@ fn boot_and_check(kernel: KernelVersion) {
     let napper = t.tasks_named("qmdb-napper").next().unwrap();
     let hello = format!("QMDB-NAPPER pid={} counter=0x", napper.pid);
     assert!(console.contains(&hello), "no {hello:?} on the console");
-    let naps = |c: &str| {
-        c.lines()
-            .filter_map(|l| l.trim().strip_prefix("QMDB-NAP "))
-            .filter_map(|n| n.parse::<u64>().ok())
-            .max()
-    };
-    let first = naps(&console).expect("no QMDB-NAP yet");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while naps(&guest.console()).unwrap() < first + 2 {
-        assert!(Instant::now() < deadline, "the napper stopped at {first}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    assert_eq!(guest.napper().0, napper.pid);
+    let first = guest.last_nap().expect("no QMDB-NAP yet");
+    assert!(
+        guest.napper_progresses(2, Duration::from_secs(30)),
+        "the napper stopped at {first}"
+    );
 
     // QEMU's own monitor, and the gdbstub.
     let version = guest.monitor("info version");

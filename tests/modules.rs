@@ -8,24 +8,15 @@
 mod support;
 
 use serde_json::Value;
-use support::{shared_guest_with, GuestOpts, KernelVersion};
+use support::{
+    console_records, hex, module_text_symbol, shared_guest_with, GuestOpts, KernelVersion,
+};
 
 /// `name size refs deps state addr` from `/proc/modules`.
 struct ProcModule {
     name: String,
     size: u64,
     addr: u64,
-}
-
-fn hex(s: &str) -> u64 {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|e| panic!("{e}: {s}"))
-}
-
-fn console_records<'a>(console: &'a str, tag: &str) -> Vec<&'a str> {
-    console
-        .lines()
-        .filter_map(|l| l.trim_end_matches('\r').strip_prefix(tag))
-        .collect()
 }
 
 fn check_modules(kernel: KernelVersion) {
@@ -47,16 +38,7 @@ fn check_modules(kernel: KernelVersion) {
         "the fixture did not load qemu_fw_cfg (console has no QMDB-MODULE line for it)"
     );
     // A module function, with its address from /proc/kallsyms.
-    let (fn_addr, fn_name) = console_records(&console, "QMDB-MODSYM ")
-        .into_iter()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            let (a, t, n) = (it.next()?, it.next()?, it.next()?);
-            (t.eq_ignore_ascii_case("t") && n.starts_with("fw_cfg_") && l.contains("[qemu_fw_cfg]"))
-                .then(|| (hex(a), n.to_string()))
-        })
-        .next()
-        .expect("no fw_cfg_* text symbol of qemu_fw_cfg in /proc/kallsyms");
+    let (fn_addr, fn_name) = module_text_symbol(&console, "qemu_fw_cfg", "fw_cfg_");
 
     let cmd_sym = format!("{fn_addr:x}=p");
     let cmd_name = format!("{fn_name}=K");

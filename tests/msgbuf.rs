@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{shared_guest, Guest, KernelVersion};
+use support::{hex, module_text_symbol, shared_guest, Guest, KernelVersion};
 
 /// Runs one qmdb session with `--json` and returns each command's record.
 fn json_records(guest: &Guest, cmds: &[&str]) -> Vec<Value> {
@@ -113,10 +113,6 @@ fn check_vtop(kernel: KernelVersion) {
     assert_eq!(ours, qemu, "init_task at {pa}: {recs:?}");
 }
 
-fn hex(s: &str) -> u64 {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|e| panic!("{e}: {s}"))
-}
-
 /// The matches of one `addr::whatis` record, and its text.
 fn whatis_matches(rec: &Value) -> (Vec<Value>, String) {
     assert!(rec["ok"] == true, "{rec}");
@@ -192,17 +188,7 @@ fn check_whatis(kernel: KernelVersion, cred_cache: &str) {
         .symbol("hrtimer_nanosleep")
         .expect("hrtimer_nanosleep in the truth's kallsyms sample");
     let console = guest.console();
-    let (mod_fn, mod_name) = console
-        .lines()
-        .filter_map(|l| l.trim_end_matches('\r').strip_prefix("QMDB-MODSYM "))
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            let (a, t, n) = (it.next()?, it.next()?, it.next()?);
-            (t.eq_ignore_ascii_case("t") && n.starts_with("fw_cfg_") && l.contains("[qemu_fw_cfg]"))
-                .then(|| (hex(a), n.to_string()))
-        })
-        .next()
-        .expect("no fw_cfg_* text symbol of qemu_fw_cfg in the console's QMDB-MODSYM lines");
+    let (mod_fn, mod_name) = module_text_symbol(&console, "qemu_fw_cfg", "fw_cfg_");
 
     let cmds = [
         format!("{in_frame:x}::whatis"),

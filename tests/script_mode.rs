@@ -4,6 +4,7 @@
 mod support;
 
 use support::gdb::{gdb_reg, gdb_words};
+use support::guest::signal_ok;
 
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};
@@ -276,24 +277,9 @@ fn signals_detach_cleanly() {
             status(guest).contains("paused"),
             "{sig}: attached, VM not stopped"
         );
-        let killed = Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
-        let o = child.wait_with_output().expect("qmdb output");
+        signal_expecting_detach(guest, child, sig, sig);
         drop(stdin);
         let _ = reader.join();
-        assert_eq!(o.status.code(), Some(1), "{sig}: {}", stderr(&o));
-        assert!(
-            stderr(&o).contains("interrupted; detached"),
-            "{sig}: {}",
-            stderr(&o)
-        );
-        assert!(
-            status(guest).contains("running"),
-            "{sig}: the VM was left stopped"
-        );
     }
 
     // While the kernel is still being read from guest memory (a cold cache), a signal
@@ -313,20 +299,22 @@ fn signals_detach_cleanly() {
         assert!(std::time::Instant::now() < deadline, "qmdb never attached");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    signal_expecting_detach(guest, child, "-INT", "while attaching");
+}
+
+/// Sends `sig` to a qmdb attached to `guest` and waits for it: it says it was interrupted and
+/// detached, exits with 1, and the VM runs again. `what` names the case in failures.
+fn signal_expecting_detach(guest: &Guest, child: std::process::Child, sig: &str, what: &str) {
+    signal_ok(child.id(), sig);
     let o = child.wait_with_output().expect("qmdb output");
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{what}: {}", stderr(&o));
     assert!(
         stderr(&o).contains("interrupted; detached"),
-        "{}",
+        "{what}: {}",
         stderr(&o)
     );
     assert!(
         status(guest).contains("running"),
-        "a signal while attaching left the VM stopped"
+        "{what}: the VM was left stopped"
     );
 }

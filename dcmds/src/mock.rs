@@ -209,6 +209,16 @@ impl MockTarget {
         }
     }
 
+    /// The shared state, for a request a stub takes only while the guest is stopped.
+    fn stopped(&self) -> Result<std::cell::RefMut<'_, MockShared>> {
+        self.check()?;
+        let shared = self.shared.borrow_mut();
+        if shared.running {
+            return Err(BridgeError::Running);
+        }
+        Ok(shared)
+    }
+
     fn vcpu_id(index: usize) -> VcpuId {
         VcpuId {
             pid: 1,
@@ -407,11 +417,7 @@ impl Target for MockTarget {
     }
 
     fn insert_breakpoint(&mut self, kind: BreakKind, addr: VirtAddr, len: u64) -> Result<()> {
-        self.check()?;
-        let mut shared = self.shared.borrow_mut();
-        if shared.running {
-            return Err(BridgeError::Running);
-        }
+        let mut shared = self.stopped()?;
         shared
             .run_log
             .push(format!("Z{} {:x}", kind.z_type(), addr.0));
@@ -420,11 +426,7 @@ impl Target for MockTarget {
     }
 
     fn remove_breakpoint(&mut self, kind: BreakKind, addr: VirtAddr, len: u64) -> Result<()> {
-        self.check()?;
-        let mut shared = self.shared.borrow_mut();
-        if shared.running {
-            return Err(BridgeError::Running);
-        }
+        let mut shared = self.stopped()?;
         shared
             .run_log
             .push(format!("z{} {:x}", kind.z_type(), addr.0));
@@ -444,14 +446,31 @@ impl Target for MockTarget {
     }
 
     fn step(&mut self, vcpu: VcpuId) -> Result<()> {
-        self.check()?;
-        let mut shared = self.shared.borrow_mut();
-        if shared.running {
-            return Err(BridgeError::Running);
-        }
+        let mut shared = self.stopped()?;
         shared.run_log.push(format!("step {}", vcpu.cpu_index()));
         shared.running = true;
         shared.stepping = Some(vcpu.cpu_index() as usize);
         Ok(())
+    }
+}
+
+/// Symbols from a table of `(name, address, size)`, for tests.
+pub struct TableSymbols(pub &'static [(&'static str, u64, u64)]);
+
+impl crate::symbols::SymbolLookup for TableSymbols {
+    fn lookup_name(&self, name: &str) -> Option<VirtAddr> {
+        self.0
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, a, _)| VirtAddr(*a))
+    }
+    fn lookup_addr(&self, addr: VirtAddr) -> Option<crate::symbols::SymbolHit> {
+        self.0
+            .iter()
+            .find(|(_, a, size)| addr.0 >= *a && addr.0 - a < *size)
+            .map(|(n, a, _)| crate::symbols::SymbolHit {
+                name: n.to_string(),
+                offset: addr.0 - a,
+            })
     }
 }

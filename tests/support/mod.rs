@@ -59,3 +59,32 @@ pub fn guest_script() -> PathBuf {
 pub fn qmdb_cmd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_qmdb"))
 }
+
+/// A hex number, with or without `0x`; panics naming it if it is not one.
+pub fn hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+/// The console lines tagged `tag` (the fixture's `QMDB-MODULE `, `QMDB-MODSYM `...), without
+/// the tag.
+pub fn console_records<'a>(console: &'a str, tag: &str) -> Vec<&'a str> {
+    console
+        .lines()
+        .filter_map(|l| l.trim_end_matches('\r').strip_prefix(tag))
+        .collect()
+}
+
+/// The first text symbol of `module` named `prefix*` among the console's `QMDB-MODSYM`
+/// lines (the guest's `/proc/kallsyms` module lines): its address and name.
+pub fn module_text_symbol(console: &str, module: &str, prefix: &str) -> (u64, String) {
+    let tag = format!("[{module}]");
+    console_records(console, "QMDB-MODSYM ")
+        .into_iter()
+        .find_map(|l| {
+            let mut it = l.split_whitespace();
+            let (a, t, n) = (it.next()?, it.next()?, it.next()?);
+            (t.eq_ignore_ascii_case("t") && n.starts_with(prefix) && l.contains(&tag))
+                .then(|| (hex(a), n.to_string()))
+        })
+        .unwrap_or_else(|| panic!("no {prefix}* text symbol of {module} in QMDB-MODSYM lines"))
+}

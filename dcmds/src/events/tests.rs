@@ -1,10 +1,9 @@
 //! Run control against [`MockTarget`]'s simulated stops.
 
-use crate::mock::{MockShared, MockStop, MockTarget};
+use crate::mock::{MockShared, MockStop, MockTarget, TableSymbols};
 use crate::output::CaptureOutput;
 use crate::session::{ExecOutcome, Session};
-use crate::symbols::{SymbolHit, SymbolLookup};
-use qmdb_bridge::{BreakKind, VirtAddr};
+use qmdb_bridge::BreakKind;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -12,29 +11,11 @@ const DO_WORK: u64 = 0xffffffff81000100;
 const HELPER: u64 = 0xffffffff81000110;
 const COUNTER: u64 = 0xffffffff82000000;
 
-struct Syms;
-
-const SYMS: &[(&str, u64, u64)] = &[
+const SYMS: TableSymbols = TableSymbols(&[
     ("do_work", DO_WORK, 0x10),
     ("helper", HELPER, 0x10),
     ("counter", COUNTER, 0x8),
-];
-
-impl SymbolLookup for Syms {
-    fn lookup_name(&self, name: &str) -> Option<VirtAddr> {
-        SYMS.iter()
-            .find(|(n, _, _)| *n == name)
-            .map(|(_, a, _)| VirtAddr(*a))
-    }
-    fn lookup_addr(&self, addr: VirtAddr) -> Option<SymbolHit> {
-        SYMS.iter()
-            .find(|(_, a, size)| addr.0 >= *a && addr.0 - a < *size)
-            .map(|(n, a, _)| SymbolHit {
-                name: n.to_string(),
-                offset: addr.0 - a,
-            })
-    }
-}
+]);
 
 /// do_work: `push %rbp; call helper; pop %rbp; ret`; helper: `ret`.
 fn session() -> (Session, Rc<RefCell<MockShared>>) {
@@ -48,7 +29,7 @@ fn session() -> (Session, Rc<RefCell<MockShared>>) {
         .with_u64s(COUNTER, &[0]);
     let shared = target.shared();
     let mut s = Session::new(Box::new(target));
-    s.set_symbols(Box::new(Syms));
+    s.set_symbols(Box::new(SYMS));
     (s, shared)
 }
 

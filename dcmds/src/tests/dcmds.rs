@@ -39,7 +39,7 @@ fn dollar_r_prints_registers_like_mdb() {
     let all = text(&mut s, "::regs -a");
     assert!(all.starts_with(REGS));
     assert!(all.ends_with("\n%st0 = 0x0\n%xmm0 = 0x0\n%mxcsr = 0x0\n"));
-    s.set_symbols(Box::new(TestSymbols));
+    s.set_symbols(Box::new(TEST_SYMBOLS));
     assert!(text(&mut s, "$r").contains("\n%rip = 0xffffffff81000010 _text+0x10\n"));
 }
 

@@ -14,7 +14,7 @@ fn code() -> MockTarget {
 
 fn session() -> Session {
     let (mut s, _) = session_on(code());
-    s.set_symbols(Box::new(TestSymbols));
+    s.set_symbols(Box::new(TEST_SYMBOLS));
     s
 }
 

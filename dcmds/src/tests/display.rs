@@ -137,7 +137,7 @@ fn values_format_the_expression_itself() {
 #[test]
 fn symbols_label_lines_and_resolve_names() {
     let (mut s, _) = session_on(target());
-    s.set_symbols(Box::new(TestSymbols));
+    s.set_symbols(Box::new(TEST_SYMBOLS));
     assert_eq!(
         text(&mut s, "_text,2/K"),
         "_text:\n_text:          ffffffff81000010 90\n"

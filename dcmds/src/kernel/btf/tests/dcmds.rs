@@ -2,30 +2,16 @@
 
 use super::fixture;
 use crate::kernel::{Kernel, SymbolTable};
-use crate::mock::MockTarget;
+use crate::mock::{MockTarget, TableSymbols};
 use crate::output::CaptureOutput;
 use crate::session::Session;
-use crate::symbols::{SymbolHit, SymbolLookup};
-use qmdb_bridge::VirtAddr;
 use std::sync::Arc;
 
 const TASK: u64 = 0xffff_8880_0001_0000;
 const STR: u64 = 0xffff_8880_0002_0000;
 
 /// `init_task` at [`TASK`].
-struct Syms;
-
-impl SymbolLookup for Syms {
-    fn lookup_name(&self, name: &str) -> Option<VirtAddr> {
-        (name == "init_task").then_some(VirtAddr(TASK))
-    }
-    fn lookup_addr(&self, addr: VirtAddr) -> Option<SymbolHit> {
-        (TASK..TASK + 128).contains(&addr.0).then(|| SymbolHit {
-            name: "init_task".into(),
-            offset: addr.0 - TASK,
-        })
-    }
-}
+const SYMS: TableSymbols = TableSymbols(&[("init_task", TASK, 128)]);
 
 /// The task's 128 bytes.
 fn task_bytes() -> Vec<u8> {
@@ -62,7 +48,7 @@ fn session_with(target: MockTarget, btf: bool) -> Session {
         notes: Vec::new(),
     });
     // After the kernel, which installs its own (here empty) symbols.
-    s.set_symbols(Box::new(Syms));
+    s.set_symbols(Box::new(SYMS));
     s
 }
 
