@@ -123,6 +123,7 @@ fn check_workload(t: &Truth, sleepers: u32) {
         assert!(e.addr >= 0xffff_ffff_8000_0000, "{e:?}");
     }
     assert_eq!(t.symbol("_text").unwrap().kind, 'T');
+    t.assert_kaslr(!t.cmdline.contains("nokaslr"));
     assert_eq!(
         t.kaslr_slide().unwrap() % 0x20_0000,
         0,
@@ -242,7 +243,7 @@ fn nokaslr_and_watchdog() {
     let t = guest.truth();
     assert!(t.cmdline.contains("nokaslr"));
     assert_eq!(t.symbol("_text").unwrap().addr, X86_64_TEXT_BASE);
-    assert_eq!(t.kaslr_slide(), Some(0));
+    t.assert_kaslr(false);
     assert_eq!(t.processes().filter(|p| p.comm == "qmdb-extra").count(), 1);
 
     watched.kill().unwrap();
@@ -262,7 +263,7 @@ fn nokaslr_and_watchdog() {
 fn truth_parser_reads_every_record() {
     let text = "noise\r\nQMDB-TRUTH-BEGIN 1\r\nrelease 6.1.0-56-cloud-amd64\r\n\
         banner Linux version 6.1.0-56-cloud-amd64 (x) #1 SMP\r\ncmdline console=ttyS0 qmdb.sleepers=2\r\n\
-        nproc 2\r\nsleepers 2\r\nsettled yes\r\n\
+        loadflags 0x83\r\nnproc 2\r\nsleepers 2\r\nsettled yes\r\n\
         task 1 1 0 S 1 init\r\nwchan 1 1 do_wait\r\n\
         stack 1 1 [<0>] do_wait+0x5d/0xf0\r\n\
         task 10 10 2 I 0 kworker/0:1-events\r\n\
@@ -281,6 +282,8 @@ fn truth_parser_reads_every_record() {
     assert!(!thr.is_leader());
     assert_eq!(thr.stack[0].module.as_deref(), Some("foomod"));
     assert_eq!(t.kaslr_slide(), Some(0));
+    assert_eq!(t.loadflags, Some(0x83));
+    assert!(t.kaslr_randomised());
     assert_eq!(t.kallsyms[1].module.as_deref(), Some("foomod"));
 
     assert!(Truth::parse("QMDB-TRUTH-BEGIN 1\ntask 1 1 0 S 0 init\n").is_err());

@@ -22,6 +22,8 @@ pub struct Truth {
     pub banner: String,
     /// The kernel command line.
     pub cmdline: String,
+    /// `boot_params.hdr.loadflags`, read from `/sys/kernel/boot_params/data`.
+    pub loadflags: Option<u8>,
     /// Number of CPUs the guest sees.
     pub nproc: u32,
     /// The number of extra sleepers (`qmdb-extra` processes) asked for.
@@ -148,6 +150,11 @@ impl Truth {
                 "release" => t.release = rest.to_string(),
                 "banner" => t.banner = rest.to_string(),
                 "cmdline" => t.cmdline = rest.to_string(),
+                "loadflags" => {
+                    let hex = rest.trim().trim_start_matches("0x");
+                    t.loadflags =
+                        Some(u8::from_str_radix(hex, 16).map_err(|_| err("bad loadflags"))?);
+                }
                 "nproc" => t.nproc = rest.trim().parse().map_err(|_| err("bad nproc"))?,
                 "sleepers" => t.sleepers = rest.trim().parse().map_err(|_| err("bad sleepers"))?,
                 "settled" => t.settled = rest.trim() == "yes",
@@ -211,6 +218,32 @@ impl Truth {
     /// The first sampled kallsyms entry named `name`.
     pub fn symbol(&self, name: &str) -> Option<&KallsymsEntry> {
         self.kallsyms.iter().find(|e| e.name == name)
+    }
+
+    /// Whether the decompressor randomised the kernel's place (`KASLR_FLAG` in
+    /// `boot_params.hdr.loadflags`). Randomised can still mean slide 0: the
+    /// link address is one of the ~500 slots KASLR picks from.
+    pub fn kaslr_randomised(&self) -> bool {
+        self.loadflags.is_some_and(|f| f & 0x02 != 0)
+    }
+
+    /// Asserts the guest booted as asked: randomised with KASLR on, at the link
+    /// address with `nokaslr`.
+    pub fn assert_kaslr(&self, on: bool) {
+        let slide = self.kaslr_slide().expect("the truth has _text");
+        if on {
+            assert!(
+                self.kaslr_randomised(),
+                "KASLR on, yet not randomised (loadflags {:?})",
+                self.loadflags
+            );
+            if slide == 0 {
+                eprintln!("note: KASLR picked the link address this boot (1 slot in ~500)");
+            }
+        } else {
+            assert!(!self.kaslr_randomised(), "nokaslr, yet randomised");
+            assert_eq!(slide, 0, "nokaslr, yet _text is not at its link address");
+        }
     }
 
     /// The KASLR slide (`_text` minus its link-time address), if `_text` was
