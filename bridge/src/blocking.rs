@@ -81,6 +81,8 @@ pub struct BlockingTarget {
     /// Breakpoints and watchpoints planted and not removed, in planting order (the same one
     /// may be planted twice, and is then removed twice).
     planted: Vec<(BreakKind, VirtAddr, u64)>,
+    /// The registers of one vCPU as read since the last stop (with the page cache on).
+    regs: Option<(VcpuId, RegValues)>,
 }
 
 impl BlockingTarget {
@@ -129,6 +131,7 @@ impl BlockingTarget {
             writable: opts.writable,
             description,
             planted: Vec::new(),
+            regs: None,
         };
         t.select_vcpu(selected)?;
         Ok(t)
@@ -138,6 +141,7 @@ impl BlockingTarget {
         if let Some(c) = self.cache.as_mut() {
             c.clear();
         }
+        self.regs = None;
         self.kernel.clear();
     }
 
@@ -488,11 +492,21 @@ impl Target for BlockingTarget {
     }
 
     fn read_registers(&mut self) -> Result<RegValues> {
+        if let Some((vcpu, regs)) = &self.regs {
+            if *vcpu == self.selected {
+                return Ok(regs.clone());
+            }
+        }
         let BlockingTarget {
             rt, client, layout, ..
         } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
-        rt.block_on(c.read_registers(layout))
+        let regs = rt.block_on(c.read_registers(layout))?;
+        // Registers change only when the guest runs or is written, which invalidates.
+        if self.cache.is_some() && !matches!(c.state(), RunState::Running) {
+            self.regs = Some((self.selected, regs.clone()));
+        }
+        Ok(regs)
     }
 
     fn monitor(&mut self, cmd: &str) -> Result<String> {
@@ -1102,6 +1116,27 @@ mod tests {
     fn step_once(t: &mut BlockingTarget) {
         t.step(CPU0).unwrap();
         assert!(t.wait_for_stop(Duration::from_secs(5)).unwrap().is_some());
+    }
+
+    /// Registers are read once a stop: reading the same vCPU again costs no packet, another
+    /// vCPU has its own, and a step reads them anew.
+    #[test]
+    fn registers_are_read_once_per_stop() {
+        let (_stub, mut t) = start(FakeConfig::default());
+        let trips = |t: &BlockingTarget| t.stats().round_trips;
+        let cpu0 = t.read_registers().unwrap();
+        let n = trips(&t);
+        assert_eq!(t.read_registers().unwrap(), cpu0);
+        assert_eq!(trips(&t), n);
+        t.select_vcpu(VcpuId { pid: 1, tid: 2 }).unwrap();
+        let cpu1 = t.read_registers().unwrap();
+        assert_ne!(cpu1.get_u64("rip"), cpu0.get_u64("rip"));
+        t.select_vcpu(CPU0).unwrap();
+        assert_eq!(t.read_registers().unwrap(), cpu0);
+        step_once(&mut t);
+        let n = trips(&t);
+        t.read_registers().unwrap();
+        assert_eq!(trips(&t), n + 1);
     }
 
     #[test]

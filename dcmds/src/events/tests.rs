@@ -337,6 +337,71 @@ fn a_watchpoint_hit_while_stepping_off_a_breakpoint_is_reported() {
     );
 }
 
+/// QEMU sometimes reports a single step before the instruction ran (every register as it
+/// was): the step is sent again, a bounded number of times.
+#[test]
+fn a_stalled_step_is_stepped_again() {
+    let (mut s, shared) = session();
+    s.target_mut()
+        .select_vcpu(qmdb_bridge::VcpuId { pid: 1, tid: 1 })
+        .unwrap_or_else(|e| panic!("{e}"));
+    shared.borrow_mut().stops.push_back(hit(0, DO_WORK));
+    text(&mut s, "do_work::bp; :c; ::delete all");
+    let stalled = || MockStop {
+        on_step: true,
+        ..hit(0, DO_WORK)
+    };
+    let steps = |shared: &Rc<RefCell<MockShared>>| {
+        shared
+            .borrow()
+            .run_log
+            .iter()
+            .filter(|l| *l == "step 0")
+            .count()
+    };
+    shared.borrow_mut().stops.push_back(stalled());
+    let t = text(&mut s, ":s");
+    assert!(t.starts_with("stopped: step, vCPU 0\ndo_work+0x1:"), "{t}");
+    assert_eq!(steps(&shared), 2);
+    // A jump to itself never changes anything: reported after the last retry.
+    for _ in 0..=super::run::STALLED_STEP_RETRIES {
+        shared.borrow_mut().stops.push_back(MockStop {
+            rip: DO_WORK + 1,
+            ..stalled()
+        });
+    }
+    let t = text(&mut s, ":s");
+    assert!(t.starts_with("stopped: step, vCPU 0\ndo_work+0x1:"), "{t}");
+    assert_eq!(steps(&shared), 3 + super::run::STALLED_STEP_RETRIES);
+    assert!(shared.borrow().stops.is_empty());
+}
+
+/// Continuing from a breakpoint steps off it first; a stalled step-off is stepped again,
+/// so the breakpoint is not hit a second time at once.
+#[test]
+fn a_stalled_step_off_is_stepped_again() {
+    let (mut s, shared) = session();
+    text(&mut s, "do_work::bp");
+    shared.borrow_mut().stops.push_back(hit(0, DO_WORK));
+    text(&mut s, ":c");
+    shared.borrow_mut().stops.push_back(MockStop {
+        on_step: true,
+        ..hit(0, DO_WORK)
+    });
+    shared.borrow_mut().stops.push_back(hit(0, HELPER));
+    text(&mut s, "helper::bp");
+    let (o, out) = run(&mut s, "::cont -T 5");
+    assert!(o.all_ok, "{}", out.text());
+    assert!(
+        out.text().starts_with("stopped: breakpoint 2 (helper)"),
+        "{}",
+        out.text()
+    );
+    let log = shared.borrow().run_log.clone();
+    let steps = log.iter().filter(|l| *l == "step 0").count();
+    assert_eq!(steps, 2, "{log:?}");
+}
+
 /// `::step` holds interrupts off; `::step -i` lets them in for that step only.
 #[test]
 fn step_interrupts_only_with_dash_i() {
