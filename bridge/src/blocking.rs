@@ -34,6 +34,7 @@ use crate::client::{Client, ClientOptions, ClientStats};
 use crate::error::{BridgeError, ChunkError, Result};
 use crate::paging::{self, is_kernel_half, PageTableRoot, Translation, WalkError, WalkFault};
 use crate::regs::{build_layout, includes, parse_description, RegLayout, RegValues, MAX_INCLUDES};
+use crate::stalled_step::StepInFlight;
 use crate::target::{BreakKind, RunState, StopReason, Target, TargetStatus, VcpuId, VcpuInfo};
 use crate::{TargetMemory, VirtAddr};
 use std::collections::HashMap;
@@ -83,6 +84,8 @@ pub struct BlockingTarget {
     planted: Vec<(BreakKind, VirtAddr, u64)>,
     /// The registers of one vCPU as read since the last stop (with the page cache on).
     regs: Option<(VcpuId, RegValues)>,
+    /// The single step in flight, to send again if QEMU stalls it.
+    step: Option<StepInFlight>,
 }
 
 impl BlockingTarget {
@@ -132,6 +135,7 @@ impl BlockingTarget {
             description,
             planted: Vec::new(),
             regs: None,
+            step: None,
         };
         t.select_vcpu(selected)?;
         Ok(t)
@@ -142,6 +146,7 @@ impl BlockingTarget {
             c.clear();
         }
         self.regs = None;
+        self.step = None;
         self.kernel.clear();
     }
 
@@ -220,16 +225,58 @@ impl BlockingTarget {
             .unwrap_or_default()
     }
 
-    /// Waits up to `timeout` for a running target to stop.
+    /// Waits up to `timeout` for a running target to stop. A single step QEMU stalled (see
+    /// [`crate::stalled_step`]) is sent again and is not a stop yet.
     pub fn wait_for_stop(&mut self, timeout: Duration) -> Result<Option<StopReason>> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let BlockingTarget { rt, client, .. } = self;
+        let BlockingTarget {
+            rt, client, layout, ..
+        } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
-        let stop = rt.block_on(c.wait_for_stop(deadline))?;
-        if let Some(r) = &stop {
-            self.reselect_after(r)?;
+        let Some(stop) = rt.block_on(c.wait_for_stop(deadline))? else {
+            return Ok(None);
+        };
+        if let Some(mut step) = self.step.take() {
+            if step.may_have_stalled(&stop) {
+                // QEMU selects the vCPU that stopped: `g` reads the stepped one.
+                let after = rt.block_on(c.read_registers(layout))?;
+                if step.stalled(&after) {
+                    tracing::debug!(
+                        vcpu = %step.vcpu(),
+                        "the step left every register as it was; stepping again"
+                    );
+                    rt.block_on(c.step(step.vcpu()))?;
+                    self.step = Some(step);
+                    return Ok(None);
+                }
+                if step.vcpu() == self.selected && self.cache.is_some() {
+                    self.regs = Some((step.vcpu(), after));
+                }
+            }
         }
-        Ok(stop)
+        self.reselect_after(&stop)?;
+        Ok(Some(stop))
+    }
+
+    /// The registers of `vcpu`, leaving the selection as it was.
+    fn registers_of(&mut self, vcpu: VcpuId) -> Result<RegValues> {
+        if vcpu == self.selected {
+            return self.read_registers();
+        }
+        let BlockingTarget {
+            rt,
+            client,
+            layout,
+            selected,
+            ..
+        } = self;
+        let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
+        rt.block_on(async {
+            c.select_thread(vcpu).await?;
+            let regs = c.read_registers(layout).await;
+            c.select_thread(*selected).await?;
+            regs
+        })
     }
 
     /// QEMU makes the vCPU that stopped its selected one (`Hg`): select ours again, so that
@@ -590,10 +637,18 @@ impl Target for BlockingTarget {
         if !self.vcpus.is_empty() && !self.vcpus.contains(&vcpu) {
             return Err(BridgeError::Invalid(format!("no vCPU {vcpu}")));
         }
+        // Without the registers it started from, a stalled step cannot be told.
+        let before = match self.registers_of(vcpu) {
+            Ok(r) => Some(r),
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(_) => None,
+        };
         self.invalidate();
         let BlockingTarget { rt, client, .. } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
-        rt.block_on(c.step(vcpu))
+        rt.block_on(c.step(vcpu))?;
+        self.step = before.map(|b| StepInFlight::new(vcpu, b));
+        Ok(())
     }
 
     fn write_memory(&mut self, addr: VirtAddr, data: &[u8]) -> Result<()> {
@@ -1115,11 +1170,14 @@ mod tests {
 
     fn step_once(t: &mut BlockingTarget) {
         t.step(CPU0).unwrap();
-        assert!(t.wait_for_stop(Duration::from_secs(5)).unwrap().is_some());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while t.wait_for_stop(Duration::from_secs(1)).unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "no stop after a step");
+        }
     }
 
     /// Registers are read once a stop: reading the same vCPU again costs no packet, another
-    /// vCPU has its own, and a step reads them anew.
+    /// vCPU has its own, and after a step they are those the step left.
     #[test]
     fn registers_are_read_once_per_stop() {
         let (_stub, mut t) = start(FakeConfig::default());
@@ -1134,9 +1192,52 @@ mod tests {
         t.select_vcpu(CPU0).unwrap();
         assert_eq!(t.read_registers().unwrap(), cpu0);
         step_once(&mut t);
+        let after = t.read_registers().unwrap();
+        assert_eq!(after.get_u64("rip"), cpu0.get_u64("rip").map(|r| r + 1));
         let n = trips(&t);
-        t.read_registers().unwrap();
-        assert_eq!(trips(&t), n + 1);
+        assert_eq!(t.read_registers().unwrap(), after);
+        assert_eq!(trips(&t), n);
+    }
+
+    /// The stop of a step QEMU stalled (every register as before) is not given: the step is
+    /// sent again, at most [`STALLED_STEP_RETRIES`] times; a vCPU other than the selected one
+    /// is checked too, and the selection stays.
+    #[test]
+    fn a_stalled_step_is_sent_again() {
+        use crate::stalled_step::STALLED_STEP_RETRIES;
+        let cpu1 = VcpuId { pid: 1, tid: 2 };
+        let rip = |t: &mut BlockingTarget| t.read_registers().unwrap().get_u64("rip");
+        let (stub, mut t) = start(FakeConfig {
+            stalled_steps: 2,
+            ..FakeConfig::default()
+        });
+        let start_rip = rip(&mut t).unwrap();
+        step_once(&mut t);
+        assert_eq!(stub.stats().steps, 3);
+        assert_eq!(rip(&mut t), Some(start_rip + 1));
+        t.select_vcpu(cpu1).unwrap();
+        let cpu1_rip = rip(&mut t).unwrap();
+        t.select_vcpu(CPU0).unwrap();
+        t.step(cpu1).unwrap();
+        let stop = loop {
+            if let Some(s) = t.wait_for_stop(Duration::from_secs(5)).unwrap() {
+                break s;
+            }
+        };
+        assert_eq!(t.selected_vcpu(), CPU0);
+        assert!(matches!(stop, StopReason::Signal { thread: Some(v), .. } if v == cpu1));
+        assert_eq!(stub.stats().steps, 4);
+        t.select_vcpu(cpu1).unwrap();
+        assert_eq!(rip(&mut t), Some(cpu1_rip + 1));
+        drop(t);
+        // A jump to itself never changes anything: given after the last retry.
+        let (stub, mut t) = start(FakeConfig {
+            stalled_steps: 100,
+            ..FakeConfig::default()
+        });
+        step_once(&mut t);
+        assert_eq!(stub.stats().steps, 1 + STALLED_STEP_RETRIES as u64);
+        assert_eq!(rip(&mut t), Some(start_rip));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod paging;
 pub mod proxy;
 pub mod regs;
 pub mod rsp;
+pub mod stalled_step;
 pub mod target;
 
 pub use addr::VirtAddr;

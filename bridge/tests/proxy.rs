@@ -401,6 +401,34 @@ fn breakpoints_steps_and_ctrl_c_are_forwarded() {
     proxy.finish().unwrap();
 }
 
+/// QEMU now and then stalls a step (nothing runs): gdb's one `vCont;s` still moves the vCPU.
+#[test]
+fn a_stalled_step_is_sent_again_for_gdb() {
+    let proxy = Proxy::start(
+        FakeConfig {
+            stalled_steps: 1,
+            ..fake()
+        },
+        ThreadsMode::Tasks,
+    );
+    let mut gdb = Raw::connect(&proxy.addr);
+    gdb.ask(b"qSupported:multiprocess+;swbreak+");
+    let runner = format!("p1.{T_RUNNER:x}");
+    assert_eq!(gdb.ask(format!("Hg{runner}").as_bytes()), b"OK");
+    let before = rip_of_g(&gdb.ask(b"g"));
+    let stop = gdb.ask(format!("vCont;s:{runner}").as_bytes());
+    assert!(
+        stop.starts_with(b"T05"),
+        "{}",
+        String::from_utf8_lossy(&stop)
+    );
+    assert_eq!(gdb.ask(format!("Hg{runner}").as_bytes()), b"OK");
+    assert_eq!(rip_of_g(&gdb.ask(b"g")), before + 1);
+    assert_eq!(proxy.stub().stats().steps, 2);
+    drop(gdb);
+    proxy.finish().unwrap();
+}
+
 #[test]
 fn a_sleeping_thread_cannot_be_stepped_and_the_session_goes_on() {
     let proxy = Proxy::start(fake(), ThreadsMode::Tasks);

@@ -155,6 +155,10 @@ pub struct FakeConfig {
     /// `Qqemu.sstep=`; the default). When false they get the empty (unsupported) reply and
     /// `qqemu.Supported` leaves them out.
     pub sstep_supported: bool,
+    /// How many single steps stop without the vCPU running anything, as QEMU 7.2 (TCG) now
+    /// and then answers a step. Any other step moves the stepped vCPU's `rip` by 1. 0 by
+    /// default.
+    pub stalled_steps: usize,
 }
 
 impl Default for FakeConfig {
@@ -175,6 +179,7 @@ impl Default for FakeConfig {
             breakpoint_vcpu: 0,
             breakpoint_delay: std::time::Duration::ZERO,
             sstep_supported: true,
+            stalled_steps: 0,
         }
     }
 }
@@ -279,6 +284,7 @@ impl FakeStub {
                 left_planted: None,
                 breakpoint_vcpu: cfg.breakpoint_vcpu,
                 breakpoint_delay: cfg.breakpoint_delay,
+                stalled_steps: cfg.stalled_steps,
                 state: if cfg.running {
                     RunState::Running
                 } else {

@@ -72,6 +72,8 @@ pub(crate) struct Machine {
     pub breakpoint_vcpu: usize,
     /// [`crate::FakeConfig::breakpoint_delay`].
     pub breakpoint_delay: std::time::Duration,
+    /// [`crate::FakeConfig::stalled_steps`] not yet taken.
+    pub stalled_steps: usize,
 }
 
 impl Machine {
@@ -353,8 +355,14 @@ impl MultiThreadResume for FakeTarget {
             // A step "executes" instantly.
             self.shared.counters.steps.fetch_add(1, Relaxed);
             {
+                let index = self.vcpu_index(tid);
                 let mut m = lock(&self.shared.machine);
                 m.last_step_flags = Some(m.sstep_flags);
+                if m.stalled_steps > 0 {
+                    m.stalled_steps -= 1;
+                } else if let Some(v) = index.and_then(|i| m.vcpus.get_mut(i)) {
+                    v.regs.rip = v.regs.rip.wrapping_add(1);
+                }
             }
             self.pending_stop = Some((
                 MultiThreadStopReason::SignalWithThread {

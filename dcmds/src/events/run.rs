@@ -25,12 +25,6 @@ pub const WAIT_SLICE: Duration = Duration::from_millis(100);
 /// interrupts masked never ends).
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How many more times a single step is sent when QEMU reports it with every register as
-/// it was. QEMU 7.2 (TCG) now and then answers `vCont;s` with a stop before the vCPU ran
-/// the instruction; the next step runs it. Nothing else leaves all registers, `rip`
-/// included, unchanged but a jump to itself, which stays put however often it is stepped.
-pub const STALLED_STEP_RETRIES: usize = 3;
-
 /// The most stops one `::cont` handles (each with its callbacks) before it gives up; a
 /// `-c '...; :c'` chain is otherwise bounded only by Ctrl-C and `-T`.
 pub const MAX_STOPS: u64 = 1_000_000;
@@ -400,12 +394,14 @@ pub(super) fn step_off(
         t.remove_breakpoint(BreakKind::Software, VirtAddr(pc), 1)?;
     }
     let stepped = step_interrupts(t, false)
-        .and_then(|()| step_and_wait(session, vcpu, Instant::now() + STEP_TIMEOUT, None))
-        .and_then(|waited| match waited {
-            Waited::Interrupted(_) => Err(DcmdError::Interrupted),
-            Waited::Stop(r) if watch_addr(&r).is_some() => Ok(Some(r)),
-            Waited::Stop(_) | Waited::Timeout(_) => Ok(None),
-        });
+        .and_then(|()| t.step(vcpu).map_err(DcmdError::from))
+        .and_then(
+            |()| match wait(session, Some(Instant::now() + STEP_TIMEOUT))? {
+                Waited::Interrupted(_) => Err(DcmdError::Interrupted),
+                Waited::Stop(r) if watch_addr(&r).is_some() => Ok(Some(r)),
+                Waited::Stop(_) | Waited::Timeout(_) => Ok(None),
+            },
+        );
     let t = session.target_mut();
     let mut replant = Ok(());
     for _ in 0..n {
@@ -416,44 +412,6 @@ pub(super) fn step_off(
     let watched = stepped?;
     replant?;
     Ok(watched)
-}
-
-/// Single-steps `vcpu` (the selected one) and waits for the stop until `deadline`. A stop
-/// that left every register as it was is sent again, up to [`STALLED_STEP_RETRIES`] times
-/// (QEMU's stalled step). `sink` hears that the guest runs once the first step is sent.
-fn step_and_wait(
-    session: &mut Session,
-    vcpu: VcpuId,
-    deadline: Instant,
-    mut sink: Option<&mut Sink<'_>>,
-) -> Result<Waited, DcmdError> {
-    let before = session.target_mut().read_registers()?;
-    let mut retries = 0;
-    loop {
-        session.target_mut().step(vcpu)?;
-        if let Some(sink) = sink.take() {
-            sink.guest_resumed();
-        }
-        let waited = wait(session, Some(deadline))?;
-        let Waited::Stop(reason) = &waited else {
-            return Ok(waited);
-        };
-        let on_vcpu = match reason {
-            StopReason::Signal { thread, .. } => thread.is_none_or(|t| t == vcpu),
-            StopReason::Exited(_) | StopReason::Terminated(_) => false,
-        };
-        if retries == STALLED_STEP_RETRIES || !on_vcpu || reason.watch().is_some() {
-            return Ok(waited);
-        }
-        if session.target().selected_vcpu() != vcpu {
-            session.target_mut().select_vcpu(vcpu)?;
-        }
-        if session.target_mut().read_registers()? != before {
-            return Ok(waited);
-        }
-        retries += 1;
-        tracing::debug!(%vcpu, retries, "the step left every register as it was; stepping again");
-    }
 }
 
 /// `::step`: one instruction, over a call, or out to the caller.
@@ -478,11 +436,13 @@ fn step(
     // `-i` is for the command's own step, not for steps its callbacks ask for.
     let allow = std::mem::take(&mut session.events_mut().step_interrupts);
     step_interrupts(session.target_mut(), allow)?;
+    session.target_mut().step(vcpu)?;
+    sink.guest_resumed();
     let deadline = match run.deadline {
         Some(d) => d.min(Instant::now() + STEP_TIMEOUT),
         None => Instant::now() + STEP_TIMEOUT,
     };
-    let (reason, forced) = step_and_wait(session, vcpu, deadline, Some(sink))?.split(run);
+    let (reason, forced) = wait(session, Some(deadline))?.split(run);
     let watch = watch_addr(&reason);
     let mut s = classify(session, run, reason, forced, None)?;
     // Landing on a breakpoint's address by stepping is not a hit; a watchpoint the
