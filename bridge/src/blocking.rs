@@ -159,11 +159,7 @@ impl BlockingTarget {
 
     /// The page tables of the selected vCPU: its CR3 (PCID and flag bits masked) and CR4.LA57.
     pub fn page_table_root(&mut self) -> Result<PageTableRoot> {
-        let BlockingTarget {
-            rt, client, layout, ..
-        } = self;
-        let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
-        let regs = rt.block_on(c.read_registers(layout))?;
+        let regs = Target::read_registers(self)?;
         let cr3 = regs
             .get_u64("cr3")
             .ok_or_else(|| BridgeError::Unsupported("reading cr3".into()))?;
@@ -237,20 +233,32 @@ impl BlockingTarget {
             return Ok(None);
         };
         if let Some(mut step) = self.step.take() {
-            if step.may_have_stalled(&stop) {
-                // QEMU selects the vCPU that stopped: `g` reads the stepped one.
-                let after = rt.block_on(c.read_registers(layout))?;
-                if step.stalled(&after) {
-                    tracing::debug!(
-                        vcpu = %step.vcpu(),
-                        "the step left every register as it was; stepping again"
-                    );
-                    rt.block_on(c.step(step.vcpu()))?;
-                    self.step = Some(step);
-                    return Ok(None);
-                }
-                if step.vcpu() == self.selected && self.cache.is_some() {
-                    self.regs = Some((step.vcpu(), after));
+            if step.may_have_stalled(&stop, self.selected) {
+                // QEMU selects the vCPU that stopped: `g` reads the stepped one. The check is
+                // a courtesy: a reply it cannot use gives the stop as it is.
+                match rt.block_on(c.read_registers(layout)) {
+                    Ok(after) if step.stalled(&after) => {
+                        tracing::debug!(
+                            vcpu = %step.vcpu(),
+                            "the step left every register as it was; stepping again"
+                        );
+                        match rt.block_on(c.step(step.vcpu())) {
+                            Ok(()) => {
+                                self.step = Some(step);
+                                return Ok(None);
+                            }
+                            Err(e) if e.is_fatal() => return Err(e),
+                            // Refused: the stalled stop is the stop.
+                            Err(e) => tracing::debug!("stepping again failed: {e}"),
+                        }
+                    }
+                    Ok(after) => {
+                        if step.vcpu() == self.selected && self.cache.is_some() {
+                            self.regs = Some((step.vcpu(), after));
+                        }
+                    }
+                    Err(e) if e.is_fatal() => return Err(e),
+                    Err(e) => tracing::debug!("no stalled-step check: {e}"),
                 }
             }
         }
@@ -272,10 +280,14 @@ impl BlockingTarget {
         } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
         rt.block_on(async {
-            c.select_thread(vcpu).await?;
-            let regs = c.read_registers(layout).await;
-            c.select_thread(*selected).await?;
-            regs
+            let regs = match c.select_thread(vcpu).await {
+                Ok(()) => c.read_registers(layout).await,
+                Err(e) => Err(e),
+            };
+            let back = c.select_thread(*selected).await;
+            let regs = regs?;
+            back?;
+            Ok(regs)
         })
     }
 
@@ -316,6 +328,7 @@ impl BlockingTarget {
     /// Ends the session, resuming the VM or leaving it stopped, after removing every
     /// breakpoint and watchpoint still planted (stopping a running VM to do so).
     pub fn close(&mut self, resume: bool) -> Result<()> {
+        self.invalidate();
         let removed = self.remove_all_planted();
         let closed = match self.client.take() {
             Some(c) => self.rt.block_on(c.close(resume)),
@@ -637,9 +650,10 @@ impl Target for BlockingTarget {
         if !self.vcpus.is_empty() && !self.vcpus.contains(&vcpu) {
             return Err(BridgeError::Invalid(format!("no vCPU {vcpu}")));
         }
-        // Without the registers it started from, a stalled step cannot be told.
+        // Without the registers it started from (a stub without a target description has
+        // none), a stalled step cannot be told.
         let before = match self.registers_of(vcpu) {
-            Ok(r) => Some(r),
+            Ok(r) => Some(r).filter(|r| r.get_u64("rip").is_some()),
             Err(e) if e.is_fatal() => return Err(e),
             Err(_) => None,
         };
@@ -1169,9 +1183,17 @@ mod tests {
     }
 
     fn step_once(t: &mut BlockingTarget) {
-        t.step(CPU0).unwrap();
+        step_vcpu(t, CPU0);
+    }
+
+    /// Steps `vcpu` and waits (5 s at most) for the stop.
+    fn step_vcpu(t: &mut BlockingTarget, vcpu: VcpuId) -> StopReason {
+        t.step(vcpu).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while t.wait_for_stop(Duration::from_secs(1)).unwrap().is_none() {
+        loop {
+            if let Some(stop) = t.wait_for_stop(Duration::from_secs(1)).unwrap() {
+                return stop;
+            }
             assert!(std::time::Instant::now() < deadline, "no stop after a step");
         }
     }
@@ -1212,23 +1234,22 @@ mod tests {
             ..FakeConfig::default()
         });
         let start_rip = rip(&mut t).unwrap();
-        step_once(&mut t);
-        assert_eq!(stub.stats().steps, 3);
-        assert_eq!(rip(&mut t), Some(start_rip + 1));
         t.select_vcpu(cpu1).unwrap();
         let cpu1_rip = rip(&mut t).unwrap();
         t.select_vcpu(CPU0).unwrap();
-        t.step(cpu1).unwrap();
-        let stop = loop {
-            if let Some(s) = t.wait_for_stop(Duration::from_secs(5)).unwrap() {
-                break s;
-            }
-        };
-        assert_eq!(t.selected_vcpu(), CPU0);
+        // Another vCPU than the selected one: its registers are read while QEMU has it
+        // selected after its stop, and the selection stays.
+        let stop = step_vcpu(&mut t, cpu1);
         assert!(matches!(stop, StopReason::Signal { thread: Some(v), .. } if v == cpu1));
-        assert_eq!(stub.stats().steps, 4);
+        assert_eq!(stub.stats().steps, 3);
+        assert_eq!(t.selected_vcpu(), CPU0);
+        assert_eq!(rip(&mut t), Some(start_rip));
         t.select_vcpu(cpu1).unwrap();
         assert_eq!(rip(&mut t), Some(cpu1_rip + 1));
+        t.select_vcpu(CPU0).unwrap();
+        step_once(&mut t);
+        assert_eq!(stub.stats().steps, 4);
+        assert_eq!(rip(&mut t), Some(start_rip + 1));
         drop(t);
         // A jump to itself never changes anything: given after the last retry.
         let (stub, mut t) = start(FakeConfig {

@@ -2,10 +2,14 @@
 //! ran the instruction: every register is as it was, and the next step runs it. The bridge
 //! keeps the registers a step started from and, when the stop shows nothing changed, sends
 //! the step again, a bounded number of times. Nothing else leaves every register, `rip`
-//! included, unchanged but a jump to itself, which is reported after the last retry.
+//! included, unchanged but a jump to itself, which is reported after the last retry. Without
+//! registers to compare (no `rip`: a stub without a target description) nothing is checked.
 
 use crate::regs::RegValues;
 use crate::target::{StopReason, VcpuId};
+
+/// The signal of a step's stop.
+const SIGTRAP: u8 = 5;
 
 /// How many more times a step that changed nothing is sent.
 pub const STALLED_STEP_RETRIES: usize = 3;
@@ -32,13 +36,20 @@ impl StepInFlight {
     }
 
     /// Whether `stop` may be this step having stalled, so that the registers must decide:
-    /// an ordinary stop of the stepped vCPU (no watchpoint), with retries left.
-    pub(crate) fn may_have_stalled(&self, stop: &StopReason) -> bool {
-        let on_vcpu = match stop {
-            StopReason::Signal { thread, .. } => thread.is_none_or(|t| t == self.vcpu),
-            StopReason::Exited(_) | StopReason::Terminated(_) => false,
+    /// a SIGTRAP of the stepped vCPU (no watchpoint), with retries left. Any other signal is
+    /// a stop someone asked for (a monitor `stop`, Ctrl-C) and is never stepped past. A stop
+    /// naming no vCPU counts only if the stepped one is `selected`, whose registers `g` then
+    /// reads.
+    pub(crate) fn may_have_stalled(&self, stop: &StopReason, selected: VcpuId) -> bool {
+        let ours = match stop {
+            StopReason::Signal {
+                signal: SIGTRAP,
+                thread,
+                ..
+            } => thread.unwrap_or(selected) == self.vcpu,
+            StopReason::Signal { .. } | StopReason::Exited(_) | StopReason::Terminated(_) => false,
         };
-        on_vcpu && stop.watch().is_none() && self.retries < STALLED_STEP_RETRIES
+        ours && stop.watch().is_none() && self.retries < STALLED_STEP_RETRIES
     }
 
     /// Whether the registers at the stop are those the step started from; a stall counts
@@ -84,14 +95,21 @@ mod tests {
     }
 
     #[test]
-    fn only_an_ordinary_stop_of_the_stepped_vcpu_is_checked() {
+    fn only_a_sigtrap_of_the_stepped_vcpu_is_checked() {
         let s = StepInFlight::new(CPU0, regs(1));
-        assert!(s.may_have_stalled(&trap(Some(CPU0), vec![])));
-        assert!(s.may_have_stalled(&trap(None, vec![])));
-        assert!(!s.may_have_stalled(&trap(Some(CPU1), vec![])));
+        assert!(s.may_have_stalled(&trap(Some(CPU0), vec![]), CPU1));
+        assert!(s.may_have_stalled(&trap(None, vec![]), CPU0));
+        assert!(!s.may_have_stalled(&trap(None, vec![]), CPU1));
+        assert!(!s.may_have_stalled(&trap(Some(CPU1), vec![]), CPU0));
         let watch = vec![("watch".to_string(), "1000".to_string())];
-        assert!(!s.may_have_stalled(&trap(Some(CPU0), watch)));
-        assert!(!s.may_have_stalled(&StopReason::Exited(0)));
+        assert!(!s.may_have_stalled(&trap(Some(CPU0), watch), CPU0));
+        let paused = StopReason::Signal {
+            signal: 2,
+            thread: Some(CPU0),
+            info: Vec::new(),
+        };
+        assert!(!s.may_have_stalled(&paused, CPU0));
+        assert!(!s.may_have_stalled(&StopReason::Exited(0), CPU0));
     }
 
     #[test]
@@ -99,9 +117,9 @@ mod tests {
         let mut s = StepInFlight::new(CPU0, regs(1));
         assert!(!s.stalled(&regs(2)));
         for _ in 0..STALLED_STEP_RETRIES {
-            assert!(s.may_have_stalled(&trap(Some(CPU0), vec![])));
+            assert!(s.may_have_stalled(&trap(Some(CPU0), vec![]), CPU0));
             assert!(s.stalled(&regs(1)));
         }
-        assert!(!s.may_have_stalled(&trap(Some(CPU0), vec![])));
+        assert!(!s.may_have_stalled(&trap(Some(CPU0), vec![]), CPU0));
     }
 }

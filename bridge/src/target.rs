@@ -169,8 +169,9 @@ pub trait Target: TargetMemory {
     fn resume(&mut self) -> Result<()>;
 
     /// Waits at most `timeout` for a running target to stop by itself (a breakpoint, a
-    /// guest panic); `None` if it still runs. The default reports the known state without
-    /// waiting.
+    /// guest panic); `None` if it still runs, which may come early (a stalled single step
+    /// sent again): callers poll until their own deadline. The default reports the known
+    /// state without waiting.
     fn wait_for_stop(&mut self, timeout: std::time::Duration) -> Result<Option<StopReason>> {
         let _ = timeout;
         Ok(match self.status()?.state {
