@@ -287,6 +287,45 @@ fn check_whatis(kernel: KernelVersion, cred_cache: &str) {
     );
 }
 
+/// Stopped in `hrtimer_interrupt` (the timer interrupt) while a CPU ran its idle task, the
+/// kernel has switched to that CPU's hard IRQ stack (`call_on_irqstack`): `rsp` is on it,
+/// in frame #0 of the idle task's backtrace.
+fn check_whatis_irq_stack(kernel: KernelVersion) {
+    let guest = shared_guest(kernel);
+    let recs = json_records(
+        guest,
+        &[
+            "hrtimer_interrupt::bp -t -p 0",
+            "::cont -T 30",
+            "<rsp::whatis",
+        ],
+    );
+    assert_eq!(recs.len(), 3, "{recs:?}");
+    let stop = &recs[1]["data"][0];
+    assert_eq!(
+        (&stop["stop"], &stop["pid"], &stop["mode"]),
+        (&"breakpoint".into(), &0.into(), &"kernel".into()),
+        "{stop}"
+    );
+    let (m, text) = whatis_matches(&recs[2]);
+    let irq = find_kind(&m, "irq_stack", &text);
+    assert_eq!(irq["cpu"], stop["cpu"], "{text}");
+    assert_eq!(irq["frame"], 0, "{text}");
+    assert_eq!(irq["function"], "hrtimer_interrupt", "{text}");
+    assert_eq!(irq["pid"], 0, "{text}");
+    assert!(text.contains("IRQ stack"), "{text}");
+}
+
+#[test]
+fn whatis_irq_stack_6_1() {
+    check_whatis_irq_stack(KernelVersion::V6_1);
+}
+
+#[test]
+fn whatis_irq_stack_6_12() {
+    check_whatis_irq_stack(KernelVersion::V6_12);
+}
+
 #[test]
 fn whatis_6_1() {
     check_whatis(KernelVersion::V6_1, "cred_jar");

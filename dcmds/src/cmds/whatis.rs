@@ -1,5 +1,6 @@
 //! `addr::whatis`: every description that fits an address, most specific first.
 
+mod cpu_stacks;
 mod members;
 mod space;
 mod tasks;
@@ -26,6 +27,7 @@ one line each:
   in the kernel stack of a task (pid, command, offset in the stack and the
     frame of its backtrace, numbered as ::findstack numbers them);
   in a task_struct (the task and the member at that offset);
+  on a CPU's IRQ stack or exception stack (NMI, DB, DF, MCE...);
   in a SLUB slab object: the cache's name, the object's start and the
     offset in it, and whether it is allocated or free;
   in a CPU's per-CPU area (the variable), the cpu_entry_area, the fixmap;
@@ -36,8 +38,9 @@ For example:
   ::walk thread | ::whatis
 With --json, one object per address: {\"addr\", \"matches\": [{\"kind\",
 \"text\", ...}]}, kind one of symbol, module, module_area, kernel_image,
-stack, task, slab, percpu, cpu_entry_area, fixmap, vmemmap, direct_map,
-vmalloc, espfix, efi, user, noncanonical, kernel.",
+stack, task, irq_stack, exception_stack, slab, percpu, cpu_entry_area,
+fixmap, vmemmap, direct_map, vmalloc, espfix, efi, user, noncanonical,
+kernel.",
     run,
 };
 
@@ -263,6 +266,22 @@ fn slab(
     Ok(())
 }
 
+/// A describer's failure that does not end the command is a warning, prefixed by `what`.
+fn warn_unless_fatal(
+    r: Result<(), DcmdError>,
+    sink: &mut Sink<'_>,
+    what: &str,
+) -> Result<(), DcmdError> {
+    match r {
+        Err(e) if e.ends_command() => Err(e),
+        Err(e) => {
+            sink.warn(&format!("{what}: {e}"));
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
 /// Every description of `addr`.
 fn describe(
     session: &mut Session,
@@ -287,11 +306,17 @@ fn describe(
             Region::DirectMap | Region::Vmalloc | Region::KernelImage
         )
     {
-        match tasks::describe(session, cmd, addr, &mut out) {
-            Ok(()) => {}
-            Err(e) if e.ends_command() => return Err(e),
-            Err(e) => sink.warn(&format!("{cmd}: {addr:x}: tasks: {e}")),
-        }
+        let r = tasks::describe(session, cmd, addr, &mut out);
+        warn_unless_fatal(r, sink, &format!("{cmd}: {addr:x}: tasks"))?;
+    }
+    if btf.is_some()
+        && matches!(
+            region,
+            Region::DirectMap | Region::Vmalloc | Region::CpuEntryArea
+        )
+    {
+        let r = cpu_stacks::describe(session, cmd, addr, &mut out);
+        warn_unless_fatal(r, sink, &format!("{cmd}: {addr:x}: CPU stacks"))?;
     }
     if btf.is_some() && region == Region::DirectMap {
         slab(session, cmd, &space, addr, &mut out, sink)?;

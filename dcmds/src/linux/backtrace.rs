@@ -253,6 +253,16 @@ impl StackSetup {
         self.vcpus.iter().find(|v| v.current == Some(task.addr))
     }
 
+    /// The per-CPU stack (IRQ or exception) holding `addr`, and its CPU.
+    pub fn cpu_stack_at(&self, addr: u64) -> Option<(u32, &StackRegion)> {
+        self.cpu_stacks.iter().find_map(|(cpu, regions)| {
+            regions
+                .iter()
+                .find(|r| r.range.contains(&addr))
+                .map(|r| (*cpu, r))
+        })
+    }
+
     /// Walks `task`'s kernel stack. An `Err` is fatal to the command (connection lost,
     /// interrupted); everything else about a bad task is in the result.
     pub fn backtrace(
