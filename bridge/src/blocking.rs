@@ -225,45 +225,67 @@ impl BlockingTarget {
     /// [`crate::stalled_step`]) is sent again and is not a stop yet.
     pub fn wait_for_stop(&mut self, timeout: Duration) -> Result<Option<StopReason>> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let BlockingTarget {
-            rt, client, layout, ..
-        } = self;
+        let BlockingTarget { rt, client, .. } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
         let Some(stop) = rt.block_on(c.wait_for_stop(deadline))? else {
             return Ok(None);
         };
-        if let Some(mut step) = self.step.take() {
-            if step.may_have_stalled(&stop, self.selected) {
-                // QEMU selects the vCPU that stopped: `g` reads the stepped one. The check is
-                // a courtesy: a reply it cannot use gives the stop as it is.
-                match rt.block_on(c.read_registers(layout)) {
-                    Ok(after) if step.stalled(&after) => {
-                        tracing::debug!(
-                            vcpu = %step.vcpu(),
-                            "the step left every register as it was; stepping again"
-                        );
-                        match rt.block_on(c.step(step.vcpu())) {
-                            Ok(()) => {
-                                self.step = Some(step);
-                                return Ok(None);
-                            }
-                            Err(e) if e.is_fatal() => return Err(e),
-                            // Refused: the stalled stop is the stop.
-                            Err(e) => tracing::debug!("stepping again failed: {e}"),
-                        }
-                    }
-                    Ok(after) => {
-                        if step.vcpu() == self.selected && self.cache.is_some() {
-                            self.regs = Some((step.vcpu(), after));
-                        }
-                    }
-                    Err(e) if e.is_fatal() => return Err(e),
-                    Err(e) => tracing::debug!("no stalled-step check: {e}"),
-                }
+        if let Some(step) = self.step.take() {
+            if self.step_again_if_stalled(step, &stop)? {
+                return Ok(None);
             }
         }
         self.reselect_after(&stop)?;
         Ok(Some(stop))
+    }
+
+    /// Whether `stop` ends a step QEMU stalled, which is then sent again. Only a lost
+    /// connection is an error: a reply the check cannot use gives the stop as it is.
+    fn step_again_if_stalled(&mut self, mut step: StepInFlight, stop: &StopReason) -> Result<bool> {
+        if !step.may_have_stalled(stop, self.selected) {
+            return Ok(false);
+        }
+        let BlockingTarget {
+            rt, client, layout, ..
+        } = self;
+        let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
+        // QEMU selects the vCPU that stopped: `g` reads the stepped one.
+        let after = match rt.block_on(c.read_registers(layout)) {
+            Ok(r) => r,
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => {
+                tracing::debug!("no stalled-step check: {e}");
+                return Ok(false);
+            }
+        };
+        if !step.stalled(&after) {
+            self.remember_registers(step.vcpu(), after);
+            return Ok(false);
+        }
+        tracing::debug!(
+            vcpu = %step.vcpu(),
+            "the step left every register as it was; stepping again"
+        );
+        match rt.block_on(c.step(step.vcpu())) {
+            Ok(()) => {
+                self.step = Some(step);
+                Ok(true)
+            }
+            Err(e) if e.is_fatal() => Err(e),
+            Err(e) => {
+                // Refused: the stalled stop is the stop.
+                tracing::debug!("stepping again failed: {e}");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Keeps `regs`, read at this stop, for the next [`Target::read_registers`] of `vcpu`
+    /// when it is the selected one and the cache is on. Resuming or writing drops them.
+    fn remember_registers(&mut self, vcpu: VcpuId, regs: RegValues) {
+        if vcpu == self.selected && self.cache.is_some() {
+            self.regs = Some((vcpu, regs));
+        }
     }
 
     /// The registers of `vcpu`, leaving the selection as it was.
@@ -562,9 +584,8 @@ impl Target for BlockingTarget {
         } = self;
         let c = client.as_mut().ok_or(BridgeError::Disconnected)?;
         let regs = rt.block_on(c.read_registers(layout))?;
-        // Registers change only when the guest runs or is written, which invalidates.
-        if self.cache.is_some() && !matches!(c.state(), RunState::Running) {
-            self.regs = Some((self.selected, regs.clone()));
+        if !matches!(c.state(), RunState::Running) {
+            self.remember_registers(self.selected, regs.clone());
         }
         Ok(regs)
     }

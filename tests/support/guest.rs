@@ -418,7 +418,6 @@ pub fn qemu_alive(pid: u32) -> bool {
     }
 }
 
-/// Sends `sig` (`-TERM`, `-INT`...) to `pid`, ignoring failure (it may be gone).
 /// Sends `sig` to `pid` with kill(1), and fails the test if kill does.
 pub fn signal_ok(pid: u32, sig: &str) {
     let killed = Command::new("kill")
@@ -428,6 +427,7 @@ pub fn signal_ok(pid: u32, sig: &str) {
     assert!(killed.success(), "kill {sig} {pid}: {killed}");
 }
 
+/// Sends `sig` (`-TERM`, `-INT`...) to `pid`, ignoring failure (it may be gone).
 pub fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .args([sig, &pid.to_string()])
