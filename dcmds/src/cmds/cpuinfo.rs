@@ -18,6 +18,9 @@ base), the task current on that CPU (its task_struct, pid and comm), whether
 the vCPU stopped in user or kernel mode, and its pc as symbol+offset:
 VCPU CPU           THREAD    PID COMM             MODE   PC
    0   0 ffffffffba61aa40      0 swapper/0        kernel native_safe_halt+0xb
+A CPU missing from cpu_online_mask is still matched (every possible CPU is):
+after a panic the other CPUs are stopped and marked offline, and the line
+ends in (CPU offline).
 In a pipeline, emits the current tasks' addresses.",
     run,
 };
@@ -54,8 +57,13 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         } else {
             session.symbolize(VirtAddr(pc))
         };
+        let offline = if s.online == Some(false) {
+            "  (CPU offline)"
+        } else {
+            ""
+        };
         sink.line(&format!(
-            "{:>4} {:>3} {:>16} {:>6} {:<16} {:<6} {}",
+            "{:>4} {:>3} {:>16} {:>6} {:<16} {:<6} {}{offline}",
             s.vcpu.cpu_index(),
             s.cpu.map_or_else(|| "?".into(), |c| c.to_string()),
             s.current.map_or_else(|| "?".into(), |t| t.to_string()),
@@ -68,6 +76,7 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         sink.data(json!({
             "vcpu": s.vcpu.cpu_index(),
             "cpu": s.cpu,
+            "online": s.online,
             "thread": s.current.map(|t| format!("{:#x}", t.0 .0)),
             "pid": task.as_ref().map(|t| t.pid),
             "comm": task.as_ref().map(|t| t.comm.clone()),

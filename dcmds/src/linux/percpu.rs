@@ -7,19 +7,39 @@ use qmdb_bridge::VirtAddr;
 /// The bound on CPUs read (the kernel's `NR_CPUS` on Debian is 8192).
 pub const MAX_CPUS: u32 = 8192;
 
-/// The online CPUs and their per-CPU offsets (`__per_cpu_offset[cpu]`).
+/// The possible CPUs, their per-CPU offsets (`__per_cpu_offset[cpu]`) and whether each is
+/// online.
 ///
 /// A per-CPU variable's copy for `cpu` is at its symbol's value plus the offset; on x86_64
 /// the offset is also the `gs` base of that CPU while it runs kernel code, which is how a
-/// vCPU is matched to a CPU.
+/// vCPU is matched to a CPU. Every possible CPU counts, not only online ones: a CPU stopped
+/// by `panic()`'s `smp_send_stop()` (or taken down by hotplug) is cleared from
+/// `cpu_online_mask`, yet its per-CPU area, run queue and stacks are all still there, and a
+/// vCPU halted in it still has that CPU's `gs` base.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PerCpu {
-    /// `(cpu, offset)` for each online CPU, by CPU number.
-    cpus: Vec<(u32, u64)>,
+    cpus: Vec<CpuSlot>,
+}
+
+/// One possible CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CpuSlot {
+    cpu: u32,
+    offset: u64,
+    online: bool,
+}
+
+/// Bit `cpu` of a cpumask read as bytes; `None` when the mask is absent (every CPU counts).
+fn mask_has(mask: Option<&[u8]>, cpu: u32) -> bool {
+    mask.is_none_or(|m| {
+        m.get((cpu / 8) as usize)
+            .is_some_and(|b| b & (1 << (cpu % 8)) != 0)
+    })
 }
 
 impl PerCpu {
-    /// Reads `nr_cpu_ids`, `__cpu_online_mask` and `__per_cpu_offset` from the guest.
+    /// Reads `nr_cpu_ids`, `__cpu_possible_mask`, `__cpu_online_mask` and
+    /// `__per_cpu_offset` from the guest.
     pub fn read(session: &mut Session) -> Result<PerCpu, DcmdError> {
         let sym = |session: &mut Session, name: &str| {
             session
@@ -39,51 +59,122 @@ impl PerCpu {
             )));
         }
         let words = nr.div_ceil(64) as usize;
-        let online = match sym(session, "__cpu_online_mask") {
-            Ok(a) => Some(session.read_bytes(a, words * 8, Some("__cpu_online_mask"))?),
-            Err(_) => None,
+        let mask = |session: &mut Session, name: &'static str| match sym(session, name) {
+            Ok(a) => session.read_bytes(a, words * 8, Some(name)).map(Some),
+            Err(_) => Ok(None),
         };
+        let possible = mask(session, "__cpu_possible_mask")?;
+        let online = mask(session, "__cpu_online_mask")?;
         let offsets_addr = sym(session, "__per_cpu_offset")?;
         let raw = session.read_bytes(offsets_addr, nr as usize * 8, Some("__per_cpu_offset"))?;
-        let cpus = raw
+        Ok(PerCpu::from_raw(
+            &raw,
+            possible.as_deref(),
+            online.as_deref(),
+        ))
+    }
+
+    /// From the raw `__per_cpu_offset` array and the possible and online masks (`None`:
+    /// unknown, every CPU counts).
+    pub fn from_raw(offsets: &[u8], possible: Option<&[u8]>, online: Option<&[u8]>) -> PerCpu {
+        let cpus = offsets
             .chunks_exact(8)
             .enumerate()
             .filter_map(|(cpu, w)| {
-                let cpu = cpu as u32;
-                let is_online = online.as_ref().is_none_or(|m| {
-                    m.get((cpu / 8) as usize)
-                        .is_some_and(|b| b & (1 << (cpu % 8)) != 0)
-                });
-                let off = u64::from_le_bytes(w.try_into().ok()?);
-                is_online.then_some((cpu, off))
+                let cpu = u32::try_from(cpu).ok()?;
+                let offset = u64::from_le_bytes(w.try_into().ok()?);
+                mask_has(possible, cpu).then_some(CpuSlot {
+                    cpu,
+                    offset,
+                    online: mask_has(online, cpu),
+                })
             })
             .collect();
-        Ok(PerCpu { cpus })
-    }
-
-    /// A table given directly (tests).
-    pub fn from_offsets(cpus: Vec<(u32, u64)>) -> PerCpu {
         PerCpu { cpus }
     }
 
-    /// The online CPUs, in order.
+    /// A table given directly, every CPU online (tests).
+    pub fn from_offsets(cpus: Vec<(u32, u64)>) -> PerCpu {
+        let cpus = cpus
+            .into_iter()
+            .map(|(cpu, offset)| CpuSlot {
+                cpu,
+                offset,
+                online: true,
+            })
+            .collect();
+        PerCpu { cpus }
+    }
+
+    /// The possible CPUs, in order, online or not.
     pub fn cpus(&self) -> impl Iterator<Item = u32> + '_ {
-        self.cpus.iter().map(|&(c, _)| c)
+        self.cpus.iter().map(|s| s.cpu)
+    }
+
+    /// Whether `cpu` is in `cpu_online_mask`; `None` if it is not a possible CPU.
+    pub fn is_online(&self, cpu: u32) -> Option<bool> {
+        self.slot(cpu).map(|s| s.online)
+    }
+
+    fn slot(&self, cpu: u32) -> Option<&CpuSlot> {
+        self.cpus.iter().find(|s| s.cpu == cpu)
     }
 
     /// `cpu`'s copy of the per-CPU variable whose symbol value is `var`.
     pub fn ptr(&self, cpu: u32, var: VirtAddr) -> Option<VirtAddr> {
-        self.cpus
-            .iter()
-            .find(|&&(c, _)| c == cpu)
-            .map(|&(_, off)| VirtAddr(var.0.wrapping_add(off)))
+        self.slot(cpu)
+            .map(|s| VirtAddr(var.0.wrapping_add(s.offset)))
     }
 
-    /// The CPU whose per-CPU offset is `base` (a vCPU's kernel `gs` base).
+    /// The CPU whose per-CPU offset is `base` (a vCPU's kernel `gs` base), online or not.
+    /// A base shared by several CPUs (never-set-up offsets of a corrupt or early table)
+    /// matches none.
     pub fn cpu_of_base(&self, base: u64) -> Option<u32> {
-        self.cpus
-            .iter()
-            .find(|&&(_, off)| off == base && base != 0)
-            .map(|&(c, _)| c)
+        if base == 0 {
+            return None;
+        }
+        let mut hits = self.cpus.iter().filter(|s| s.offset == base);
+        match (hits.next(), hits.next()) {
+            (Some(s), None) => Some(s.cpu),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offsets(offs: &[u64]) -> Vec<u8> {
+        offs.iter().flat_map(|o| o.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn an_offline_cpu_is_still_a_cpu() {
+        // Two possible CPUs, CPU 1 offline (as after panic's smp_send_stop), CPU 2 not
+        // possible (its offset is the boot-time default).
+        let raw = offsets(&[0x1000, 0x2000, 0x3000]);
+        let p = PerCpu::from_raw(&raw, Some(&[0b011]), Some(&[0b001]));
+        assert_eq!(p.cpus().collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(p.cpu_of_base(0x2000), Some(1));
+        assert_eq!(p.is_online(1), Some(false));
+        assert_eq!(p.is_online(0), Some(true));
+        assert_eq!(p.is_online(2), None);
+        assert_eq!(p.cpu_of_base(0x3000), None);
+        assert_eq!(p.ptr(1, VirtAddr(0x10)), Some(VirtAddr(0x2010)));
+    }
+
+    #[test]
+    fn masks_may_be_missing_and_bases_must_be_unique() {
+        let raw = offsets(&[0x1000, 0x1000, 0]);
+        let p = PerCpu::from_raw(&raw, None, None);
+        assert_eq!(p.cpus().count(), 3);
+        assert_eq!(p.cpu_of_base(0x1000), None, "ambiguous");
+        assert_eq!(p.cpu_of_base(0), None);
+        // A short or ragged array is cut, not a panic.
+        assert_eq!(
+            PerCpu::from_raw(&[1, 2, 3], Some(&[]), None).cpus().count(),
+            0
+        );
     }
 }

@@ -15,6 +15,9 @@ pub struct VcpuState {
     pub vcpu: VcpuId,
     /// The kernel's CPU number, from the vCPU's per-CPU base (`gs`).
     pub cpu: Option<u32>,
+    /// Whether that CPU is in `cpu_online_mask` (false for a CPU stopped by `panic()` or
+    /// taken down by hotplug); `None` without a CPU.
+    pub online: Option<bool>,
     /// Stopped in user mode (`cs` has RPL 3).
     pub user_mode: bool,
     pub regs: RegValues,
@@ -75,6 +78,7 @@ pub fn vcpu_states(
         states.push(VcpuState {
             vcpu: v.id,
             cpu,
+            online: cpu.and_then(|c| percpu.is_online(c)),
             user_mode,
             regs,
             current: None,
