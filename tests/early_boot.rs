@@ -140,3 +140,8 @@ fn early_boot_6_1() {
 fn early_boot_6_12() {
     early_boot(KernelVersion::V6_12);
 }
+
+#[test]
+fn early_boot_newest() {
+    early_boot(KernelVersion::Newest);
+}

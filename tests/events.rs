@@ -123,6 +123,11 @@ fn breakpoint_then_step_out_6_12() {
     breakpoint_then_step_out(KernelVersion::V6_12);
 }
 
+#[test]
+fn breakpoint_then_step_out_newest() {
+    breakpoint_then_step_out(KernelVersion::Newest);
+}
+
 /// `-p comm` or `-p pid`: a breakpoint on `schedule`, which every sleeping task passes,
 /// stops only in the named task.
 fn task_filter_stops_only_in_that_task(kernel: KernelVersion, by_pid: bool) {
@@ -147,6 +152,11 @@ fn task_filter_stops_only_in_that_task_6_1() {
 #[test]
 fn task_filter_by_pid_stops_only_in_that_task_6_12() {
     task_filter_stops_only_in_that_task(KernelVersion::V6_12, true);
+}
+
+#[test]
+fn task_filter_by_pid_stops_only_in_that_task_newest() {
+    task_filter_stops_only_in_that_task(KernelVersion::Newest, true);
 }
 
 /// A write watchpoint on the napper's counter fires in the napper, in user mode.
@@ -177,6 +187,11 @@ fn write_watchpoint_fires_6_1() {
 #[test]
 fn write_watchpoint_fires_6_12() {
     write_watchpoint_fires(KernelVersion::V6_12);
+}
+
+#[test]
+fn write_watchpoint_fires_newest() {
+    write_watchpoint_fires(KernelVersion::Newest);
 }
 
 /// `-c '::findstack -v; :c' -n 3`: three stacks, then the event is disabled and the guest

@@ -1,6 +1,6 @@
 //! End-to-end: `::walk thread | ::findstack`, `::stacks`, `::ps`, `::cpuinfo` and `$c` on the
 //! real guests, checked against what the guest's kernel said of itself (`/proc/PID/stack`,
-//! `/proc/PID/stat`), on 6.1 and 6.12 with KASLR on, and 6.1 with it off.
+//! `/proc/PID/stat`), on 6.1, 6.12 and the newest Debian kernel with KASLR on, and 6.1 with it off.
 
 mod support;
 
@@ -231,6 +231,11 @@ fn findstack_matches_proc_6_12() {
     check_findstack(KernelVersion::V6_12, false, KernelFrom::File);
 }
 
+#[test]
+fn findstack_matches_proc_newest() {
+    check_findstack(KernelVersion::Newest, false, KernelFrom::File);
+}
+
 /// With no `--kernel` (kernel, kallsyms, BTF and ORC read from guest memory, cold): the
 /// same /proc stacks.
 #[test]
@@ -244,6 +249,16 @@ fn findstack_matches_proc_without_kernel_file_6_12() {
     let cache = tempfile::tempdir().expect("cache dir");
     check_findstack(
         KernelVersion::V6_12,
+        false,
+        KernelFrom::Memory(cache.path()),
+    );
+}
+
+#[test]
+fn findstack_matches_proc_without_kernel_file_newest() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    check_findstack(
+        KernelVersion::Newest,
         false,
         KernelFrom::Memory(cache.path()),
     );

@@ -162,6 +162,13 @@ fn boot_and_check(kernel: KernelVersion) {
     match kernel {
         KernelVersion::V6_1 => assert!(t.release.starts_with("6.1."), "{}", t.release),
         KernelVersion::V6_12 => assert!(t.release.starts_with("6.12."), "{}", t.release),
+        KernelVersion::Newest => {
+            // sid's kernel is newer than trixie's.
+            let mut v = t.release.split(|c: char| !c.is_ascii_digit());
+            let major: u32 = v.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+            let minor: u32 = v.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+            assert!((major, minor) > (6, 12), "newest kernel is {}", t.release);
+        }
     }
     assert!(guest.kernel_path().is_file());
     assert!(guest.kernel_config_path().is_file());
@@ -221,6 +228,11 @@ fn guest_6_1_boots_with_known_workload_and_truth() {
 #[test]
 fn guest_6_12_boots_with_known_workload_and_truth() {
     boot_and_check(KernelVersion::V6_12);
+}
+
+#[test]
+fn guest_newest_boots_with_known_workload_and_truth() {
+    boot_and_check(KernelVersion::Newest);
 }
 
 /// `nokaslr` puts _text at its link address; and the watchdog kills QEMU when

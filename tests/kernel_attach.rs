@@ -41,6 +41,11 @@ fn slide_and_release_6_12_kaslr() {
     check(KernelVersion::V6_12, false);
 }
 
+#[test]
+fn slide_and_release_newest_kaslr() {
+    check(KernelVersion::Newest, false);
+}
+
 /// The 6.12 file against the 6.1 guest: refused, naming the file's banner; nothing runs.
 #[test]
 fn another_kernels_file_is_refused() {
@@ -170,6 +175,11 @@ fn kallsyms_6_12_kaslr() {
     kallsyms_sample_matches(KernelVersion::V6_12, false);
 }
 
+#[test]
+fn kallsyms_newest_kaslr() {
+    kallsyms_sample_matches(KernelVersion::Newest, false);
+}
+
 /// `linux_banner/s` is the banner the guest printed (its /proc/version), and symbols work in
 /// expressions and as `/a` labels.
 fn banner_and_symbols(kernel: KernelVersion) {
@@ -209,6 +219,11 @@ fn banner_and_symbols_6_12() {
     banner_and_symbols(KernelVersion::V6_12);
 }
 
+#[test]
+fn banner_and_symbols_newest() {
+    banner_and_symbols(KernelVersion::Newest);
+}
+
 /// Types from the image's BTF print the guest's own data: `init_task` is `swapper/0`, pid 0.
 fn init_task_prints(kernel: KernelVersion) {
     let guest = shared_guest_with(GuestOpts::new(kernel));
@@ -229,6 +244,11 @@ fn init_task_prints_6_1() {
 #[test]
 fn init_task_prints_6_12() {
     init_task_prints(KernelVersion::V6_12);
+}
+
+#[test]
+fn init_task_prints_newest() {
+    init_task_prints(KernelVersion::Newest);
 }
 
 /// With no `--kernel`: the kernel found in guest memory gives the guest's release and slide,
@@ -296,4 +316,9 @@ fn zero_config_6_1() {
 #[test]
 fn zero_config_6_12() {
     zero_config(KernelVersion::V6_12);
+}
+
+#[test]
+fn zero_config_newest() {
+    zero_config(KernelVersion::Newest);
 }

@@ -98,6 +98,11 @@ fn lsmod_and_module_symbols_6_12() {
     check_modules(KernelVersion::V6_12);
 }
 
+#[test]
+fn lsmod_and_module_symbols_newest() {
+    check_modules(KernelVersion::Newest);
+}
+
 /// `(addr, type, name)` of every symbol of `module` in the guest's `/proc/kallsyms`.
 fn proc_module_symbols(console: &str, module: &str) -> Vec<(u64, String, String)> {
     let tag = format!("[{module}]");
@@ -243,4 +248,9 @@ fn module_stack_and_symbols_6_1() {
 #[test]
 fn module_stack_and_symbols_6_12() {
     check_module_stack(KernelVersion::V6_12);
+}
+
+#[test]
+fn module_stack_and_symbols_newest() {
+    check_module_stack(KernelVersion::Newest);
 }

@@ -327,6 +327,11 @@ fn whatis_irq_stack_6_12() {
 }
 
 #[test]
+fn whatis_irq_stack_newest() {
+    check_whatis_irq_stack(KernelVersion::Newest);
+}
+
+#[test]
 fn whatis_6_1() {
     check_whatis(KernelVersion::V6_1, "cred_jar");
 }
@@ -334,6 +339,11 @@ fn whatis_6_1() {
 #[test]
 fn whatis_6_12() {
     check_whatis(KernelVersion::V6_12, "cred");
+}
+
+#[test]
+fn whatis_newest() {
+    check_whatis(KernelVersion::Newest, "cred");
 }
 
 #[test]
@@ -347,6 +357,11 @@ fn msgbuf_matches_dmesg_6_12() {
 }
 
 #[test]
+fn msgbuf_matches_dmesg_newest() {
+    check_msgbuf(KernelVersion::Newest);
+}
+
+#[test]
 fn vtop_matches_qemu_6_1() {
     check_vtop(KernelVersion::V6_1);
 }
@@ -354,4 +369,9 @@ fn vtop_matches_qemu_6_1() {
 #[test]
 fn vtop_matches_qemu_6_12() {
     check_vtop(KernelVersion::V6_12);
+}
+
+#[test]
+fn vtop_matches_qemu_newest() {
+    check_vtop(KernelVersion::Newest);
 }

@@ -334,8 +334,16 @@ fn select_thread(needle: &str) -> String {
 /// is script mode's; a sleeping task's registers are its saved ones.
 #[test]
 fn tasks_are_threads_with_their_saved_registers() {
+    tasks_are_threads(guest());
+}
+
+#[test]
+fn tasks_are_threads_with_their_saved_registers_newest() {
+    tasks_are_threads(shared_guest(KernelVersion::Newest));
+}
+
+fn tasks_are_threads(guest: &Guest) {
     require_gdb();
-    let guest = guest();
     let truth = guest.truth();
     let fifo = truth
         .tasks_named("qmdb-fifo")

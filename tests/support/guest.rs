@@ -17,16 +17,52 @@ pub enum KernelVersion {
     V6_1,
     /// trixie's `linux-image-cloud-amd64`.
     V6_12,
+    /// sid's `linux-image-cloud-amd64`: the newest kernel Debian ships, resolved when
+    /// `scripts/guest setup` runs (7.2 when these tests were written).
+    Newest,
 }
 
 impl KernelVersion {
-    pub const ALL: [KernelVersion; 2] = [KernelVersion::V6_1, KernelVersion::V6_12];
+    pub const ALL: [KernelVersion; 3] = [
+        KernelVersion::V6_1,
+        KernelVersion::V6_12,
+        KernelVersion::Newest,
+    ];
 
     /// The name `scripts/guest --kernel` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             KernelVersion::V6_1 => "6.1",
             KernelVersion::V6_12 => "6.12",
+            KernelVersion::Newest => "newest",
+        }
+    }
+}
+
+/// A broken guest (`scripts/guest boot --scenario`): what the fixture does to the kernel
+/// once the truth is written. See `scripts/fixture/init`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scenario {
+    /// `echo c > /proc/sysrq-trigger` with `panic=0`: the panicking CPU spins in
+    /// `panic()`, the others are stopped by `smp_send_stop()`.
+    Panic,
+    /// Two `qmdb-hung` writers in D state on a frozen ext2 on a brd RAM disk, reported by
+    /// the hung-task detector (`QMDB-HUNG`/`QMDB-HUNGSTACK` lines on the console).
+    Hung,
+    /// `poweroff -f` under QEMU's `-no-shutdown`: the VM stays, halted.
+    Poweroff,
+    /// `reboot -f` under `-no-reboot -no-shutdown`: the VM stays, halted.
+    Reboot,
+}
+
+impl Scenario {
+    /// The name `scripts/guest boot --scenario` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scenario::Panic => "panic",
+            Scenario::Hung => "hung",
+            Scenario::Poweroff => "poweroff",
+            Scenario::Reboot => "reboot",
         }
     }
 }
@@ -46,6 +82,8 @@ pub struct GuestOpts {
     /// Start stopped before the first instruction (QEMU `-S`; `scripts/guest boot
     /// --paused`): no truth, the monitor's `cont` starts the boot.
     pub paused: bool,
+    /// Break the guest once its truth is written; the boot returns once it is broken.
+    pub scenario: Option<Scenario>,
 }
 
 impl Default for GuestOpts {
@@ -57,6 +95,7 @@ impl Default for GuestOpts {
             sleepers: 5,
             cpu: None,
             paused: false,
+            scenario: None,
         }
     }
 }
@@ -133,6 +172,9 @@ impl Guest {
         }
         if opts.paused {
             cmd.arg("--paused");
+        }
+        if let Some(s) = opts.scenario {
+            cmd.args(["--scenario", s.as_str()]);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())

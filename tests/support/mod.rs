@@ -39,7 +39,7 @@ pub mod guest;
 pub mod monitor;
 pub mod truth;
 
-pub use guest::{shared_guest, shared_guest_with, Guest, GuestOpts, KernelVersion};
+pub use guest::{shared_guest, shared_guest_with, Guest, GuestOpts, KernelVersion, Scenario};
 pub use truth::{KallsymsEntry, StackFrame, Truth, TruthTask};
 
 use std::path::{Path, PathBuf};
