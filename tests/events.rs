@@ -1,4 +1,4 @@
-//! End-to-end: execution control on the real guest (6.1 and 6.12, KASLR on), against the
+//! End-to-end: execution control on the real guest (6.1, 6.12 and the newest kernel, KASLR on), against the
 //! fixture's `qmdb-napper`, which increments a counter and sleeps one second (`nanosleep`),
 //! forever.
 //! Breakpoints and watchpoints are QEMU's; after qmdb leaves, none remain and the guest runs.
@@ -308,4 +308,86 @@ fn ctrl_c_halts_a_waiting_cont() {
     );
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(guest.monitor("info status").contains("running"));
+}
+
+/// A vCPU halted in the NMI handler (QEMU's `nmi` injected while the guest runs, the idle
+/// task stopped at `exc_nmi`): `$c` unwinds from the NMI stack into the interrupted idle
+/// loop and on to where the CPU started, and `::whatis` names the NMI stack.
+fn nmi_stack_unwinds_into_the_interrupted_context(kernel: KernelVersion) {
+    let guest = shared_guest(kernel);
+    let _attached = guest.attach_lock();
+    let mut child = guest
+        .qmdb()
+        .args([
+            "--json",
+            "-e",
+            "exc_nmi::bp -p 0",
+            "-e",
+            "::cont -T 60",
+            "-e",
+            "$c",
+            "-e",
+            "<rsp::whatis",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run qmdb");
+    // An NMI a second until qmdb has stopped in one (the first may come before the
+    // breakpoint is planted, or hit the busy vCPU, which -p 0 lets through).
+    let mut sent = 0;
+    while child.try_wait().expect("wait for qmdb").is_none() {
+        std::thread::sleep(Duration::from_secs(1));
+        if sent < 60 {
+            guest.monitor("nmi");
+            sent += 1;
+        }
+    }
+    let o = child.wait_with_output().expect("qmdb output");
+    assert!(
+        o.status.success(),
+        "qmdb failed:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let recs = json(&o);
+    assert_eq!(recs[1]["data"][0]["stop"], "breakpoint", "{}", recs[1]);
+    let frames: Vec<&str> = recs[2]["data"][0]["frames"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no $c frames: {}", recs[2]))
+        .iter()
+        .map(|f| {
+            assert_eq!(f["reliable"], true, "a guessed frame: {}", recs[2]);
+            f["symbol"].as_str().unwrap_or("?")
+        })
+        .collect();
+    let func = |s: &str| s.split('+').next().unwrap_or(s).to_string();
+    let funcs: Vec<String> = frames.iter().map(|f| func(f)).collect();
+    assert_eq!(funcs[0], "exc_nmi", "{frames:?}");
+    assert!(
+        funcs.iter().any(|f| f.contains("nmi") && f != "exc_nmi"),
+        "the NMI entry code: {frames:?}"
+    );
+    for want in ["do_idle", "cpu_startup_entry"] {
+        assert!(funcs.iter().any(|f| f == want), "no {want}: {frames:?}");
+    }
+    let whatis = &recs[3]["data"][0]["matches"][0];
+    assert_eq!(whatis["kind"], "exception_stack", "{}", recs[3]);
+    assert!(
+        whatis["text"].as_str().unwrap_or("").contains("NMI"),
+        "{}",
+        recs[3]
+    );
+    eprintln!("{kernel:?}: stopped in an NMI after {sent} NMI(s): {frames:?}");
+}
+
+#[test]
+fn nmi_stack_unwinds_6_1() {
+    nmi_stack_unwinds_into_the_interrupted_context(KernelVersion::V6_1);
+}
+
+#[test]
+fn nmi_stack_unwinds_newest() {
+    nmi_stack_unwinds_into_the_interrupted_context(KernelVersion::Newest);
 }
