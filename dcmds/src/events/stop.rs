@@ -60,15 +60,11 @@ pub fn here(
     };
     let found = (|| -> Result<(Option<u32>, Option<Task>), DcmdError> {
         let percpu = PerCpu::read(session)?;
-        let (first, second) = if user_mode {
-            ("k_gs_base", "gs_base")
-        } else {
-            ("gs_base", "k_gs_base")
-        };
-        let cpu = [regs.get_u64(first), regs.get_u64(second)]
-            .iter()
-            .flatten()
-            .find_map(|&b| percpu.cpu_of_base(b));
+        let cpu = percpu.cpu_of_vcpu(
+            user_mode,
+            regs.get_u64("gs_base"),
+            regs.get_u64("k_gs_base"),
+        );
         let Some(cpu) = cpu else {
             return Ok((None, None));
         };

@@ -141,6 +141,26 @@ impl PerCpu {
     }
 }
 
+impl PerCpu {
+    /// The CPU a vCPU runs, from its `gs_base` and `k_gs_base`. The kernel's per-CPU base is
+    /// in `gs_base` while it runs with its own gs, and in `k_gs_base` in user mode — and also
+    /// at kernel entry and exit, between the switch to ring 0 and `swapgs`: the likely one
+    /// is tried first, then the other.
+    pub fn cpu_of_vcpu(
+        &self,
+        user_mode: bool,
+        gs_base: Option<u64>,
+        k_gs_base: Option<u64>,
+    ) -> Option<u32> {
+        let bases = if user_mode {
+            [k_gs_base, gs_base]
+        } else {
+            [gs_base, k_gs_base]
+        };
+        bases.iter().flatten().find_map(|&b| self.cpu_of_base(b))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +191,13 @@ mod tests {
         assert_eq!(p.cpus().count(), 3);
         assert_eq!(p.cpu_of_base(0x1000), None, "ambiguous");
         assert_eq!(p.cpu_of_base(0), None);
+        let p = PerCpu::from_offsets(vec![(0, 0x1000), (1, 0x2000)]);
+        // In user mode the kernel's base is in k_gs_base; at entry, before swapgs, the
+        // other one holds it.
+        assert_eq!(p.cpu_of_vcpu(true, Some(0x7f00), Some(0x2000)), Some(1));
+        assert_eq!(p.cpu_of_vcpu(false, Some(0x1000), Some(0x7f00)), Some(0));
+        assert_eq!(p.cpu_of_vcpu(false, Some(0x7f00), Some(0x2000)), Some(1));
+        assert_eq!(p.cpu_of_vcpu(false, None, None), None);
         // A short or ragged array is cut, not a panic.
         assert_eq!(
             PerCpu::from_raw(&[1, 2, 3], Some(&[]), None).cpus().count(),

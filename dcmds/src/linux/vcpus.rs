@@ -60,21 +60,11 @@ pub fn vcpu_states(
         };
         let cs = regs.get_u64("cs").unwrap_or(0);
         let user_mode = cs & 3 != 0;
-        // The kernel's per-CPU base is in gs_base while it runs with its own gs, and in
-        // k_gs_base in user mode — and also at kernel entry and exit, between the CPU's
-        // switch to ring 0 and `swapgs`: try the likely one first, then the other.
-        let (first, second) = if user_mode {
-            ("k_gs_base", "gs_base")
-        } else {
-            ("gs_base", "k_gs_base")
-        };
-        let bases = [regs.get_u64(first), regs.get_u64(second)];
-        let cpu = bases
-            .iter()
-            .flatten()
-            .find_map(|&b| percpu.cpu_of_base(b))
+        let (gs, kgs) = (regs.get_u64("gs_base"), regs.get_u64("k_gs_base"));
+        let cpu = percpu
+            .cpu_of_vcpu(user_mode, gs, kgs)
             // Without per-CPU bases (an old stub), vCPU N is CPU N.
-            .or_else(|| bases.iter().all(Option::is_none).then(|| v.id.cpu_index()));
+            .or_else(|| (gs.is_none() && kgs.is_none()).then(|| v.id.cpu_index()));
         states.push(VcpuState {
             vcpu: v.id,
             cpu,
