@@ -10,6 +10,11 @@
 use qmdb_dcmds::kernel::KernelImage;
 use std::collections::BTreeMap;
 
+/// `(sp_reg, bp_reg, type, bits 11..16)` of one entry.
+type Key = (u16, u16, u16, u16);
+/// Count, first ip, first raw bytes.
+type Seen = (usize, u64, [u8; 6]);
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
@@ -24,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => println!(".orc_header: absent"),
     }
     println!("{} entries", unwind.len() / 6);
-    let mut hist: BTreeMap<(u16, u16, u16, u16), (usize, u64, [u8; 6])> = BTreeMap::new();
+    let mut hist: BTreeMap<Key, Seen> = BTreeMap::new();
     for (i, c) in unwind.chunks_exact(6).enumerate() {
         let flags = u16::from_le_bytes([c[4], c[5]]);
         let key = (
