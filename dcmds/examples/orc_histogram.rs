@@ -8,6 +8,7 @@
 //! `--dump` also prints every entry as `ip raw-bytes` (to match against a System.map).
 
 use qmdb_dcmds::kernel::KernelImage;
+use qmdb_dcmds::unwind::{OrcKind, OrcReg, OrcTable};
 use std::collections::BTreeMap;
 
 /// `(sp_reg, bp_reg, type, bits 11..16)` of one entry.
@@ -52,6 +53,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("sp_reg bp_reg type hi  count   first-ip            raw");
     for ((sp, bp, ty, hi), (n, ip, raw)) in hist {
         println!("{sp:6} {bp:6} {ty:4} {hi:2} {n:7}   {ip:#x}  {raw:02x?}");
+    }
+
+    // The same entries as qmdb reads them: format, and each (sp_reg, bp_reg, kind, signal)
+    // with whether the walk accepts it (frame.rs: CFA bases, and UNDEFINED/PREV_SP/BP).
+    let table = OrcTable::from_image(&image)?.ok_or("no ORC table")?;
+    println!("qmdb reads format {:?}", table.format());
+    let mut decoded: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, e) in table.iter() {
+        let base = matches!(
+            e.sp_reg,
+            OrcReg::Sp
+                | OrcReg::Bp
+                | OrcReg::SpIndirect
+                | OrcReg::BpIndirect
+                | OrcReg::R10
+                | OrcReg::R13
+                | OrcReg::Di
+                | OrcReg::Dx
+                | OrcReg::Ax
+        );
+        let bp = matches!(e.bp_reg, OrcReg::Undefined | OrcReg::PrevSp | OrcReg::Bp);
+        let handled = match e.kind {
+            OrcKind::Undefined | OrcKind::EndOfStack => "end",
+            _ if base && bp => "walks",
+            _ => "REJECTED",
+        };
+        let key = format!(
+            "{:<9} sp={:<10?} bp={:<9?} signal={:<5} {handled}",
+            format!("{:?}", e.kind),
+            e.sp_reg,
+            e.bp_reg,
+            e.signal
+        );
+        *decoded.entry(key).or_default() += 1;
+    }
+    for (k, n) in decoded {
+        println!("  {n:7}  {k}");
     }
     Ok(())
 }
