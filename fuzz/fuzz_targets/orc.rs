@@ -1,9 +1,10 @@
 //! ORC tables: `OrcTable::from_bytes` on the raw input, and `OrcTable::from_sections` on
-//! section bytes cut from it, in both formats; whatever parses must round-trip through the
+//! section bytes cut from it, in each format (6.3's, 6.4's, 7.x's renumbered registers); whatever parses must round-trip through the
 //! cache form, answer lookups, and carry an unwind over fuzz-made stack memory to an end
 //! within the frame limit.
 //!
-//! Input: byte 0 picks the format (bit 0) and whether the rest is cache bytes (bit 1);
+//! Input: byte 0 picks the format (bits 0 and 2: legacy, current, renumbered, renumbered)
+//! and whether the rest is cache bytes (bit 1);
 //! bytes 1..3 split the rest into `.orc_unwind_ip` and `.orc_unwind`; the last 256 bytes
 //! (or fewer) are also the stack.
 #![no_main]
@@ -62,7 +63,11 @@ fn exercise(table: &OrcTable, stack: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
-    let format = if mode & 1 == 0 { OrcFormat::Legacy } else { OrcFormat::Current };
+    let format = match (mode & 1) | (mode >> 1 & 2) {
+        0 => OrcFormat::Legacy,
+        1 => OrcFormat::Current,
+        _ => OrcFormat::Renumbered,
+    };
     let stack = &data[data.len().saturating_sub(256)..];
     if mode & 2 != 0 {
         if let Ok(t) = OrcTable::from_bytes(rest) {
@@ -73,7 +78,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((split, body)) = rest.split_first_chunk::<2>() else { return };
     let split = usize::from(u16::from_le_bytes(*split)).min(body.len());
     let (ips, entries) = body.split_at(split);
-    let _ = OrcTable::guess_format(entries);
+    let _ = OrcFormat::of_kernel(mode & 8 != 0, entries);
     if let Ok(t) = OrcTable::from_sections(0xffff_ffff_8200_0000, ips, entries, format) {
         exercise(&t, stack);
     }

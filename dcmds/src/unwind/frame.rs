@@ -1,22 +1,44 @@
-//! The ORC walk, following the kernel's `unwind_next_frame()` (arch/x86/kernel/unwind_orc.c,
-//! 6.1 and 6.12):
+//! The ORC walk, following the kernel's `unwind_next_frame()` (arch/x86/kernel/unwind_orc.c)
+//! as of 5.10, 6.1, 6.4, 6.12 and 7.x; where they differ, the version is named. The
+//! entry formats and register numberings are in [`super::orc_entry`].
 //!
-//! 1. Look up the entry for `ip - 1`, or for `ip` itself after a `signal` entry or a
-//!    registers frame (an interrupted ip is exact; a return address may follow a call to a
-//!    noreturn function, so its own entry may describe the wrong layout). `ip == 0` (a call
-//!    through a NULL pointer) uses a fixed `CALL sp+8` entry. A pc in a module's text is
-//!    looked up in that module's table, any other in the kernel's. No entry: guess a
-//!    frame-pointer frame (unreliable from then on) or stop, per the options.
-//! 2. Find the CFA (the caller's sp before the call) from `sp_reg`: SP or BP plus
-//!    `sp_offset`; SP_INDIRECT: `*sp + sp_offset`; BP_INDIRECT: `*(bp + sp_offset)`;
-//!    R10/R13/DI/DX: that register, known only from full registers (the vCPU's at the start,
-//!    or a `pt_regs` frame; after an iret-only frame, the full registers before it).
-//! 3. By type: CALL: the return address is at `cfa - 8` and the new sp is the CFA; REGS: a
-//!    whole `pt_regs` is at the CFA; REGS_PARTIAL: the iret frame (ip, cs, flags, sp, ss).
-//!    Saved user-mode registers end the walk.
-//! 4. The caller's bp: unchanged (or the saved registers' bp) for UNDEFINED; read at
-//!    `cfa + bp_offset` for PREV_SP, at `bp + bp_offset` for BP.
-//! 5. The new sp must lie in a declared region; on the same region it must be above the
+//! 1. Look up the entry for `ip - 1`, or for `ip` itself after a `signal` frame (an
+//!    interrupted ip is exact; a return address may follow a call to a noreturn function,
+//!    so its own entry may describe the wrong layout). Up to 6.3 the signal flag is set by
+//!    every REGS and REGS_PARTIAL frame and cleared by CALL frames; from 6.4 it is the
+//!    entry's `signal` bit (objtool sets it on the entry hints, so a few REGS_PARTIAL
+//!    entries of 6.12 and 7.2 have it clear). A lookup of address 0 (a call through a NULL
+//!    pointer, which the kernel sees as a signal frame at ip 0) uses the kernel's fixed
+//!    `null_orc_entry`: `CALL`, CFA = sp + 8, bp unchanged (all versions). A pc in a
+//!    module's text is looked up in that module's table, any other in the kernel's.
+//!    No entry: the kernel (5.10 onwards) assumes a frame-pointer frame
+//!    (`orc_fp_entry`: CFA = bp + 16, bp at CFA - 16) and marks the unwind unreliable; qmdb
+//!    does that when [`super::UnwindOptions::guess_frame_pointer`] is set, else stops.
+//! 2. An UNDEFINED entry is an error, END_OF_STACK a clean end. Up to 6.3 these are
+//!    `sp_reg == UNDEFINED` with the `end` bit clear or set, checked before the type; from
+//!    6.4 they are types. (The weak section terminators among equal ips are resolved by
+//!    the lookup: [`super::OrcTable`] keeps the last of equal ips.)
+//! 3. The CFA (the caller's sp before the call) from `sp_reg`: SP or BP plus
+//!    `sp_offset`; BP_INDIRECT: `*(bp + sp_offset)` (all versions, used by GCC's DRAP
+//!    realignment); SP_INDIRECT: `*sp + sp_offset` (5.12+, commit 87ccc826bf1c, for the
+//!    call-on-IRQ-stack sequences; before it, `*(sp + sp_offset)`, but the commit says no
+//!    kernel emitted SP_INDIRECT then, so 5.10 tables have none); R10, R13, DI, DX and
+//!    (7.1+, commit 96f3b16a9de5) AX: that register, known only from full registers (the
+//!    vCPU's at the start, or a `pt_regs` frame's; after an iret-only frame, the full
+//!    registers before it, the kernel's `prev_regs`; otherwise the walk stops, as the
+//!    kernel's "missing R10 value"). UNDEFINED, PREV_SP and the undefined numbers 11..15
+//!    stop the walk ("unknown SP base reg").
+//! 4. By type: CALL: the return address is at `cfa - 8` and the new sp is the CFA; REGS: a
+//!    whole `pt_regs` is at the CFA; REGS_PARTIAL: the iret frame (ip, cs, flags, sp, ss)
+//!    is at the CFA. Saved user-mode registers end the walk.
+//! 5. The caller's bp from `bp_reg`: UNDEFINED: unchanged, or the saved registers' bp when
+//!    full registers are known after this frame (a REGS frame, or an iret frame after one);
+//!    PREV_SP: read at `cfa + bp_offset`; BP: read at `bp + bp_offset`. Every kernel from
+//!    5.10 to 7.2 accepts only these three as `bp_reg` and fails the unwind on any other
+//!    ("unknown BP base reg"), and so does qmdb. (7.2's PREV_SP is number 8, which is
+//!    BP_INDIRECT in the classic numbering: reading 7.2's table with the 6.x numbering
+//!    made every frame with a saved bp fail.)
+//! 6. The new sp must lie in a declared region; on the same region it must be above the
 //!    old one, and a region once left cannot be entered again.
 
 use super::modules::{ModuleLookup, ModuleOrcs};
@@ -35,7 +57,7 @@ const FP_GUESS: OrcEntry = OrcEntry {
     signal: false,
 };
 
-/// The kernel's `null_orc_entry`, for ip 0.
+/// The kernel's `null_orc_entry`, for a lookup of address 0.
 const NULL_ENTRY: OrcEntry = OrcEntry {
     sp_reg: OrcReg::Sp,
     bp_reg: OrcReg::Undefined,
@@ -184,10 +206,10 @@ impl Walk<'_, '_> {
 
     fn try_step(&mut self) -> Result<Next, EndReason> {
         let pc = self.ip;
-        let entry = if pc == 0 {
+        let at = if self.signal { pc } else { pc.wrapping_sub(1) };
+        let entry = if at == 0 {
             NULL_ENTRY
         } else {
-            let at = if self.signal { pc } else { pc.wrapping_sub(1) };
             let found = match self.modules.lookup(at) {
                 ModuleLookup::Module(e) => e,
                 ModuleLookup::NotModule => self.table.lookup(at, self.ctx.slide),
@@ -211,14 +233,16 @@ impl Walk<'_, '_> {
         let cfa = match entry.sp_reg {
             OrcReg::Sp => self.sp.wrapping_add_signed(off),
             OrcReg::Bp => self.bp.wrapping_add_signed(off),
+            // 5.12+ (87ccc826bf1c): `*sp + offset`; unused before.
             OrcReg::SpIndirect => self.read(self.sp)?.wrapping_add_signed(off),
             OrcReg::BpIndirect => self.read(self.bp.wrapping_add_signed(off))?,
-            reg @ (OrcReg::R10 | OrcReg::R13 | OrcReg::Di | OrcReg::Dx) => {
+            reg @ (OrcReg::R10 | OrcReg::R13 | OrcReg::Di | OrcReg::Dx | OrcReg::Ax) => {
                 let r = match reg {
                     OrcReg::R10 => Reg::R10,
                     OrcReg::R13 => Reg::R13,
                     OrcReg::Di => Reg::Di,
-                    _ => Reg::Dx,
+                    OrcReg::Dx => Reg::Dx,
+                    _ => Reg::Ax,
                 };
                 self.known
                     .get(r)
@@ -283,6 +307,7 @@ impl Walk<'_, '_> {
             OrcReg::Undefined => known.get(Reg::Bp).unwrap_or(self.bp),
             OrcReg::PrevSp => self.read(cfa.wrapping_add_signed(bp_off))?,
             OrcReg::Bp => self.read(self.bp.wrapping_add_signed(bp_off))?,
+            // 5.10 to 7.2: any other bp base is "unknown BP base reg", an error.
             reg => return Err(EndReason::BadOrc { pc, reg }),
         };
 

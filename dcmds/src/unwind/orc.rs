@@ -57,9 +57,7 @@ pub struct OrcTable {
 
 impl OrcTable {
     /// Reads the table of a kernel image: `Ok(None)` when it has no ORC sections (a
-    /// frame-pointer kernel). The format is [`OrcFormat::Current`] when `.orc_header`
-    /// is present, otherwise the one [`OrcFormat::guess`] finds (a 6.4-rc kernel may have
-    /// the new format without the header), defaulting to [`OrcFormat::Legacy`].
+    /// frame-pointer kernel). The format is [`OrcFormat::of_kernel`]'s.
     pub fn from_image(image: &KernelImage) -> Result<Option<OrcTable>, OrcError> {
         let section = |name| image.section(name).map(|s| (s.addr, s.data));
         let ip = section(".orc_unwind_ip");
@@ -81,11 +79,7 @@ impl OrcTable {
             (Some(a), Some(b)) => (a, b),
         };
         let header = section(".orc_header").map(|(_, d)| d.to_vec());
-        let format = if header.is_some() {
-            OrcFormat::Current
-        } else {
-            OrcFormat::guess(unwind_data).unwrap_or(OrcFormat::Legacy)
-        };
+        let format = OrcFormat::of_kernel(header.is_some(), unwind_data);
         let mut table = OrcTable::from_sections(ip_addr, ip_data, unwind_data, format)?;
         table.header = header;
         Ok(Some(table))
@@ -169,9 +163,7 @@ impl OrcTable {
         }
     }
 
-    /// Guesses the format from the entries: most entries of real code are CALL entries
-    /// based on SP, whose type bits read 0 in the legacy format and 2 in the current one.
-    /// `None` if neither is clearly more common.
+    /// Guesses the format from the entries ([`OrcFormat::guess`]).
     pub fn guess_format(unwind_data: &[u8]) -> Option<OrcFormat> {
         OrcFormat::guess(unwind_data)
     }

@@ -7,20 +7,22 @@
 //! |--------|-----------|---------------------------------------------------------------|
 //! | 0      | 8         | magic `QMDBORC\0`                                             |
 //! | 8      | 4         | version ([`ORC_CACHE_VERSION`])                               |
-//! | 12     | 1         | format the table was read in: 0 legacy, 1 current             |
+//! | 12     | 1         | format the table was read in: 0 legacy, 1 current, 2 renumbered |
 //! | 13     | 1         | header length `h` (`0xff`: the image had no `.orc_header`)    |
 //! | 14     | 2         | zero                                                          |
 //! | 16     | 4         | entry count `n`                                               |
 //! | 20     | 8         | the first ip (0 when `n` is 0)                                |
 //! | 28     | `h`       | the `.orc_header` bytes                                       |
 //! |        | varies    | `n` ULEB128 deltas from the previous ip (the first from itself) |
-//! |        | `6n`      | entries: sp_offset, bp_offset (i16), regs (sp \| bp << 4), kind \| signal << 7 |
+//! |        | `6n`      | entries: sp_offset, bp_offset (i16), regs (sp \| bp << 4, classic numbers), kind \| signal << 7 |
 //! |        | 8         | FNV-1a 64 of everything before                                |
 
 use super::orc::{OrcEntry, OrcError, OrcFormat, OrcTable, MAX_ORC_ENTRIES};
 
 /// Bumped whenever the serialized layout or the normalization changes.
-pub const ORC_CACHE_VERSION: u32 = 1;
+/// 2: the [`OrcFormat::Renumbered`] format code and `OrcReg::Ax`; a version-1 cache of a
+/// 7.x kernel holds entries decoded with the wrong register numbers.
+pub const ORC_CACHE_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"QMDBORC\0";
 const FIXED: usize = 28;
@@ -51,6 +53,7 @@ impl OrcTable {
         out.push(match self.format {
             OrcFormat::Legacy => 0,
             OrcFormat::Current => 1,
+            OrcFormat::Renumbered => 2,
         });
         out.push(header.map_or(NO_HEADER, |h| h.len() as u8));
         out.extend_from_slice(&[0, 0]);
@@ -116,6 +119,7 @@ impl OrcTable {
         let format = match fixed[12] {
             0 => OrcFormat::Legacy,
             1 => OrcFormat::Current,
+            2 => OrcFormat::Renumbered,
             f => return Err(err(12, format!("unknown format code {f}"))),
         };
         if fixed[14..16] != [0, 0] {

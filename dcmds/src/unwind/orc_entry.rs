@@ -1,9 +1,9 @@
-//! One ORC entry (`struct orc_entry`, arch/x86/include/asm/orc_types.h) in both of its bit
-//! layouts, normalized to [`OrcEntry`].
+//! One ORC entry (`struct orc_entry`, arch/x86/include/asm/orc_types.h) in each of its
+//! formats, normalized to [`OrcEntry`].
 //!
 //! Six bytes: `s16 sp_offset; s16 bp_offset;` then a little-endian u16 of bit fields:
 //!
-//! | bits   | up to 6.3 ([`OrcFormat::Legacy`])  | 6.4 and later ([`OrcFormat::Current`])   |
+//! | bits   | up to 6.3 ([`OrcFormat::Legacy`])  | 6.4 and later ([`OrcFormat::Current`], [`OrcFormat::Renumbered`]) |
 //! |--------|------------------------------------|------------------------------------------|
 //! | 0..4   | sp_reg                             | sp_reg                                   |
 //! | 4..8   | bp_reg                             | bp_reg                                   |
@@ -18,18 +18,49 @@
 //! [`super::OrcTable::from_image`] takes the header as proof of the new layout and otherwise
 //! asks [`OrcFormat::guess`].
 //!
+//! The register numbers (`ORC_REG_*`) have two numberings:
+//!
+//! | reg         | 4.14 .. 7.0 (classic) | 7.x ([`OrcFormat::Renumbered`], seen in 7.2.13) |
+//! |-------------|-----------------------|--------------------------------------------------|
+//! | UNDEFINED   | 0                     | 0                                                |
+//! | PREV_SP     | 1                     | 8                                                |
+//! | DX          | 2                     | 2                                                |
+//! | DI          | 3                     | 5                                                |
+//! | BP          | 4                     | 4                                                |
+//! | SP          | 5                     | 3                                                |
+//! | R10         | 6                     | 6                                                |
+//! | R13         | 7                     | 7                                                |
+//! | BP_INDIRECT | 8                     | 10                                               |
+//! | SP_INDIRECT | 9                     | 9                                                |
+//! | AX          | 10 (from 96f3b16a9de5)| 1                                                |
+//!
+//! AX came with upstream commit 96f3b16a9de5 ("objtool: Support Clang RAX DRAP sequence",
+//! 2026, also offered to the 6.12..7.0 stable trees) as number 10 of the classic numbering;
+//! no earlier kernel emits 10, so classic tables always read 10 as AX. The renumbered set is
+//! what Debian's 7.2.13+deb14-cloud-amd64 emits (`.orc_header`
+//! 137c36ad7627c4dd55932176bb0ecdbd5041fc82; 6.12.118's is fe5d32bf…): its CALL entries are
+//! `sp_reg 3` (SP) with `bp_reg 8` (PREV_SP) where 6.12's are `5`/`1`. Since the header
+//! is a hash of orc_types.h's text it cannot be mapped to a numbering without a list of
+//! every hash, so [`OrcFormat::guess_numbering`] tells the two apart by those statistics.
+//! The entry bits and the types did not change in 7.x.
+//!
 //! A legacy entry with `sp_reg == UNDEFINED` is [`OrcKind::EndOfStack`] if its `end` bit is
-//! set and [`OrcKind::Undefined`] otherwise (what 6.1's unwinder checks), and its `signal` is
-//! what 6.1's unwinder derived: true after REGS and REGS_PARTIAL frames.
+//! set and [`OrcKind::Undefined`] otherwise (what 5.10's and 6.1's unwinders check before
+//! looking at the type), and its `signal` is what those unwinders derived: true after REGS
+//! and REGS_PARTIAL frames. A legacy type 3 (never emitted; the kernel's "unknown type")
+//! and a 6.4+ type 5..7 are [`OrcKind::Undefined`]: the walk fails there, as the kernel's.
 
 /// Which bit layout `.orc_unwind` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OrcFormat {
     /// Up to 6.3: `type:2` (CALL=0, REGS=1, REGS_PARTIAL=2) and an `end` bit.
     Legacy,
-    /// 6.4 and later: `type:3` (UNDEFINED, END_OF_STACK, CALL, REGS, REGS_PARTIAL) and a
-    /// `signal` bit.
+    /// 6.4 to 7.0 (and 7.1 kernels that kept the classic register numbers): `type:3`
+    /// (UNDEFINED, END_OF_STACK, CALL, REGS, REGS_PARTIAL) and a `signal` bit.
     Current,
+    /// 7.x (seen in 7.2.13): the 6.4 layout with the registers renumbered (AX 1, DX 2, SP 3,
+    /// BP 4, DI 5, R10 6, R13 7, PREV_SP 8, SP_INDIRECT 9, BP_INDIRECT 10).
+    Renumbered,
 }
 
 /// An ORC base register (`ORC_REG_*`).
@@ -46,12 +77,58 @@ pub enum OrcReg {
     R13,
     BpIndirect,
     SpIndirect,
-    /// 10..=15: not defined by any kernel; the unwinder stops on it.
+    /// `ORC_REG_AX` (commit 96f3b16a9de5, Clang's RAX DRAP sequence): known only from
+    /// full registers, like R10/R13/DI/DX.
+    Ax,
+    /// 11..=15: not defined by any kernel; the unwinder stops on it.
     Other(u8),
 }
 
 impl OrcReg {
-    /// Decodes a 4-bit register number.
+    /// Decodes a 4-bit register number of `format`'s numbering.
+    pub fn decode(bits: u8, format: OrcFormat) -> OrcReg {
+        match format {
+            OrcFormat::Legacy | OrcFormat::Current => OrcReg::from_bits(bits),
+            OrcFormat::Renumbered => match bits & 0xf {
+                0 => OrcReg::Undefined,
+                1 => OrcReg::Ax,
+                2 => OrcReg::Dx,
+                3 => OrcReg::Sp,
+                4 => OrcReg::Bp,
+                5 => OrcReg::Di,
+                6 => OrcReg::R10,
+                7 => OrcReg::R13,
+                8 => OrcReg::PrevSp,
+                9 => OrcReg::SpIndirect,
+                10 => OrcReg::BpIndirect,
+                n => OrcReg::Other(n),
+            },
+        }
+    }
+
+    /// The 4-bit register number in `format`'s numbering (inverse of [`OrcReg::decode`]).
+    pub fn encode(self, format: OrcFormat) -> u8 {
+        match format {
+            OrcFormat::Legacy | OrcFormat::Current => self.bits(),
+            OrcFormat::Renumbered => match self {
+                OrcReg::Undefined => 0,
+                OrcReg::Ax => 1,
+                OrcReg::Dx => 2,
+                OrcReg::Sp => 3,
+                OrcReg::Bp => 4,
+                OrcReg::Di => 5,
+                OrcReg::R10 => 6,
+                OrcReg::R13 => 7,
+                OrcReg::PrevSp => 8,
+                OrcReg::SpIndirect => 9,
+                OrcReg::BpIndirect => 10,
+                OrcReg::Other(n) => n & 0xf,
+            },
+        }
+    }
+
+    /// Decodes a 4-bit register number of the classic numbering (4.14 to 7.0, with AX as
+    /// 10), which is also qmdb's normalized form ([`OrcEntry::pack`]).
     pub fn from_bits(bits: u8) -> OrcReg {
         match bits & 0xf {
             0 => OrcReg::Undefined,
@@ -64,11 +141,12 @@ impl OrcReg {
             7 => OrcReg::R13,
             8 => OrcReg::BpIndirect,
             9 => OrcReg::SpIndirect,
+            10 => OrcReg::Ax,
             n => OrcReg::Other(n),
         }
     }
 
-    /// The 4-bit register number.
+    /// The 4-bit register number in the classic numbering.
     pub fn bits(self) -> u8 {
         match self {
             OrcReg::Undefined => 0,
@@ -81,6 +159,7 @@ impl OrcReg {
             OrcReg::R13 => 7,
             OrcReg::BpIndirect => 8,
             OrcReg::SpIndirect => 9,
+            OrcReg::Ax => 10,
             OrcReg::Other(n) => n & 0xf,
         }
     }
@@ -159,8 +238,8 @@ impl OrcEntry {
         let sp_offset = i16::from_le_bytes([raw[0], raw[1]]);
         let bp_offset = i16::from_le_bytes([raw[2], raw[3]]);
         let flags = u16::from_le_bytes([raw[4], raw[5]]);
-        let sp_reg = OrcReg::from_bits((flags & 0xf) as u8);
-        let bp_reg = OrcReg::from_bits(((flags >> 4) & 0xf) as u8);
+        let sp_reg = OrcReg::decode((flags & 0xf) as u8, format);
+        let bp_reg = OrcReg::decode(((flags >> 4) & 0xf) as u8, format);
         let (kind, signal) = match format {
             OrcFormat::Legacy => {
                 let end = flags & (1 << 10) != 0;
@@ -174,7 +253,7 @@ impl OrcEntry {
                 };
                 (kind, matches!(kind, OrcKind::Regs | OrcKind::RegsPartial))
             }
-            OrcFormat::Current => {
+            OrcFormat::Current | OrcFormat::Renumbered => {
                 let kind =
                     OrcKind::from_code(((flags >> 8) & 7) as u8).unwrap_or(OrcKind::Undefined);
                 (kind, flags & (1 << 11) != 0)
@@ -193,16 +272,17 @@ impl OrcEntry {
     /// Encodes in `format`, for building test tables. Legacy has no signal bit, and its
     /// Undefined and EndOfStack entries get `sp_reg = UNDEFINED`.
     pub fn encode(&self, format: OrcFormat) -> [u8; 6] {
-        let regs = u16::from(self.sp_reg.bits()) | (u16::from(self.bp_reg.bits()) << 4);
+        let bp = u16::from(self.bp_reg.encode(format)) << 4;
+        let regs = u16::from(self.sp_reg.encode(format)) | bp;
         let flags = match format {
             OrcFormat::Legacy => match self.kind {
-                OrcKind::Undefined => u16::from(self.bp_reg.bits()) << 4,
-                OrcKind::EndOfStack => (u16::from(self.bp_reg.bits()) << 4) | (1 << 10),
+                OrcKind::Undefined => bp,
+                OrcKind::EndOfStack => bp | (1 << 10),
                 OrcKind::Call => regs,
                 OrcKind::Regs => regs | (1 << 8),
                 OrcKind::RegsPartial => regs | (2 << 8),
             },
-            OrcFormat::Current => {
+            OrcFormat::Current | OrcFormat::Renumbered => {
                 regs | (u16::from(self.kind.code()) << 8) | (u16::from(self.signal) << 11)
             }
         };
@@ -240,28 +320,55 @@ impl OrcEntry {
 }
 
 impl OrcFormat {
-    /// Guesses the layout from the entries: most entries of real code are CALL entries
-    /// based on SP, whose type bits read 0 in the legacy layout and 2 in the current one.
-    /// `None` if neither is clearly more common.
-    pub fn guess(unwind_data: &[u8]) -> Option<OrcFormat> {
-        let (mut legacy, mut current) = (0usize, 0usize);
+    /// Counts, over the entries, the CALL entries based on SP as each format would read
+    /// them: `[legacy, current, renumbered]`. Real code is mostly such entries: SP is 5 in
+    /// the classic numbering and 3 in the renumbered one, and CALL's type bits read 0 in the
+    /// legacy layout and 2 in the 6.4 one.
+    fn sp_call_counts(unwind_data: &[u8]) -> [usize; 3] {
+        let mut counts = [0usize; 3];
         for c in unwind_data.chunks_exact(6) {
-            let flags = u16::from_le_bytes([c[4], c[5]]);
-            if flags & 0xf != 5 {
-                continue;
-            }
-            match (flags >> 8) & 0xf {
-                0 => legacy += 1,
-                2 => current += 1,
+            match (c[4] & 0xf, c[5] & 0xf) {
+                (5, 0) => counts[0] += 1,
+                (5, 2) => counts[1] += 1,
+                (3, 2) => counts[2] += 1,
                 _ => {}
             }
         }
-        if legacy > 2 * current {
-            Some(OrcFormat::Legacy)
-        } else if current > 2 * legacy {
-            Some(OrcFormat::Current)
+        counts
+    }
+
+    /// Guesses the format from the entries (see [`OrcFormat::sp_call_counts`]): the one
+    /// that reads more than twice as many SP-based CALL entries as each other. `None` if
+    /// none clearly does.
+    pub fn guess(unwind_data: &[u8]) -> Option<OrcFormat> {
+        let counts = OrcFormat::sp_call_counts(unwind_data);
+        let formats = [OrcFormat::Legacy, OrcFormat::Current, OrcFormat::Renumbered];
+        (0..3)
+            .find(|&i| (0..3).all(|j| j == i || counts[i] > 2 * counts[j]))
+            .map(|i| formats[i])
+    }
+
+    /// The format of a kernel's `.orc_unwind`, given whether the kernel has `.orc_header`:
+    /// with it the layout is 6.4's and [`OrcFormat::guess_numbering`] decides the register
+    /// numbering; without it, [`OrcFormat::guess`], defaulting to [`OrcFormat::Legacy`] (a
+    /// 6.4-rc1..rc6 kernel has the new layout without the header).
+    pub fn of_kernel(has_header: bool, unwind_data: &[u8]) -> OrcFormat {
+        if has_header {
+            OrcFormat::guess_numbering(unwind_data)
         } else {
-            None
+            OrcFormat::guess(unwind_data).unwrap_or(OrcFormat::Legacy)
+        }
+    }
+
+    /// For a table known to have the 6.4 layout (the image has `.orc_header`): which
+    /// register numbering it uses. [`OrcFormat::Renumbered`] only if clearly more of its
+    /// entries read as SP-based CALL entries that way; otherwise [`OrcFormat::Current`].
+    pub fn guess_numbering(unwind_data: &[u8]) -> OrcFormat {
+        let [_, current, renumbered] = OrcFormat::sp_call_counts(unwind_data);
+        if renumbered > 2 * current {
+            OrcFormat::Renumbered
+        } else {
+            OrcFormat::Current
         }
     }
 }
@@ -307,14 +414,43 @@ mod tests {
     }
 
     #[test]
+    fn legacy_undefined_sp_reg_is_end_or_undefined_whatever_the_type() {
+        // 5.10/6.1: `sp_reg == UNDEFINED` is checked before the type: the `end` bit makes
+        // it the end of the stack, otherwise an error; type 3 was never defined.
+        for ty in 0..4u16 {
+            let d = |flags: u16| {
+                let b = flags.to_le_bytes();
+                OrcEntry::decode([0, 0, 0, 0, b[0], b[1]], OrcFormat::Legacy).kind
+            };
+            assert_eq!(d(ty << 8), OrcKind::Undefined);
+            assert_eq!(d(ty << 8 | 1 << 10), OrcKind::EndOfStack);
+            let want = [
+                OrcKind::Call,
+                OrcKind::Regs,
+                OrcKind::RegsPartial,
+                OrcKind::Undefined,
+            ];
+            assert_eq!(d(5 | ty << 8), want[usize::from(ty)]);
+        }
+        // 6.4+: types 5..7 are not defined; a CALL with sp_reg UNDEFINED stays a CALL
+        // (the walk rejects its base register, as the kernel does).
+        for ty in 5..8u16 {
+            let b = (3 | ty << 8).to_le_bytes();
+            let e = OrcEntry::decode([0, 0, 0, 0, b[0], b[1]], OrcFormat::Renumbered);
+            assert_eq!(e.kind, OrcKind::Undefined);
+        }
+        let e = OrcEntry::decode([8, 0, 0, 0, 0, 2], OrcFormat::Current);
+        assert_eq!((e.kind, e.sp_reg), (OrcKind::Call, OrcReg::Undefined));
+    }
+
+    #[test]
     fn encode_decode_round_trip() {
         for kind in [OrcKind::Call, OrcKind::Regs, OrcKind::RegsPartial] {
             for signal in [false, true] {
                 let e = entry(kind, signal);
-                assert_eq!(
-                    OrcEntry::decode(e.encode(OrcFormat::Current), OrcFormat::Current),
-                    e
-                );
+                for f in [OrcFormat::Current, OrcFormat::Renumbered] {
+                    assert_eq!(OrcEntry::decode(e.encode(f), f), e);
+                }
                 assert_eq!(OrcEntry::unpack(e.pack()), Some(e));
             }
             let e = entry(kind, kind != OrcKind::Call);
@@ -325,6 +461,132 @@ mod tests {
         }
     }
 
+    const ALL_REGS: [OrcReg; 16] = [
+        OrcReg::Undefined,
+        OrcReg::PrevSp,
+        OrcReg::Dx,
+        OrcReg::Di,
+        OrcReg::Bp,
+        OrcReg::Sp,
+        OrcReg::R10,
+        OrcReg::R13,
+        OrcReg::BpIndirect,
+        OrcReg::SpIndirect,
+        OrcReg::Ax,
+        OrcReg::Other(11),
+        OrcReg::Other(12),
+        OrcReg::Other(13),
+        OrcReg::Other(14),
+        OrcReg::Other(15),
+    ];
+
+    #[test]
+    fn register_numberings() {
+        // Classic (4.14..7.0; AX 10 from 96f3b16a9de5) and 7.x's renumbered set.
+        let classic = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+        let renumbered = [0, 8, 2, 5, 4, 3, 6, 7, 10, 9, 1, 11, 12, 13, 14, 15];
+        for (i, reg) in ALL_REGS.into_iter().enumerate() {
+            for f in [OrcFormat::Legacy, OrcFormat::Current] {
+                assert_eq!(reg.encode(f), classic[i], "{reg:?} {f:?}");
+                assert_eq!(OrcReg::decode(classic[i], f), reg);
+            }
+            assert_eq!(reg.encode(OrcFormat::Renumbered), renumbered[i], "{reg:?}");
+            assert_eq!(OrcReg::decode(renumbered[i], OrcFormat::Renumbered), reg);
+            assert_eq!(OrcReg::from_bits(reg.bits()), reg);
+        }
+    }
+
+    #[test]
+    fn every_register_round_trips_in_every_format() {
+        for format in [OrcFormat::Legacy, OrcFormat::Current, OrcFormat::Renumbered] {
+            for sp_reg in ALL_REGS.into_iter().filter(|&r| r != OrcReg::Undefined) {
+                for bp_reg in ALL_REGS {
+                    let e = OrcEntry {
+                        sp_reg,
+                        bp_reg,
+                        sp_offset: -40,
+                        bp_offset: 24,
+                        kind: OrcKind::Call,
+                        signal: false,
+                    };
+                    assert_eq!(OrcEntry::decode(e.encode(format), format), e, "{format:?}");
+                    assert_eq!(OrcEntry::unpack(e.pack()), Some(e));
+                }
+            }
+        }
+    }
+
+    /// Raw entries of Debian's 7.2.13+deb14-cloud-amd64 vmlinuz (package
+    /// linux-image-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb), each the first entry of
+    /// its kind in `.orc_unwind`, with its link-time ip (found by
+    /// `cargo run --example orc_histogram`; the package's System.map is a stub, so no
+    /// function names).
+    const REAL_7_2: [(u64, [u8; 6]); 14] = [
+        (0xffff_ffff_8100_0000, [0x08, 0x00, 0x00, 0x00, 0x03, 0x02]),
+        (0xffff_ffff_8120_00f6, [0x10, 0x00, 0xf0, 0xff, 0x83, 0x02]),
+        (0xffff_ffff_8120_0a08, [0x10, 0x00, 0xf0, 0xff, 0x84, 0x02]),
+        (0xffff_ffff_8122_22af, [0xd8, 0xff, 0x00, 0x00, 0x4a, 0x02]),
+        (0xffff_ffff_8135_2233, [0x88, 0x00, 0xd0, 0xff, 0x89, 0x02]),
+        (0xffff_ffff_812d_0d49, [0x10, 0x00, 0x00, 0x00, 0x09, 0x02]),
+        (0xffff_ffff_8122_7900, [0x00, 0x00, 0x00, 0x00, 0x06, 0x02]),
+        (0xffff_ffff_8129_768d, [0x00, 0x00, 0x00, 0x00, 0x47, 0x02]),
+        (0xffff_ffff_8100_1d79, [0x08, 0x00, 0x00, 0x00, 0x02, 0x0c]),
+        (0xffff_ffff_8100_00d2, [0x00, 0x00, 0x00, 0x00, 0x03, 0x0b]),
+        (0xffff_ffff_8100_01db, [0x18, 0x00, 0x00, 0x00, 0x03, 0x0c]),
+        (0xffff_ffff_8100_1240, [0x00, 0x00, 0x00, 0x00, 0x03, 0x04]),
+        (0xffff_ffff_8100_000a, [0x00, 0x00, 0x00, 0x00, 0x00, 0x00]),
+        (0xffff_ffff_8100_0080, [0x00, 0x00, 0x00, 0x00, 0x00, 0x01]),
+    ];
+
+    #[test]
+    fn decodes_real_7_2_entries() {
+        use OrcKind::{Call, EndOfStack, Regs, RegsPartial};
+        use OrcReg::{Bp, BpIndirect, Di, Dx, PrevSp, Sp, SpIndirect, R10, R13};
+        const U: OrcReg = OrcReg::Undefined;
+        let expected = [
+            (Sp, 8, U, 0, Call, false),
+            (Sp, 16, PrevSp, -16, Call, false),
+            (Bp, 16, PrevSp, -16, Call, false),
+            (BpIndirect, -40, Bp, 0, Call, false),
+            (SpIndirect, 0x88, PrevSp, -48, Call, false),
+            (SpIndirect, 16, U, 0, Call, false),
+            (R10, 0, U, 0, Call, false),
+            (R13, 0, Bp, 0, Call, false),
+            (Dx, 8, U, 0, RegsPartial, true),
+            (Sp, 0, U, 0, Regs, true),
+            (Sp, 24, U, 0, RegsPartial, true),
+            (Sp, 0, U, 0, RegsPartial, false),
+            (U, 0, U, 0, OrcKind::Undefined, false),
+            (U, 0, U, 0, EndOfStack, false),
+        ];
+        for ((ip, raw), (sp_reg, sp_offset, bp_reg, bp_offset, kind, signal)) in
+            REAL_7_2.into_iter().zip(expected)
+        {
+            let want = OrcEntry {
+                sp_reg,
+                bp_reg,
+                sp_offset,
+                bp_offset,
+                kind,
+                signal,
+            };
+            assert_eq!(
+                OrcEntry::decode(raw, OrcFormat::Renumbered),
+                want,
+                "{ip:#x}"
+            );
+            assert_eq!(want.encode(OrcFormat::Renumbered), raw, "{ip:#x}");
+        }
+        // What 6.x's numbering made of them: SP read as DI, PREV_SP as BP_INDIRECT (the
+        // "bad unwind data (register BpIndirect)" of every sleeping task on 7.2).
+        let wrong = OrcEntry::decode(REAL_7_2[1].1, OrcFormat::Current);
+        assert_eq!((wrong.sp_reg, wrong.bp_reg), (Di, BpIndirect));
+        // The whole sample is recognised as renumbered.
+        let data: Vec<u8> = REAL_7_2.iter().flat_map(|(_, raw)| *raw).collect();
+        assert_eq!(OrcFormat::guess(&data), Some(OrcFormat::Renumbered));
+        assert_eq!(OrcFormat::of_kernel(true, &data), OrcFormat::Renumbered);
+    }
+
     #[test]
     fn guess() {
         let mut legacy = Vec::new();
@@ -333,8 +595,28 @@ mod tests {
             legacy.extend_from_slice(&OrcEntry::call(8).encode(OrcFormat::Legacy));
             current.extend_from_slice(&OrcEntry::call(8).encode(OrcFormat::Current));
         }
+        let mut renumbered = Vec::new();
+        for _ in 0..10 {
+            renumbered.extend_from_slice(&OrcEntry::call(8).encode(OrcFormat::Renumbered));
+        }
         assert_eq!(OrcFormat::guess(&legacy), Some(OrcFormat::Legacy));
         assert_eq!(OrcFormat::guess(&current), Some(OrcFormat::Current));
+        assert_eq!(OrcFormat::guess(&renumbered), Some(OrcFormat::Renumbered));
         assert_eq!(OrcFormat::guess(&[]), None);
+        let mut mixed = current.clone();
+        mixed.extend_from_slice(&renumbered);
+        assert_eq!(OrcFormat::guess(&mixed), None);
+
+        // With `.orc_header` only the numbering is in question, Current when unsure.
+        assert_eq!(OrcFormat::of_kernel(true, &current), OrcFormat::Current);
+        assert_eq!(
+            OrcFormat::of_kernel(true, &renumbered),
+            OrcFormat::Renumbered
+        );
+        assert_eq!(OrcFormat::of_kernel(true, &mixed), OrcFormat::Current);
+        assert_eq!(OrcFormat::of_kernel(true, &[]), OrcFormat::Current);
+        assert_eq!(OrcFormat::of_kernel(false, &legacy), OrcFormat::Legacy);
+        assert_eq!(OrcFormat::of_kernel(false, &current), OrcFormat::Current);
+        assert_eq!(OrcFormat::of_kernel(false, &[]), OrcFormat::Legacy);
     }
 }

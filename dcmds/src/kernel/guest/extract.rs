@@ -188,11 +188,7 @@ pub(super) fn extract(
                 (Some(s), Some(e)) => Some(fetch(".orc_header", s..e, 4096)?),
                 _ => None,
             };
-            let format = if header.is_some() {
-                OrcFormat::Current
-            } else {
-                OrcTable::guess_format(&unwind).unwrap_or(OrcFormat::Legacy)
-            };
+            let format = OrcFormat::of_kernel(header.is_some(), &unwind);
             match OrcTable::from_sections(link(ip_s), &ip, &unwind, format) {
                 Ok(mut t) => {
                     t.header = header;
