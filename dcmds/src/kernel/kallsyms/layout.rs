@@ -242,8 +242,12 @@ pub enum KallsymsError {
         "kallsyms_num_syms at .rodata+{offset:#x} is {count}, more than the {max} qmdb accepts"
     )]
     TooManySymbols { offset: usize, count: u32, max: u32 },
-    #[error("gave up looking for the kallsyms tables after {work} steps (corrupt .rodata?)")]
-    GaveUp { work: usize },
+    #[error("{table} not found where the layout puts it, near .rodata+{offset:#x}: {why}")]
+    NotFoundNear {
+        table: Table,
+        offset: usize,
+        why: String,
+    },
 }
 
 impl KallsymsError {
