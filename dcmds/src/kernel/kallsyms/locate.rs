@@ -38,7 +38,7 @@
 //! (`find_seqs`) as a cross-check: a permutation of the symbols sorted by name.
 //!
 //! The work is linear in the size of `.rodata` (one pass for the digit runs, one backward
-//! pass from each of at most [`MAX_DIGIT_HITS`] token tables, capped at the largest
+//! pass from each of at most [`MAX_ANCHORS`] token tables, capped at the largest
 //! seqs_of_names) plus a constant number of linear passes over the n symbols.
 
 use super::decode::{address_at, entry_at, entry_kind, token_byte, walk, Tokens};
@@ -53,6 +53,8 @@ use std::ops::Range;
 const DIGITS: &[u8] = b"0\x001\x002\x003\x004\x005\x006\x007\x008\x009\x00";
 /// Caps on candidates tried at each step.
 const MAX_DIGIT_HITS: usize = 64;
+/// Token tables (with a matching index) walked out from; real images have one.
+const MAX_ANCHORS: usize = 4;
 const MAX_START_CANDIDATES: usize = 16;
 const MAX_MARKER_RUNS: usize = 8;
 /// How far a marker run may extend past the real markers (into a following
@@ -116,6 +118,9 @@ fn token_tables(ro: Rodata<'_>) -> Vec<(Tokens<'_>, usize)> {
                 .find(|&p| ro.get_bytes(p, index.len()) == Some(index.as_slice()));
             if let Some(at) = at {
                 out.push((tokens, at));
+                if out.len() == MAX_ANCHORS {
+                    return out;
+                }
                 break;
             }
         }

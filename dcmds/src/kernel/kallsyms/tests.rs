@@ -433,3 +433,44 @@ fn kallsyms_of_debian_7_2() {
     let rq = find("runqueues");
     assert!(rq.addr >= percpu.addr && rq.addr < percpu.addr + percpu.data.len() as u64);
 }
+
+/// Writes one small synthetic image of each layout era to fuzz/seeds/kallsyms (run with
+/// `QMDB_WRITE_FUZZ_SEEDS=1 cargo test -p qmdb-dcmds --lib write_fuzz_seeds -- --ignored`).
+/// Their lengths are even, so the fuzz target checks them with sections.
+#[test]
+#[ignore = "writes fuzz/seeds/kallsyms"]
+fn write_fuzz_seeds() {
+    if std::env::var_os("QMDB_WRITE_FUZZ_SEEDS").is_none() {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/kallsyms");
+    for variant in Variant::ALL {
+        let mut s = synth::image(variant, 300, variant == Variant::V7_0);
+        if s.rodata.len() % 2 == 1 {
+            s.rodata.push(0);
+        }
+        // The sections fuzz/fuzz_targets/kallsyms.rs gives even-length inputs.
+        let sections = [
+            SectionRange {
+                addr: synth::TEXT,
+                size: synth::TEXT_SIZE,
+                exec: true,
+            },
+            SectionRange {
+                addr: synth::INIT_TEXT,
+                size: synth::INIT_TEXT_SIZE,
+                exec: true,
+            },
+            SectionRange {
+                addr: synth::TEXT,
+                size: synth::BSS + synth::BSS_SIZE - synth::TEXT,
+                exec: false,
+            },
+        ];
+        assert_eq!(sections[2].size, 0x0280_0000);
+        let k = decode(&s.rodata, RODATA, &sections).unwrap();
+        assert_eq!(k.symbols, s.symbols);
+        let name = format!("synth-{variant:?}").to_lowercase();
+        std::fs::write(dir.join(name), &s.rodata).unwrap();
+    }
+}
