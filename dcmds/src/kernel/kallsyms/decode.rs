@@ -92,6 +92,11 @@ impl<'a> Tokens<'a> {
         self.get(t).first().copied()
     }
 
+    /// Where token `i` starts in `.rodata`.
+    pub fn token_at(&self, i: usize) -> Option<usize> {
+        self.starts.get(i).map(|&s| self.start + s)
+    }
+
     /// Whether tokens 48..57 are the single digits, as for every real table.
     pub fn has_digit_tokens(&self) -> bool {
         (0..10u8).all(|d| self.get(b'0' + d) == [b'0' + d])

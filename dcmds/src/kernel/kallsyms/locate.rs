@@ -55,7 +55,6 @@ const DIGITS: &[u8] = b"0\x001\x002\x003\x004\x005\x006\x007\x008\x009\x00";
 const MAX_DIGIT_HITS: usize = 64;
 /// Token tables (with a matching index) walked out from; real images have one.
 const MAX_ANCHORS: usize = 4;
-const MAX_START_CANDIDATES: usize = 16;
 const MAX_MARKER_RUNS: usize = 8;
 /// How far a marker run may extend past the real markers (into a following
 /// `kallsyms_seqs_of_names` whose first words happen to continue it).
@@ -96,13 +95,32 @@ pub(crate) fn locate(ro: Rodata<'_>, sections: &[SectionRange]) -> Result<Layout
 }
 
 /// The token tables in `.rodata`, each with the offset of its `kallsyms_token_index`.
+///
+/// The candidate starts for one digit run differ only in where token 0 starts, so the
+/// tokens are parsed once, from the earliest start, and the index tells which start it
+/// is: its entry 1 is the offset of token 1 from the table's start.
 fn token_tables(ro: Rodata<'_>) -> Vec<(Tokens<'_>, usize)> {
     let mut out = Vec::new();
     for hit in memchr::memmem::find_iter(ro.data, DIGITS).take(MAX_DIGIT_HITS) {
-        for start in table_starts(ro, hit) {
-            if !ro.aligned(start, 4) {
+        let starts = table_starts(ro, hit);
+        if starts.is_empty() {
+            continue;
+        }
+        let Ok(longest) = Tokens::parse(ro, starts.start) else {
+            continue;
+        };
+        let Some(token1) = longest.token_at(1) else {
+            continue;
+        };
+        for a in ALIGNS {
+            let index_at = ro.align_up(longest.end, a);
+            let Some(start) = ro
+                .get_u16(index_at + 2)
+                .and_then(|v| token1.checked_sub(usize::from(v)))
+                .filter(|s| starts.contains(s) && ro.aligned(*s, 4))
+            else {
                 continue;
-            }
+            };
             let Ok(tokens) = Tokens::parse(ro, start) else {
                 continue;
             };
@@ -112,12 +130,8 @@ fn token_tables(ro: Rodata<'_>) -> Vec<(Tokens<'_>, usize)> {
             let Some(index) = tokens.index_bytes() else {
                 continue;
             };
-            let at = ALIGNS
-                .iter()
-                .map(|&a| ro.align_up(tokens.end, a))
-                .find(|&p| ro.get_bytes(p, index.len()) == Some(index.as_slice()));
-            if let Some(at) = at {
-                out.push((tokens, at));
+            if ro.get_bytes(index_at, index.len()) == Some(index.as_slice()) {
+                out.push((tokens, index_at));
                 if out.len() == MAX_ANCHORS {
                     return out;
                 }
@@ -129,8 +143,9 @@ fn token_tables(ro: Rodata<'_>) -> Vec<(Tokens<'_>, usize)> {
 }
 
 /// Where a token table holding "0" at `hit` can start: 48 tokens back, token 0 being any
-/// printable run before its NUL (longest first, as real tables follow padding or binary).
-fn table_starts(ro: Rodata<'_>, hit: usize) -> Vec<usize> {
+/// printable run before its NUL (real tables follow padding or binary). Empty if there
+/// are not 48 printable tokens before `hit`.
+fn table_starts(ro: Rodata<'_>, hit: usize) -> Range<usize> {
     // Walk back over tokens 47..0: 48 NULs, the first (at hit-1) ending token 47, the last
     // ending token 0.
     let mut q = hit;
@@ -138,7 +153,7 @@ fn table_starts(ro: Rodata<'_>, hit: usize) -> Vec<usize> {
     let mut token_len = 0;
     while nuls < 48 {
         if q == 0 {
-            return Vec::new();
+            return 0..0;
         }
         q -= 1;
         match ro.get_u8(q) {
@@ -147,7 +162,7 @@ fn table_starts(ro: Rodata<'_>, hit: usize) -> Vec<usize> {
                 token_len = 0;
             }
             Some(b) if token_byte(b) && token_len < KSYM_NAME_LEN => token_len += 1,
-            _ => return Vec::new(),
+            _ => return 0..0,
         }
     }
     // q is the NUL ending token 0; token 0 is a printable run ending at q.
@@ -159,7 +174,7 @@ fn table_starts(ro: Rodata<'_>, hit: usize) -> Vec<usize> {
             _ => break,
         }
     }
-    (start..=end0).take(MAX_START_CANDIDATES).collect()
+    start..end0 + 1
 }
 
 /// Whether `r` overlaps any of `taken`.
@@ -270,29 +285,30 @@ impl<'a> MarkerRuns<'a> {
     }
 
     /// Walks back from `self.end`: the chain of u32s that rise to the one before it. Returns
-    /// the lowest offset the chain covers and, if it starts at 0, its values.
+    /// the lowest offset the chain covers and, if it starts at 0, its values. Allocates only
+    /// for a chain that starts at 0.
     fn walk_back(&self) -> (usize, Option<Vec<u32>>) {
         let ro = self.ro;
         let max_markers = (MAX_SYMBOLS as usize).div_ceil(MARKER_STRIDE);
         let step_ok = |lower: u32, upper: u32| {
             upper > lower && (MIN_GROUP_BYTES..=MAX_GROUP_BYTES).contains(&(upper - lower))
         };
-        let mut values = Vec::new();
+        let mut above: Option<u32> = None;
+        let mut count = 0;
         let mut p = self.end;
         while let Some(q) = p.checked_sub(4) {
             let Some(v) = ro.get_u32(q) else { break };
-            if let Some(&above) = values.last() {
-                if !step_ok(v, above) {
-                    break;
-                }
+            if above.is_some_and(|a| !step_ok(v, a)) {
+                break;
             }
-            values.push(v);
+            above = Some(v);
+            count += 1;
             p = q;
             if v == 0 {
-                values.reverse();
+                let values = (0..count).filter_map(|k| ro.get_u32(p + 4 * k)).collect();
                 return (p, Some(values));
             }
-            if values.len() == max_markers {
+            if count == max_markers {
                 break;
             }
         }
