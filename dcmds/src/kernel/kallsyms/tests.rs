@@ -445,7 +445,9 @@ fn write_fuzz_seeds() {
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/kallsyms");
     for variant in Variant::ALL {
-        let mut s = synth::image(variant, 300, variant == Variant::V7_0);
+        // Two groups of names, the second short; V7_0 with a two-byte name length.
+        let symbols = synth::symbols(variant, 260, variant == Variant::V7_0, 42);
+        let mut s = synth::build_with(variant, symbols, 42, false);
         if s.rodata.len() % 2 == 1 {
             s.rodata.push(0);
         }
