@@ -17,7 +17,8 @@
 //!    digits (every character used in a name is its own token), starting 4-aligned, with
 //!    `kallsyms_token_index` (the 256 u16 offsets those tokens imply) at the next 4- or
 //!    8-aligned offset after it. Found from each `"0\0" .. "9\0"` run by walking back 48
-//!    tokens.
+//!    tokens; the candidate starts differ only in where token 0 starts, so the tokens are
+//!    parsed once and entry 1 of the index (the offset of token 1) says which start it is.
 //! 2. `kallsyms_markers`: a u32 run rising from 0 by plausible sizes of 256 names (512 to
 //!    131,584 bytes) that ends right before the token table, or (6.2–6.3) before a
 //!    `kallsyms_seqs_of_names` of matching size. Found by walking back from the token table.
@@ -38,9 +39,11 @@
 //! `kallsyms_seqs_of_names` (6.2+) is not needed to decode; it is looked for afterwards
 //! (`find_seqs`) as a cross-check: a permutation of the symbols sorted by name.
 //!
-//! The work is linear in the size of `.rodata` (one pass for the digit runs, one backward
-//! pass from each of at most [`MAX_ANCHORS`] token tables, capped at the largest
-//! seqs_of_names) plus a constant number of linear passes over the n symbols.
+//! The work is bounded, and about linear for real images: one pass for the digit runs; from
+//! each of at most [`MAX_ANCHORS`] token tables one backward pass (no farther than the
+//! largest seqs_of_names) yielding at most [`MAX_MARKER_RUNS`] marker runs; for each run at
+//! most 33k candidate name starts (the largest last group), nearly all rejected by one read
+//! (the count); then a constant number of passes over the n symbols.
 
 use super::decode::{address_at, entry_at, entry_kind, token_byte, walk, Tokens};
 use super::layout::{
