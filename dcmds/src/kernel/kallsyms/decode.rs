@@ -39,29 +39,32 @@ impl<'a> Tokens<'a> {
                     offset: off,
                     len: 1,
                 })?;
-            let len = window.iter().position(|&b| b == 0).ok_or_else(|| {
-                if window.len() <= KSYM_NAME_LEN {
-                    KallsymsError::Truncated {
+            // One pass: the first byte that is not printable must be the NUL.
+            let len = match window.iter().position(|&b| !token_byte(b)) {
+                Some(p) if window[p] == 0 => p,
+                Some(p) => {
+                    return Err(KallsymsError::corrupt(
+                        Table::TokenTable,
+                        off + p,
+                        format!("token {i} holds the unprintable byte {:#04x}", window[p]),
+                    ))
+                }
+                None if window.len() <= KSYM_NAME_LEN => {
+                    return Err(KallsymsError::Truncated {
                         table: Table::TokenTable,
                         offset: off,
                         len: window.len() + 1,
-                    }
-                } else {
-                    KallsymsError::corrupt(
+                    })
+                }
+                None => {
+                    return Err(KallsymsError::corrupt(
                         Table::TokenTable,
                         off,
                         format!("token {i} is longer than {KSYM_NAME_LEN} bytes"),
-                    )
+                    ))
                 }
-            })?;
+            };
             let token = &window[..len];
-            if let Some(p) = token.iter().position(|&b| !token_byte(b)) {
-                return Err(KallsymsError::corrupt(
-                    Table::TokenTable,
-                    off + p,
-                    format!("token {i} holds the unprintable byte {:#04x}", token[p]),
-                ));
-            }
             let token = std::str::from_utf8(token).map_err(|_| {
                 KallsymsError::corrupt(Table::TokenTable, off, format!("token {i} is not text"))
             })?;
@@ -90,6 +93,11 @@ impl<'a> Tokens<'a> {
     /// The first character token `t` expands to.
     pub fn first_char(&self, t: u8) -> Option<u8> {
         self.get(t).first().copied()
+    }
+
+    /// Where token `i` starts in `.rodata`.
+    pub fn token_at(&self, i: usize) -> Option<usize> {
+        self.starts.get(i).map(|&s| self.start + s)
     }
 
     /// Whether tokens 48..57 are the single digits, as for every real table.

@@ -17,9 +17,15 @@
 //! | `kallsyms_seqs_of_names` | since 6.2: n × 3 bytes (big-endian symbol index), the symbols sorted by name |
 //!
 //! The order changed twice: up to 6.3 it was offsets, relative_base, num_syms, names,
-//! markers, (seqs_of_names), token_table, token_index; 6.4 (commit 404bad70fcf7) moved
-//! offsets, relative_base and seqs_of_names after token_index; 7.0 dropped relative_base.
-//! The locator therefore finds every table by its own structure, not by its neighbours.
+//! markers, (seqs_of_names), token_table, token_index; 6.4 (commit 404bad70fcf7,
+//! "scripts/kallsyms: change the output order") moved offsets, relative_base and
+//! seqs_of_names after token_index; 7.0 ("kallsyms: Get rid of kallsyms relative base",
+//! Ard Biesheuvel, January 2026) dropped relative_base, made the offsets place-relative
+//! (`.long _text - . + off`) and aligns every label to 4 (`.balign 4`) on all
+//! architectures. Debian's 7.2.13 (measured): num_syms, names, markers, token_table,
+//! token_index, offsets, seqs_of_names, each starting where the previous one ends (the
+//! names rounded up to 4). The locator walks outward from the token table along these
+//! orders (`locate.rs`).
 
 use std::fmt;
 use std::ops::Range;
@@ -242,8 +248,12 @@ pub enum KallsymsError {
         "kallsyms_num_syms at .rodata+{offset:#x} is {count}, more than the {max} qmdb accepts"
     )]
     TooManySymbols { offset: usize, count: u32, max: u32 },
-    #[error("gave up looking for the kallsyms tables after {work} steps (corrupt .rodata?)")]
-    GaveUp { work: usize },
+    #[error("{table} not found where the layout puts it, near .rodata+{offset:#x}: {why}")]
+    NotFoundNear {
+        table: Table,
+        offset: usize,
+        why: String,
+    },
 }
 
 impl KallsymsError {

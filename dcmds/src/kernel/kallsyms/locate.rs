@@ -1,32 +1,49 @@
-//! Finding the kallsyms tables in `.rodata` of an image that has no symbols.
+//! Finding the kallsyms tables in `.rodata` of an image that has no symbols, by how
+//! scripts/kallsyms lays them out (see `layout.rs` for the tables and their history).
 //!
-//! Each table is found by its own structure and checked against the others; nothing
-//! assumes the order of the tables, which changed in 6.4 and 7.0:
+//! Every era writes the tables as one block, each behind a label aligned to 8 (64-bit
+//! kernels up to 6.19) or 4 (7.0+), in one of three orders:
 //!
-//! 1. `kallsyms_token_table`: the digits are single-character tokens 48..57, so the table
-//!    holds `"0\0" "1\0" ... "9\0"`. From each such run, walk back 48 printable tokens to
-//!    the table's start, parse 256 tokens forward, and accept it if the
-//!    `kallsyms_token_index` those tokens imply (256 u16 offsets) occurs in `.rodata`.
-//! 2. `kallsyms_markers`: a 4-aligned u32 run starting at 0 whose steps are plausible sizes
-//!    of 256 names (512 to 131,584 bytes).
-//! 3. `kallsyms_names`: the 4-aligned offset N at which every marker points at a plausible
-//!    entry (a valid length and a first token starting with a type letter), confirmed by
-//!    walking each group of 256 entries from one marker exactly to the next.
-//! 4. `kallsyms_num_syms`: a u32 whose value gives as many markers as were confirmed and
-//!    for which the last group's entries decode. Several can fit; the one next to the
-//!    names or whose names end right before the markers is tried first.
-//! 5. `kallsyms_offsets`: n 32-bit values that, under one of the three encodings, decode to
-//!    sorted addresses within the image, with every text symbol in an executable section
-//!    (checked on samples first) and, for absolute per-CPU encoding, exactly the `A`
-//!    symbols absolute. `kallsyms_relative_base` is the u64 right after it (where every
-//!    version with a base has put it). Where it has been (after `kallsyms_token_index`;
-//!    before `kallsyms_relative_base` and `kallsyms_num_syms`) is tried first, then
-//!    everywhere else.
+//! | era | order |
+//! |---|---|
+//! | up to 6.3 | offsets, relative_base, num_syms, names, markers, (seqs_of_names: 6.2+ and 6.1.y), token_table, token_index |
+//! | 6.4–6.19 | num_syms, names, markers, token_table, token_index, offsets, relative_base, seqs_of_names |
+//! | 7.0+ | num_syms, names, markers, token_table, token_index, offsets, seqs_of_names (no relative_base) |
+//!
+//! So the search anchors on the one table that can be recognised on its own and walks
+//! outward from it:
+//!
+//! 1. `kallsyms_token_table`: 256 printable NUL-terminated tokens whose 48..57 are the
+//!    digits (every character used in a name is its own token), starting 4-aligned, with
+//!    `kallsyms_token_index` (the 256 u16 offsets those tokens imply) at the next 4- or
+//!    8-aligned offset after it. Found from each `"0\0" .. "9\0"` run by walking back 48
+//!    tokens; the candidate starts differ only in where token 0 starts, so the tokens are
+//!    parsed once and entry 1 of the index (the offset of token 1) says which start it is.
+//! 2. `kallsyms_markers`: a u32 run rising from 0 by plausible sizes of 256 names (512 to
+//!    131,584 bytes) that ends right before the token table, or (6.2–6.3) before a
+//!    `kallsyms_seqs_of_names` of matching size. Found by walking back from the token table.
+//! 3. `kallsyms_names` and `kallsyms_num_syms`: names end right before the markers and the
+//!    count sits right before the names, so each 4-aligned start N below the markers is tried:
+//!    the u32 before N must be a count the markers allow, the last group (from the last
+//!    marker) must end exactly at the markers, and every group of 256 entries must run
+//!    exactly from its marker to the next.
+//! 4. `kallsyms_offsets`: n 32-bit values after the token index (6.4+) or before
+//!    `kallsyms_relative_base` and the count (up to 6.3), under the encodings that era
+//!    used. An encoding with a base must meet the base as scripts/kallsyms chooses it (the
+//!    first symbol is at offset 0 in 6.15+; the first non-per-CPU symbol at -1 with absolute
+//!    per-CPU symbols); every encoding must give sorted addresses, and (of about 64 symbols
+//!    sampled) most text symbols in executable sections and most addresses inside the
+//!    image, if sections are known. (Most, not all: 7.2 types `__end_rodata` `T` although it
+//!    lies past the end of `.rodata`.)
 //!
 //! `kallsyms_seqs_of_names` (6.2+) is not needed to decode; it is looked for afterwards
 //! (`find_seqs`) as a cross-check: a permutation of the symbols sorted by name.
 //!
-//! Every loop is bounded by the size of `.rodata` or by a fixed cap.
+//! The work is bounded, and about linear for real images: one pass for the digit runs; from
+//! each of at most [`MAX_ANCHORS`] token tables one backward pass (no farther than the
+//! largest seqs_of_names) yielding at most [`MAX_MARKER_RUNS`] marker runs; for each run at
+//! most 33k candidate name starts (the largest last group), nearly all rejected by one read
+//! (the count); then a constant number of passes over the n symbols.
 
 use super::decode::{address_at, entry_at, entry_kind, token_byte, walk, Tokens};
 use super::layout::{
@@ -40,57 +57,42 @@ use std::ops::Range;
 const DIGITS: &[u8] = b"0\x001\x002\x003\x004\x005\x006\x007\x008\x009\x00";
 /// Caps on candidates tried at each step.
 const MAX_DIGIT_HITS: usize = 64;
-const MAX_START_CANDIDATES: usize = 16;
-const MAX_SEARCHES: usize = 32;
+/// Token tables (with a matching index) walked out from; real images have one.
+const MAX_ANCHORS: usize = 4;
 const MAX_MARKER_RUNS: usize = 8;
-/// The most work (entries walked, positions scanned, addresses checked) one search may
-/// do: the Debian 6.1 and 6.12 kernels need 0.65 and 0.8 million; corrupt input gives up
-/// after a fraction of a second.
-pub(crate) const WORK_BUDGET: usize = 20_000_000;
-const MAX_NUM_SYMS_TRIES: usize = 16;
-/// Markers checked cheaply before walking whole groups.
-const QUICK_MARKERS: usize = 16;
-/// Text symbols probed for each `kallsyms_offsets` candidate.
-const PROBES: usize = 16;
-/// Entries sampled for sortedness before a full check.
-const SAMPLES: usize = 32;
+/// How far a marker run may extend past the real markers (into a following
+/// `kallsyms_seqs_of_names` whose first words happen to continue it).
+const MAX_MARKER_TRIM: usize = 2;
+/// The alignments of the table labels: `.balign 4` (7.0+, and 32-bit kernels) or
+/// `.balign 8` (64-bit kernels up to 6.19).
+const ALIGNS: [u64; 2] = [4, 8];
+/// Symbols whose addresses are checked against the sections, per candidate table.
+const SAMPLES: usize = 64;
 /// Most symbols start at least this far after the previous one.
 const MIN_GAP: u64 = 8;
+/// Reasons kept for the error when no `kallsyms_offsets` candidate decodes.
+const MAX_REASONS: usize = 3;
 
 /// Finds the tables. `sections` are the image's allocated sections (empty if unknown:
-/// then only sortedness checks the addresses).
+/// then only the tables' own consistency checks the addresses).
 pub(crate) fn locate(ro: Rodata<'_>, sections: &[SectionRange]) -> Result<Layout, KallsymsError> {
-    locate_within(ro, sections, WORK_BUDGET)
-}
-
-/// [`locate`] with a given work budget.
-pub(crate) fn locate_within(
-    ro: Rodata<'_>,
-    sections: &[SectionRange],
-    budget: usize,
-) -> Result<Layout, KallsymsError> {
-    let candidates = token_tables(ro);
-    if candidates.is_empty() {
+    let anchors = token_tables(ro);
+    if anchors.is_empty() {
         return Err(KallsymsError::NotFound {
             table: Table::TokenTable,
-            why: "no 256 printable tokens with \"0\"..\"9\" at 48..57 and a matching \
+            why: "no 256 printable tokens with \"0\"..\"9\" at 48..57 followed by a matching \
                   kallsyms_token_index",
         });
     }
-    let mut work = budget;
     let mut last = None;
-    for (tokens, index_at) in &candidates {
-        match locate_with_tokens(ro, sections, tokens, *index_at, &mut work) {
+    for (tokens, index_at) in &anchors {
+        match from_anchor(ro, sections, tokens, *index_at) {
             Ok(layout) => {
-                tracing::debug!(work = budget - work, ?layout, "kallsyms tables found");
+                tracing::debug!(?layout, "kallsyms tables found");
                 return Ok(layout);
             }
             Err(e) => last = Some(e),
         }
-    }
-    tracing::debug!(work = budget - work, "kallsyms tables not found");
-    if work == 0 {
-        return Err(KallsymsError::GaveUp { work: budget });
     }
     Err(last.unwrap_or(KallsymsError::NotFound {
         table: Table::TokenTable,
@@ -100,14 +102,31 @@ pub(crate) fn locate_within(
 
 /// The token tables in `.rodata`, each with the offset of its `kallsyms_token_index`.
 ///
-/// The index is looked for right after the table (where every version has put it) for
-/// each possible start, and anywhere in `.rodata` for the most likely start only, at most
-/// [`MAX_SEARCHES`] times in all.
+/// The candidate starts for one digit run differ only in where token 0 starts, so the
+/// tokens are parsed once, from the earliest start, and the index tells which start it
+/// is: its entry 1 is the offset of token 1 from the table's start.
 fn token_tables(ro: Rodata<'_>) -> Vec<(Tokens<'_>, usize)> {
     let mut out = Vec::new();
-    let mut searches = 0;
     for hit in memchr::memmem::find_iter(ro.data, DIGITS).take(MAX_DIGIT_HITS) {
-        for (k, start) in table_starts(ro, hit).into_iter().enumerate() {
+        let starts = table_starts(ro, hit);
+        if starts.is_empty() {
+            continue;
+        }
+        let Ok(longest) = Tokens::parse(ro, starts.start) else {
+            continue;
+        };
+        let Some(token1) = longest.token_at(1) else {
+            continue;
+        };
+        for a in ALIGNS {
+            let index_at = ro.align_up(longest.end, a);
+            let Some(start) = ro
+                .get_u16(index_at + 2)
+                .and_then(|v| token1.checked_sub(usize::from(v)))
+                .filter(|s| starts.contains(s) && ro.aligned(*s, 4))
+            else {
+                continue;
+            };
             let Ok(tokens) = Tokens::parse(ro, start) else {
                 continue;
             };
@@ -117,18 +136,11 @@ fn token_tables(ro: Rodata<'_>) -> Vec<(Tokens<'_>, usize)> {
             let Some(index) = tokens.index_bytes() else {
                 continue;
             };
-            let near = (tokens.end..tokens.end + 8)
-                .filter(|&p| ro.aligned(p, 2))
-                .find(|&p| ro.get_bytes(p, index.len()) == Some(index.as_slice()));
-            let at = near.or_else(|| {
-                if k > 0 || searches == MAX_SEARCHES {
-                    return None;
+            if ro.get_bytes(index_at, index.len()) == Some(index.as_slice()) {
+                out.push((tokens, index_at));
+                if out.len() == MAX_ANCHORS {
+                    return out;
                 }
-                searches += 1;
-                memchr::memmem::find_iter(ro.data, &index).find(|&p| ro.aligned(p, 2))
-            });
-            if let Some(at) = at {
-                out.push((tokens, at));
                 break;
             }
         }
@@ -137,8 +149,9 @@ fn token_tables(ro: Rodata<'_>) -> Vec<(Tokens<'_>, usize)> {
 }
 
 /// Where a token table holding "0" at `hit` can start: 48 tokens back, token 0 being any
-/// printable run before its NUL (longest first, as real tables follow padding or binary).
-fn table_starts(ro: Rodata<'_>, hit: usize) -> Vec<usize> {
+/// printable run before its NUL (real tables follow padding or binary). Empty if there
+/// are not 48 printable tokens before `hit`.
+fn table_starts(ro: Rodata<'_>, hit: usize) -> Range<usize> {
     // Walk back over tokens 47..0: 48 NULs, the first (at hit-1) ending token 47, the last
     // ending token 0.
     let mut q = hit;
@@ -146,7 +159,7 @@ fn table_starts(ro: Rodata<'_>, hit: usize) -> Vec<usize> {
     let mut token_len = 0;
     while nuls < 48 {
         if q == 0 {
-            return Vec::new();
+            return 0..0;
         }
         q -= 1;
         match ro.get_u8(q) {
@@ -155,7 +168,7 @@ fn table_starts(ro: Rodata<'_>, hit: usize) -> Vec<usize> {
                 token_len = 0;
             }
             Some(b) if token_byte(b) && token_len < KSYM_NAME_LEN => token_len += 1,
-            _ => return Vec::new(),
+            _ => return 0..0,
         }
     }
     // q is the NUL ending token 0; token 0 is a printable run ending at q.
@@ -167,7 +180,7 @@ fn table_starts(ro: Rodata<'_>, hit: usize) -> Vec<usize> {
             _ => break,
         }
     }
-    (start..=end0).take(MAX_START_CANDIDATES).collect()
+    start..end0 + 1
 }
 
 /// Whether `r` overlaps any of `taken`.
@@ -175,306 +188,258 @@ fn overlaps(r: &Range<usize>, taken: &[Range<usize>]) -> bool {
     taken.iter().any(|t| r.start < t.end && t.start < r.end)
 }
 
-fn locate_with_tokens(
+/// Walks outward from a token table whose index is at `index_at`.
+fn from_anchor(
     ro: Rodata<'_>,
     sections: &[SectionRange],
     tokens: &Tokens<'_>,
     index_at: usize,
-    work: &mut usize,
 ) -> Result<Layout, KallsymsError> {
     let token_table = tokens.start..tokens.end;
     let token_index = index_at..index_at + 2 * TOKENS;
-    let taken = [token_table.clone(), token_index.clone()];
-    let runs = marker_runs(ro, &taken);
-    if runs.is_empty() {
-        return Err(KallsymsError::NotFound {
+    let mut runs = MarkerRuns::new(ro, token_table.start).peekable();
+    if runs.peek().is_none() {
+        return Err(KallsymsError::NotFoundNear {
             table: Table::Markers,
-            why: "no u32 run from 0 rising by plausible sizes of 256 names",
+            offset: token_table.start,
+            why: "no u32 run rising from 0 by 512..=131584 ends right before \
+                  kallsyms_token_table (or before a kallsyms_seqs_of_names there)"
+                .into(),
         });
     }
-    let mut last = KallsymsError::NotFound {
-        table: Table::Names,
-        why: "no offset in .rodata at which every kallsyms_markers entry starts a name",
-    };
-    for run in &runs {
-        let Some(names) = find_names(ro, tokens, run, work) else {
+    let mut last = None;
+    for run in runs {
+        let Some(names) = find_names(ro, tokens, &run, token_table.start) else {
             continue;
         };
-        let mut taken = taken.to_vec();
-        taken.push(run.at..run.at + 4 * names.markers);
-        let ctx = Ctx {
-            ro,
-            sections,
-            tokens,
-            token_index_end: token_index.end,
-        };
-        match after_names(&ctx, run, &names, &taken, work) {
-            Ok(mut layout) => {
-                layout.token_table = token_table;
-                layout.token_index = token_index;
-                return Ok(layout);
+        match find_offsets(ro, sections, tokens, &names, token_index.end) {
+            Ok((offsets_at, encoding, relative_base_at)) => {
+                let n = names.n as usize;
+                return Ok(Layout {
+                    rodata_addr: ro.addr,
+                    num_syms: names.n,
+                    num_syms_at: names.num_syms_at,
+                    names: names.at..names.end,
+                    markers: run.at..run.end,
+                    token_table,
+                    token_index,
+                    offsets: offsets_at..offsets_at + 4 * n,
+                    encoding,
+                    relative_base_at,
+                    seqs_of_names: None,
+                    big_lengths: false,
+                });
             }
-            Err(e) => last = e,
+            Err(e) => last = Some(e),
         }
     }
-    Err(last)
+    Err(last.unwrap_or(KallsymsError::NotFoundNear {
+        table: Table::Names,
+        offset: token_table.start,
+        why: "no kallsyms_num_syms and kallsyms_names fit the markers before \
+              kallsyms_token_table"
+            .into(),
+    }))
 }
 
 /// A candidate `kallsyms_markers`: where, and its values.
+#[derive(Debug)]
 struct MarkerRun {
     at: usize,
+    end: usize,
     values: Vec<u32>,
 }
 
-/// All runs of 4-aligned u32s that start at 0 and rise by plausible group sizes, longest
-/// first.
-fn marker_runs(ro: Rodata<'_>, taken: &[Range<usize>]) -> Vec<MarkerRun> {
-    let max_markers = (MAX_SYMBOLS as usize).div_ceil(MARKER_STRIDE);
-    let step_ok =
-        |prev: u32, v: u32| v > prev && (MIN_GROUP_BYTES..=MAX_GROUP_BYTES).contains(&(v - prev));
-    let mut runs = Vec::new();
-    let mut p = ro.align_up(0, 4);
-    while p.saturating_add(8) <= ro.len() {
-        if ro.get_u32(p) == Some(0) && ro.get_u32(p + 4).is_some_and(|v| step_ok(0, v)) {
-            let mut values = vec![0];
-            let mut q = p + 4;
-            while values.len() < max_markers {
-                match ro.get_u32(q) {
-                    Some(v) if step_ok(values[values.len() - 1], v) => {
-                        values.push(v);
-                        q += 4;
-                    }
-                    _ => break,
-                }
-            }
-            if !overlaps(&(p..q), taken) {
-                runs.push(MarkerRun { at: p, values });
-            }
-            p = q;
-        } else {
-            p += 4;
+/// The candidate marker runs that end before a token table at `tt_start`, nearest first:
+/// right before it (with alignment padding), or before a gap that a
+/// `kallsyms_seqs_of_names` of the run's size fills (6.2–6.3). At most
+/// [`MAX_MARKER_RUNS`]; each u32 below the table is read about once.
+struct MarkerRuns<'a> {
+    ro: Rodata<'a>,
+    tt_start: usize,
+    /// The next run to try ends here (its last value is the u32 before it).
+    end: usize,
+    /// Nothing ends below this.
+    lowest: usize,
+    pending: Vec<MarkerRun>,
+    yielded: usize,
+}
+
+impl<'a> MarkerRuns<'a> {
+    fn new(ro: Rodata<'a>, tt_start: usize) -> Self {
+        // The largest seqs_of_names (4-byte entries in 6.2-rc kernels) and its padding.
+        let max_gap = 4 * MAX_SYMBOLS as usize + 16;
+        // 4-aligned as a link address, at or below the token table.
+        let mis = (ro.link(tt_start) & 3) as usize;
+        MarkerRuns {
+            ro,
+            tt_start,
+            end: tt_start.saturating_sub(mis),
+            lowest: tt_start.saturating_sub(max_gap),
+            pending: Vec::new(),
+            yielded: 0,
         }
     }
-    runs.sort_by_key(|r| std::cmp::Reverse(r.values.len()));
-    runs.truncate(MAX_MARKER_RUNS);
-    runs
+
+    /// Whether markers ending `gap` bytes before the token table, `m` of them, fit the
+    /// layouts: adjacent but for padding, or with a seqs_of_names of 3 or 4 bytes per
+    /// symbol between them.
+    fn gap_fits(m: usize, gap: usize) -> bool {
+        let fewest = (m - 1) * MARKER_STRIDE + 1;
+        let most = m * MARKER_STRIDE;
+        gap < 8 || (3 * fewest..=4 * most + 14).contains(&gap)
+    }
+
+    /// Walks back from `self.end`: the chain of u32s that rise to the one before it. Returns
+    /// the lowest offset the chain covers and, if it starts at 0, its values. Allocates only
+    /// for a chain that starts at 0.
+    fn walk_back(&self) -> (usize, Option<Vec<u32>>) {
+        let ro = self.ro;
+        let max_markers = (MAX_SYMBOLS as usize).div_ceil(MARKER_STRIDE);
+        let step_ok = |lower: u32, upper: u32| {
+            upper > lower && (MIN_GROUP_BYTES..=MAX_GROUP_BYTES).contains(&(upper - lower))
+        };
+        let mut above: Option<u32> = None;
+        let mut count = 0;
+        let mut p = self.end;
+        while let Some(q) = p.checked_sub(4) {
+            let Some(v) = ro.get_u32(q) else { break };
+            if above.is_some_and(|a| !step_ok(v, a)) {
+                break;
+            }
+            above = Some(v);
+            count += 1;
+            p = q;
+            if v == 0 {
+                let values = (0..count).filter_map(|k| ro.get_u32(p + 4 * k)).collect();
+                return (p, Some(values));
+            }
+            if count == max_markers {
+                break;
+            }
+        }
+        (p, None)
+    }
 }
 
-/// Where `kallsyms_names` is for a marker run, and how many markers it confirms.
+impl Iterator for MarkerRuns<'_> {
+    type Item = MarkerRun;
+
+    fn next(&mut self) -> Option<MarkerRun> {
+        loop {
+            if let Some(run) = self.pending.pop() {
+                self.yielded += 1;
+                return Some(run);
+            }
+            if self.yielded >= MAX_MARKER_RUNS || self.end < self.lowest.saturating_add(4) {
+                return None;
+            }
+            let (low, values) = self.walk_back();
+            if let Some(values) = values {
+                // The run, and the same run without its last one or two values (which may
+                // belong to the next table), farthest last.
+                let mut found = Vec::new();
+                for trim in 0..=MAX_MARKER_TRIM.min(values.len() - 1) {
+                    let m = values.len() - trim;
+                    let end = low + 4 * m;
+                    if Self::gap_fits(m, self.tt_start - end) {
+                        found.push(MarkerRun {
+                            at: low,
+                            end,
+                            values: values[..m].to_vec(),
+                        });
+                    }
+                }
+                found.reverse();
+                self.pending = found;
+            }
+            // Every run ending between `low` and `end` is part of this chain: go below it.
+            self.end = low.min(self.end - 4);
+        }
+    }
+}
+
+/// Where `kallsyms_names` and `kallsyms_num_syms` are for a marker run.
 struct Names {
     at: usize,
-    markers: usize,
+    end: usize,
+    num_syms_at: usize,
+    n: u32,
 }
 
-/// Finds the offset N at which the markers of `run` all point at name entries.
+/// Finds the names that end right before the markers of `run` and the count right before
+/// them; see step 3 of the module comment.
 fn find_names(
     ro: Rodata<'_>,
     tokens: &Tokens<'_>,
     run: &MarkerRun,
-    work: &mut usize,
+    tt_start: usize,
 ) -> Option<Names> {
     let mk = &run.values;
-    // The run may extend past the real markers; the last value is not trusted for the
-    // quick check.
-    let quick = &mk[..mk.len().saturating_sub(1).clamp(1, QUICK_MARKERS)];
-    let plausible = |n: usize, m: u32| {
-        n.checked_add(m as usize)
-            .and_then(|e| entry_at(ro, e))
-            .is_some_and(|(start, _)| entry_kind(ro, tokens, start).is_some())
-    };
-    let last_quick = *quick.last()? as usize;
-    let mut best: Option<Names> = None;
-    let mut n = ro.align_up(0, 4);
-    while n.saturating_add(last_quick) < ro.len() {
-        *work = work.saturating_sub(1);
-        if *work == 0 {
-            return best;
-        }
-        if quick.iter().all(|&m| plausible(n, m)) {
-            // Confirm group by group.
-            let mut confirmed = 0;
-            for k in 0..mk.len() - 1 {
-                // Out of budget: what was confirmed so far is the answer.
-                let Some(left) = work.checked_sub(MARKER_STRIDE) else {
-                    *work = 0;
-                    return best;
-                };
-                *work = left;
-                let from = n + mk[k] as usize;
-                if walk(ro, from, MARKER_STRIDE) == Some(n + mk[k + 1] as usize) {
-                    confirmed += 1;
-                } else {
-                    break;
-                }
+    let m = mk.len();
+    let last = *mk.last()? as usize;
+    let fewest = ((m - 1) * MARKER_STRIDE + 1) as u32;
+    let most = (m * MARKER_STRIDE) as u32;
+    // The last group takes 2 (one entry of one token) to MAX_GROUP_BYTES bytes.
+    let top = run.at.checked_sub(last + 2)?;
+    let bottom = run
+        .at
+        .saturating_sub(last + MAX_GROUP_BYTES as usize + 8)
+        .max(4);
+    let mut at = top.checked_sub((ro.link(top) & 3) as usize)?;
+    while at >= bottom {
+        // The count is in the aligned slot before the names: 4 bytes before them, or 8 with
+        // 4 bytes of padding when the labels are 8-aligned.
+        let padded = at >= 8 && ro.aligned(at, 8) && ro.get_u32(at - 4) == Some(0);
+        let slots = [Some(at - 4), padded.then(|| at - 8)];
+        for count_at in slots.into_iter().flatten() {
+            let Some(n) = ro.get_u32(count_at).filter(|n| (fewest..=most).contains(n)) else {
+                continue;
+            };
+            let in_last = n as usize - (m - 1) * MARKER_STRIDE;
+            let Some(end) = walk(ro, at + last, in_last) else {
+                continue;
+            };
+            // Names end at the markers, but for alignment padding.
+            if end > run.at || run.at - end >= 8 {
+                continue;
             }
-            let markers = confirmed + 1;
-            if confirmed > 0 && best.as_ref().is_none_or(|b| markers > b.markers) {
-                best = Some(Names { at: n, markers });
-                if markers == mk.len() {
-                    break;
-                }
+            if groups_fit(ro, tokens, at, mk) && seqs_gap_fits(ro, run.end, tt_start, n) {
+                return Some(Names {
+                    at,
+                    end,
+                    num_syms_at: count_at,
+                    n,
+                });
             }
         }
-        n += 4;
+        at -= 4;
     }
-    best
+    None
 }
 
-/// What steps 4 and 5 need from the earlier ones.
-struct Ctx<'a, 't> {
-    ro: Rodata<'a>,
-    sections: &'t [SectionRange],
-    tokens: &'t Tokens<'a>,
-    token_index_end: usize,
+/// Whether every group of 256 names runs exactly from its marker to the next, each
+/// starting with a type letter.
+fn groups_fit(ro: Rodata<'_>, tokens: &Tokens<'_>, names_at: usize, markers: &[u32]) -> bool {
+    markers.windows(2).all(|w| {
+        let from = names_at + w[0] as usize;
+        entry_at(ro, from).is_some_and(|(start, _)| entry_kind(ro, tokens, start).is_some())
+            && walk(ro, from, MARKER_STRIDE) == Some(names_at + w[1] as usize)
+    })
 }
 
-/// Steps 4 and 5, once names and markers are known.
-fn after_names(
-    ctx: &Ctx<'_, '_>,
-    run: &MarkerRun,
-    names: &Names,
-    taken: &[Range<usize>],
-    work: &mut usize,
-) -> Result<Layout, KallsymsError> {
-    let Ctx {
-        ro,
-        sections,
-        tokens,
-        token_index_end,
-    } = *ctx;
-    let groups = names.markers - 1;
-    let last_group = names.at + run.values[groups] as usize;
-    // Ends of the last group's entries: ends[j] is the end after j+1 entries.
-    let mut ends = Vec::with_capacity(MARKER_STRIDE);
-    let mut off = last_group;
-    while ends.len() < MARKER_STRIDE {
-        match entry_at(ro, off) {
-            Some((start, len)) if entry_kind(ro, tokens, start).is_some() => {
-                off = start + len;
-                ends.push(off);
-            }
-            _ => break,
-        }
-    }
-    if ends.is_empty() {
-        return Err(KallsymsError::corrupt(
-            Table::Names,
-            last_group,
-            "the last group of names does not start with a valid entry",
-        ));
-    }
-    let lo = (groups * MARKER_STRIDE + 1) as u32;
-    let hi = (groups * MARKER_STRIDE + ends.len()) as u32;
-    let markers_at = run.at;
-    let names_end = |n: u32| ends[(n - lo) as usize];
-    // Candidates for kallsyms_num_syms, ranked by placement: every version so far put it
-    // right before the names, which run right up to the markers; a count elsewhere is
-    // tried last.
-    let mut found: Vec<(u8, usize, u32)> = Vec::new();
-    let mut p = ro.align_up(0, 4);
-    while p.saturating_add(4) <= ro.len() {
-        if let Some(v) = ro.get_u32(p) {
-            if (lo..=hi).contains(&v) && !overlaps(&(p..p + 4), taken) {
-                let names_range = names.at..names_end(v);
-                if !overlaps(&(p..p + 4), std::slice::from_ref(&names_range)) {
-                    let before_names = p + 4 <= names.at && names.at - (p + 4) < 8;
-                    let end = names_end(v);
-                    let markers_follow = end <= markers_at && markers_at - end < 8;
-                    let rank = match (before_names, markers_follow) {
-                        (true, true) => 0,
-                        (false, true) => 1,
-                        (true, false) => 2,
-                        (false, false) => 3,
-                    };
-                    found.push((rank, p, v));
-                }
-            }
-        }
-        p += 4;
-    }
-    if found.is_empty() {
-        return Err(KallsymsError::NotFound {
-            table: Table::NumSyms,
-            why: "no u32 holds a symbol count that fits the markers and names",
-        });
-    }
-    found.sort();
-    let mut tried = Vec::new();
-    // Without a count next to the names or the markers, a failure is blamed on the count.
-    let failed = if found[0].0 < 3 {
-        KallsymsError::NotFound {
-            table: Table::Offsets,
-            why: "no 32-bit array decodes to sorted addresses in the image's sections",
-        }
-    } else {
-        KallsymsError::NotFound {
-            table: Table::NumSyms,
-            why: "no symbol count next to kallsyms_names or kallsyms_markers, and no other \
-                  candidate count has a kallsyms_offsets",
-        }
-    };
-    for &(_, at, n) in &found {
-        if tried.contains(&n) {
-            continue;
-        }
-        if tried.len() == MAX_NUM_SYMS_TRIES {
-            break;
-        }
-        tried.push(n);
-        if n > MAX_SYMBOLS {
-            return Err(KallsymsError::TooManySymbols {
-                offset: at,
-                count: n,
-                max: MAX_SYMBOLS,
-            });
-        }
-        let names_range = names.at..names_end(n);
-        let markers = markers_at..markers_at + 4 * (n as usize).div_ceil(MARKER_STRIDE);
-        let mut taken = taken.to_vec();
-        taken.push(names_range.clone());
-        taken.push(markers.clone());
-        taken.push(at..at + 4);
-        *work = work.saturating_sub(n as usize);
-        let Some(kinds) = kinds(ro, tokens, names.at, n as usize) else {
-            continue;
-        };
-        // Where kallsyms_offsets has been: after kallsyms_token_index (6.4+), or before
-        // kallsyms_relative_base and kallsyms_num_syms (up to 6.3). Tried first; any
-        // other place is found by the scan.
-        let size = 4 * n as usize;
-        let mut hints = vec![
-            ro.align_up(token_index_end, 4),
-            ro.align_up(token_index_end, 8),
-        ];
-        for pad in [0, 4] {
-            if let Some(x) = at.checked_sub(size + 8 + pad) {
-                hints.push(x);
-            }
-        }
-        if let Some((offsets_at, encoding)) =
-            find_offsets(ro, sections, &kinds, &taken, &hints, work)
-        {
-            let offsets = offsets_at..offsets_at + size;
-            let relative_base_at = encoding
-                .relative_base()
-                .map(|_| ro.align_up(offsets.end, 8));
-            return Ok(Layout {
-                rodata_addr: ro.addr,
-                num_syms: n,
-                num_syms_at: at,
-                names: names_range,
-                markers,
-                token_table: 0..0,
-                token_index: 0..0,
-                offsets,
-                encoding,
-                relative_base_at,
-                seqs_of_names: None,
-                big_lengths: false,
-            });
-        }
-    }
-    Err(failed)
+/// Whether what lies between the markers (ending at `markers_end`) and the token table is
+/// alignment padding, or a seqs_of_names of `n` entries of 3 (or, in 6.2 release
+/// candidates, 4) bytes and its padding.
+fn seqs_gap_fits(ro: Rodata<'_>, markers_end: usize, tt_start: usize, n: u32) -> bool {
+    let gap = tt_start - markers_end;
+    gap < 8
+        || ALIGNS.iter().any(|&a| {
+            [3, 4].iter().any(|&width| {
+                let seqs = ro.align_up(markers_end, a);
+                ro.align_up(seqs + width * n as usize, a) == tt_start
+            })
+        })
 }
 
 /// The type letters of `n` entries from `at`, or `None` if one is not a valid entry.
@@ -523,149 +488,190 @@ impl<'s> Bounds<'s> {
     }
 }
 
-/// Finds `kallsyms_offsets` (and its encoding) for symbols of the given type letters.
+/// Finds `kallsyms_offsets` for the names: where the layouts put it, under the encodings
+/// those layouts used. Returns its offset, its encoding and where `kallsyms_relative_base`
+/// is (for the encodings with a base).
 fn find_offsets(
     ro: Rodata<'_>,
     sections: &[SectionRange],
-    kinds: &[u8],
-    taken: &[Range<usize>],
-    hints: &[usize],
-    work: &mut usize,
-) -> Option<(usize, AddressEncoding)> {
-    let n = kinds.len();
+    tokens: &Tokens<'_>,
+    names: &Names,
+    token_index_end: usize,
+) -> Result<(usize, AddressEncoding, Option<usize>), KallsymsError> {
+    let n = names.n as usize;
+    let size = 4 * n;
+    let Some(kinds) = kinds(ro, tokens, names.at, n) else {
+        return Err(KallsymsError::corrupt(
+            Table::Names,
+            names.at,
+            format!("the {n} entries do not all start with a type letter"),
+        ));
+    };
+    // (offsets, where a relative base would be): after the token index (6.4+), with the
+    // base 8-aligned after the offsets (6.4-6.19) or none (7.0+, "kallsyms: Get rid of
+    // kallsyms relative base"); or (up to 6.3) ending before the base, which is right
+    // before the count.
+    let mut candidates: Vec<(usize, Option<usize>)> = Vec::new();
+    let mut add = |c| {
+        if !candidates.contains(&c) {
+            candidates.push(c);
+        }
+    };
+    for a in ALIGNS {
+        let at = ro.align_up(token_index_end, a);
+        add((at, Some(ro.align_up(at.saturating_add(size), 8))));
+        add((at, None));
+    }
+    if let Some(base_at) = names.num_syms_at.checked_sub(8) {
+        for pad in [0, 4] {
+            if let Some(at) = base_at.checked_sub(size + pad) {
+                if ro.align_up(at + size, 8) == base_at {
+                    add((at, Some(base_at)));
+                }
+            }
+        }
+    }
     let bounds = Bounds::new(sections);
-    let text: Vec<usize> = if bounds.exec.is_empty() {
-        Vec::new()
-    } else {
-        (0..n)
-            .filter(|&i| matches!(kinds[i], b't' | b'T'))
-            .collect()
-    };
-    let probes: Vec<usize> = if text.is_empty() {
-        Vec::new()
-    } else {
-        (0..PROBES)
-            .map(|k| text[k * (text.len() - 1) / (PROBES - 1).max(1)])
-            .collect()
-    };
-    let size = n.checked_mul(4)?;
-    for &x in hints {
-        let fits = x.checked_add(size).is_some_and(|end| end <= ro.len());
-        if !fits || !ro.aligned(x, 4) || overlaps(&(x..x + size), taken) {
+    let mut reasons = Vec::new();
+    let mut first = None;
+    for (at, base_at) in candidates {
+        if !ro.aligned(at, 4) || at.checked_add(size).is_none_or(|end| end > ro.len()) {
             continue;
         }
-        for encoding in encodings(ro, x + size, &bounds).into_iter().flatten() {
-            if check_offsets(ro, &bounds, kinds, &probes, x, encoding, work)? {
-                return Some((x, encoding));
+        first.get_or_insert(at);
+        let encodings = match base_at {
+            None => vec![AddressEncoding::PcRelative],
+            Some(b) => match ro.get_u64(b) {
+                Some(relative_base) if relative_base != 0 => vec![
+                    AddressEncoding::AbsolutePercpu { relative_base },
+                    AddressEncoding::BaseRelative { relative_base },
+                ],
+                _ => continue,
+            },
+        };
+        for encoding in encodings {
+            match check_offsets(ro, &bounds, &kinds, at, encoding) {
+                Ok(()) => {
+                    return Ok((
+                        at,
+                        encoding,
+                        base_at.filter(|_| encoding.relative_base().is_some()),
+                    ))
+                }
+                Err(why) => {
+                    if reasons.len() < MAX_REASONS {
+                        reasons.push(format!("at .rodata+{at:#x} as {encoding}: {why}"));
+                    }
+                }
             }
         }
     }
-    let mut x = ro.align_up(0, 4);
-    while x.checked_add(size)? <= ro.len() {
-        let range = x..x + size;
-        if let Some(t) = taken
-            .iter()
-            .find(|t| range.start < t.end && t.start < range.end)
-        {
-            x = ro.align_up(t.end, 4);
-            continue;
-        }
-        *work = work.checked_sub(1)?;
-        for encoding in encodings(ro, x + size, &bounds).into_iter().flatten() {
-            if check_offsets(ro, &bounds, kinds, &probes, x, encoding, work)? {
-                return Some((x, encoding));
-            }
-        }
-        x += 4;
-    }
-    None
+    Err(KallsymsError::NotFoundNear {
+        table: Table::Offsets,
+        offset: first.unwrap_or(token_index_end),
+        why: if reasons.is_empty() {
+            format!("{n} entries do not fit in .rodata where the layouts put them")
+        } else {
+            reasons.join("; ")
+        },
+    })
 }
 
-/// The encodings to try for a table ending at `end`: the two with a base if the u64 after
-/// the table looks like an address in the image, then place-relative. (Without section
-/// information a base-relative table also reads as sorted place-relative addresses, so the
-/// encodings with a base go first; a place-relative table does not read as sorted under
-/// them, having symbols on both sides of itself.)
-fn encodings(ro: Rodata<'_>, end: usize, bounds: &Bounds<'_>) -> [Option<AddressEncoding>; 3] {
-    let base = ro
-        .get_u64(ro.align_up(end, 8))
-        .filter(|&b| b != 0 && bounds.in_span(b));
-    [
-        base.map(|relative_base| AddressEncoding::AbsolutePercpu { relative_base }),
-        base.map(|relative_base| AddressEncoding::BaseRelative { relative_base }),
-        Some(AddressEncoding::PcRelative),
-    ]
-}
-
-/// Whether the n values at `x` decode, under `encoding`, to a plausible symbol table;
-/// `None` once the work budget runs out.
+/// Whether the n values at `x` decode, under `encoding`, to the symbol table
+/// scripts/kallsyms would have written; if not, why.
 fn check_offsets(
     ro: Rodata<'_>,
     bounds: &Bounds<'_>,
     kinds: &[u8],
-    probes: &[usize],
     x: usize,
     encoding: AddressEncoding,
-    work: &mut usize,
-) -> Option<bool> {
-    let n = kinds.len();
-    let addr = |i: usize| address_at(ro, encoding, x, i);
-    // With absolute per-CPU symbols, scripts/kallsyms types exactly those `A`.
-    let percpu = matches!(encoding, AddressEncoding::AbsolutePercpu { .. });
-    let kind_ok = |kind: u8, abs: bool| !percpu || abs == matches!(kind, b'A' | b'a');
-    // Sample text symbols must be in executable sections.
-    for &i in probes {
-        match addr(i) {
-            Some((a, false)) if bounds.in_exec(a) => {}
-            _ => return Some(false),
+) -> Result<(), String> {
+    let value = |i: usize| ro.get_u32(x + 4 * i).unwrap_or(0);
+    // The base is chosen so that the first symbol (6.15+), or the first symbol that is not
+    // an absolute per-CPU one (up to 6.14), is at offset 0 (encoded as -1 in the latter).
+    match encoding {
+        AddressEncoding::BaseRelative { .. } if value(0) != 0 => {
+            return Err(format!(
+                "the first entry is {:#x}, not 0 (the base is the first symbol)",
+                value(0)
+            ))
         }
-    }
-    // Sampled sortedness.
-    let mut prev = 0u64;
-    for k in 0..=SAMPLES {
-        let i = k * n.saturating_sub(1) / SAMPLES;
-        match addr(i) {
-            Some((a, abs)) if a >= prev && (abs || bounds.in_span(a)) && kind_ok(kinds[i], abs) => {
-                prev = a
+        AddressEncoding::AbsolutePercpu { .. } => {
+            match (0..kinds.len()).map(value).find(|&v| (v as i32) < 0) {
+                Some(u32::MAX) => {}
+                Some(v) => {
+                    return Err(format!(
+                        "the first relative entry is {v:#x}, not -1 (the base is the first \
+                         symbol that is not per-CPU)"
+                    ))
+                }
+                None => return Err("no entry is relative".into()),
             }
-            _ => return Some(false),
         }
+        _ => {}
     }
-    // Everything.
+    let percpu = matches!(encoding, AddressEncoding::AbsolutePercpu { .. });
+    // Sections are checked on about SAMPLES symbols spread over the table.
+    let stride = (kinds.len() / SAMPLES).max(1);
     let mut prev = 0u64;
     let mut prev_addr: Option<u64> = None;
-    let (mut addresses, mut wide, mut narrow) = (0usize, 0usize, 0usize);
+    let (mut addresses, mut wide) = (0usize, 0usize);
+    let (mut sampled, mut outside) = (0usize, 0usize);
+    let (mut text, mut text_outside) = (0usize, 0usize);
     for (i, &kind) in kinds.iter().enumerate() {
-        *work = work.checked_sub(1)?;
-        let Some((a, abs)) = addr(i) else {
-            return Some(false);
+        let Some((a, abs)) = address_at(ro, encoding, x, i) else {
+            return Err(format!("entry {i} is past the end of .rodata"));
         };
-        if a < prev || (!abs && !bounds.in_span(a)) || !kind_ok(kind, abs) {
-            return Some(false);
+        if a < prev {
+            return Err(format!(
+                "entry {i} decodes to {a:#x}, below the previous symbol's {prev:#x}"
+            ));
         }
-        if !bounds.exec.is_empty() && matches!(kind, b't' | b'T') && (abs || !bounds.in_exec(a)) {
-            return Some(false);
+        // With absolute per-CPU symbols, scripts/kallsyms types those `A`.
+        if percpu && abs && !matches!(kind, b'A' | b'a') {
+            return Err(format!(
+                "entry {i} is absolute ({a:#x}) but typed {:?}, not 'A'",
+                char::from(kind)
+            ));
         }
         if !abs {
             addresses += 1;
-            match prev_addr {
-                Some(p) if a - p >= MIN_GAP => wide += 1,
-                Some(_) => {
-                    narrow += 1;
-                    if narrow > n / 2 {
-                        return Some(false);
-                    }
+            if i % stride == 0 {
+                sampled += 1;
+                outside += usize::from(!bounds.in_span(a));
+                if matches!(kind, b't' | b'T') && !bounds.exec.is_empty() {
+                    text += 1;
+                    text_outside += usize::from(!bounds.in_exec(a));
                 }
-                None => {}
+            }
+            if prev_addr.is_some_and(|p| a - p >= MIN_GAP) {
+                wide += 1;
             }
             prev_addr = Some(a);
         }
         prev = a;
     }
+    // A few odd symbols are allowed (7.2 types `__end_rodata` 'T' past .rodata's end), a
+    // table of some other data is not.
+    if outside > sampled / 4 {
+        return Err(format!(
+            "{outside} of {sampled} sampled addresses lie outside the image"
+        ));
+    }
+    if text_outside > text / 4 {
+        return Err(format!(
+            "{text_outside} of {text} sampled text symbols lie outside executable sections"
+        ));
+    }
     // A kernel's symbols are spread out: 95% of them start at least 8 bytes after the
     // previous one. This turns away constant arrays, which decode to one address or
     // (place-relative) to addresses 4 bytes apart, when no sections rule them out.
-    Some(wide >= addresses / 2)
+    if wide < addresses / 2 {
+        return Err(format!(
+            "only {wide} of {addresses} symbols are 8 bytes or more past the previous one"
+        ));
+    }
+    Ok(())
 }
 
 /// Looks for `kallsyms_seqs_of_names` (6.2+): the symbol indices in name order, as 3-byte

@@ -2,7 +2,8 @@
 //!
 //! Distribution kernels are stripped, but `.rodata` still holds the tables the kernel uses
 //! for `/proc/kallsyms` and stack traces. [`decode_image`] finds them (see `locate.rs` for
-//! how, without symbols and without assuming their order) and decodes every symbol with its
+//! how, without symbols: from the token table outward, in the order of each era) and
+//! decodes every symbol with its
 //! nm type letter and link-time address. [`layout`] describes the format and its history:
 //! 6.1 (two-byte name lengths), 6.2 (`kallsyms_seqs_of_names`), 6.4 (new table order),
 //! 6.15 (plain base-relative addresses), 7.0 (place-relative addresses, no base).

@@ -293,6 +293,12 @@ impl Out {
 
 /// Builds `.rodata` holding the tables of `symbols` as `variant` lays them out.
 pub fn build(variant: Variant, symbols: Vec<Symbol>, seed: u64) -> Synth {
+    build_with(variant, symbols, seed, true)
+}
+
+/// [`build`], with (`filler`) or without the noise and zero fill around the tables (the
+/// decoys stay): small images for fuzz seeds.
+pub fn build_with(variant: Variant, symbols: Vec<Symbol>, seed: u64, filler: bool) -> Synth {
     let mut rng = Rng::new(seed ^ 0x5eed);
     let strings: Vec<Vec<u8>> = symbols
         .iter()
@@ -309,7 +315,7 @@ pub fn build(variant: Variant, symbols: Vec<Symbol>, seed: u64) -> Synth {
     let mut o = Out { bytes: Vec::new() };
 
     // Decoys first: noise, a digit run between unprintable bytes, a marker-like run, zeros.
-    for _ in 0..0x300 {
+    for _ in 0..if filler { 0x300 } else { 0 } {
         o.bytes.push(rng.below(256) as u8);
     }
     o.bytes.extend_from_slice(
@@ -319,7 +325,8 @@ pub fn build(variant: Variant, symbols: Vec<Symbol>, seed: u64) -> Synth {
     for v in [0u32, 600, 1300, 2100, 0xdead_beef] {
         o.u32(v);
     }
-    o.bytes.extend(std::iter::repeat_n(0u8, 0x400));
+    o.bytes
+        .extend(std::iter::repeat_n(0u8, if filler { 0x400 } else { 8 }));
     o.bytes
         .extend_from_slice(b"Linux version 6.x (synthetic)\n\0");
 
@@ -424,7 +431,7 @@ pub fn build(variant: Variant, symbols: Vec<Symbol>, seed: u64) -> Synth {
     }
     // Trailing noise.
     o.align(8);
-    for _ in 0..0x200 {
+    for _ in 0..if filler { 0x200 } else { 0 } {
         o.bytes.push(rng.below(256) as u8);
     }
 
