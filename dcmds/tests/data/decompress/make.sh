@@ -35,3 +35,19 @@ size_append() {
 { lz4 -l -1 - - <input.bin; size_append; } >input.bin.lz4-1
 { zstd -q -22 --ultra <input.bin; size_append; } >input.bin.zst
 ls -l input.bin.*
+
+# The seeds of the `decompress` fuzz target: the same commands on 512 bytes of input.bin's x86
+# code, small so that the fuzzer explores the framing rather than long streams.
+seeds=../../../../fuzz/seeds/decompress
+mkdir -p "$seeds"
+small=$(mktemp)
+trap 'rm -f "$small"' EXIT
+dd if=input.bin of="$small" bs=512 skip=8 count=1 status=none
+{ gzip -n -f -9 <"$small"; printf '\000\002\000\000'; } >"$seeds/gzip"
+{ bzip2 -9 <"$small"; printf '\000\002\000\000'; } >"$seeds/bzip2"
+{ lzma -9 <"$small"; printf '\000\002\000\000'; } >"$seeds/lzma"
+{ xz --check=crc32 --x86 --lzma2=,dict=32MiB <"$small"; printf '\000\002\000\000'; } >"$seeds/xz"
+{ lzop -9 <"$small"; printf '\000\002\000\000'; } >"$seeds/lzo"
+{ lz4 -l -9 - - <"$small"; printf '\000\002\000\000'; } >"$seeds/lz4"
+{ zstd -q -22 --ultra <"$small"; printf '\000\002\000\000'; } >"$seeds/zstd"
+ls -l "$seeds"
