@@ -334,12 +334,14 @@ fn nmi_stack_unwinds_into_the_interrupted_context(kernel: KernelVersion) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run qmdb");
-    // An NMI a second until qmdb has stopped in one (the first may come before the
-    // breakpoint is planted, or hit the busy vCPU, which -p 0 lets through).
+    // An NMI a second while the guest runs, until qmdb has stopped in one (the first may
+    // come before the breakpoint is planted, or hit the busy vCPU, which -p 0 lets
+    // through). None is sent while qmdb holds the guest stopped: it would stay pending and
+    // reach the shared guest after qmdb leaves.
     let mut sent = 0;
     while child.try_wait().expect("wait for qmdb").is_none() {
         std::thread::sleep(Duration::from_secs(1));
-        if sent < 60 {
+        if sent < 60 && guest.monitor("info status").contains("running") {
             guest.monitor("nmi");
             sent += 1;
         }

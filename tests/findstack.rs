@@ -30,7 +30,7 @@ fn json_records_from(guest: &Guest, from: KernelFrom<'_>, cmds: &[&str]) -> Vec<
         args.push(c);
     }
     let out = match from {
-        KernelFrom::File => guest.qmdb_ok(&args),
+        KernelFrom::File => return guest.json_records(cmds),
         KernelFrom::Memory(cache) => {
             let _attached = guest.attach_lock();
             let o = guest

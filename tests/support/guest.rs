@@ -427,6 +427,19 @@ impl Guest {
         out
     }
 
+    /// Runs one `qmdb --kernel --json` session with `-e` per command (holding the attach
+    /// lock), asserts it succeeded, and returns each command's JSON record.
+    pub fn json_records(&self, cmds: &[&str]) -> Vec<serde_json::Value> {
+        let mut args = vec!["--json"];
+        for c in cmds {
+            args.extend(["-e", c]);
+        }
+        self.qmdb_ok(&args)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
     /// Whether QEMU still runs.
     pub fn is_alive(&self) -> bool {
         qemu_alive(self.pid)

@@ -4,7 +4,7 @@
 //! - [`layout`]: the offsets, looked up by member name;
 //! - [`task`] and [`state`]: one task decoded, its `ps` state letter;
 //! - [`tasks`]: walking every task (process list, thread lists, idle tasks);
-//! - [`percpu`]: online CPUs and per-CPU variables;
+//! - [`percpu`]: the possible CPUs (online or not) and per-CPU variables;
 //! - [`vcpus`]: each vCPU's CPU number, mode and current task.
 
 pub mod backtrace;

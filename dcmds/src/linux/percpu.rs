@@ -127,21 +127,26 @@ impl PerCpu {
     }
 
     /// The CPU whose per-CPU offset is `base` (a vCPU's kernel `gs` base), online or not.
-    /// A base shared by several CPUs (never-set-up offsets of a corrupt or early table)
-    /// matches none.
+    /// Early in boot (before `setup_per_cpu_areas()`) every possible CPU still has the boot
+    /// offset, which is also CPU 0's gs base: a base shared by several CPUs is the one online
+    /// CPU among them, or none.
     pub fn cpu_of_base(&self, base: u64) -> Option<u32> {
         if base == 0 {
             return None;
         }
-        let mut hits = self.cpus.iter().filter(|s| s.offset == base);
-        match (hits.next(), hits.next()) {
-            (Some(s), None) => Some(s.cpu),
-            _ => None,
-        }
+        let only = |online_only: bool| {
+            let mut hits = self
+                .cpus
+                .iter()
+                .filter(|s| s.offset == base && (s.online || !online_only));
+            match (hits.next(), hits.next()) {
+                (Some(s), None) => Some(s),
+                _ => None,
+            }
+        };
+        only(false).or_else(|| only(true)).map(|s| s.cpu)
     }
-}
 
-impl PerCpu {
     /// The CPU a vCPU runs, from its `gs_base` and `k_gs_base`. The kernel's per-CPU base is
     /// in `gs_base` while it runs with its own gs, and in `k_gs_base` in user mode — and also
     /// at kernel entry and exit, between the switch to ring 0 and `swapgs`: the likely one
@@ -190,6 +195,9 @@ mod tests {
         let p = PerCpu::from_raw(&raw, None, None);
         assert_eq!(p.cpus().count(), 3);
         assert_eq!(p.cpu_of_base(0x1000), None, "ambiguous");
+        // Early boot: every CPU has the boot offset, and only CPU 0 is online.
+        let p = PerCpu::from_raw(&raw, Some(&[0b11]), Some(&[0b01]));
+        assert_eq!(p.cpu_of_base(0x1000), Some(0));
         assert_eq!(p.cpu_of_base(0), None);
         let p = PerCpu::from_offsets(vec![(0, 0x1000), (1, 0x2000)]);
         // In user mode the kernel's base is in k_gs_base; at entry, before swapgs, the

@@ -246,7 +246,7 @@ pub fn walk_tasks(
     Ok(w.list)
 }
 
-/// Adds each online CPU's idle task (`per_cpu(runqueues, cpu).idle`) not yet seen; CPU 0's
+/// Adds each possible CPU's idle task (`per_cpu(runqueues, cpu).idle`) not yet seen; CPU 0's
 /// is `init_task`.
 fn idle_tasks(session: &mut Session, w: &mut Walker<'_>) -> Result<(), DcmdError> {
     let percpu = match PerCpu::read(session) {
@@ -284,7 +284,7 @@ pub fn current_and_idle(
         .ok_or_else(|| DcmdError::Corrupt("no symbol runqueues in the kernel".into()))?;
     let rq = percpu
         .ptr(cpu, rq)
-        .ok_or_else(|| DcmdError::Corrupt(format!("CPU {cpu} is not online")))?;
+        .ok_or_else(|| DcmdError::Corrupt(format!("CPU {cpu} is not a possible CPU")))?;
     let curr = session.read_u64(rq.add(layout.rq.curr), Some("rq->curr"))?;
     let idle = session.read_u64(rq.add(layout.rq.idle), Some("rq->idle"))?;
     Ok((TaskRef(VirtAddr(curr)), TaskRef(VirtAddr(idle))))

@@ -23,7 +23,7 @@
 //!    realignment); SP_INDIRECT: `*sp + sp_offset` (5.12+, commit 87ccc826bf1c, for the
 //!    call-on-IRQ-stack sequences; before it, `*(sp + sp_offset)`, but the commit says no
 //!    kernel emitted SP_INDIRECT then, so 5.10 tables have none); R10, R13, DI, DX and
-//!    (7.1+, commit 96f3b16a9de5) AX: that register, known only from full registers (the
+//!    (commit 96f3b16a9de5, 2026; see orc_entry.rs) AX: that register, known only from full registers (the
 //!    vCPU's at the start, or a `pt_regs` frame's; after an iret-only frame, the full
 //!    registers before it, the kernel's `prev_regs`; otherwise the walk stops, as the
 //!    kernel's "missing R10 value"). UNDEFINED, PREV_SP and the undefined numbers 11..15

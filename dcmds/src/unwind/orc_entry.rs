@@ -55,7 +55,7 @@
 pub enum OrcFormat {
     /// Up to 6.3: `type:2` (CALL=0, REGS=1, REGS_PARTIAL=2) and an `end` bit.
     Legacy,
-    /// 6.4 to 7.0 (and 7.1 kernels that kept the classic register numbers): `type:3`
+    /// 6.4 and later with the classic register numbers (6.4 .. 7.0 at least): `type:3`
     /// (UNDEFINED, END_OF_STACK, CALL, REGS, REGS_PARTIAL) and a `signal` bit.
     Current,
     /// 7.x (seen in 7.2.13): the 6.4 layout with the registers renumbered (AX 1, DX 2, SP 3,

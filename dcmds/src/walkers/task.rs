@@ -13,7 +13,7 @@ pub const THREAD: WalkerDef = WalkerDef {
     description: "every task: all threads, kernel threads, idle tasks",
     help: "Emits the address of every task_struct: init_task, then each process of
 init_task's task list followed by its other threads, then the idle task of
-each other online CPU. Pipe it into ::findstack, ::print task_struct,
+each other possible CPU. Pipe it into ::findstack, ::print task_struct,
 ::task:
   ::walk thread | ::findstack -v
 
