@@ -7,6 +7,7 @@ mod tasks;
 
 use crate::error::DcmdError;
 use crate::linux::modules::session_modules;
+use crate::linux::slab::sheaves::InSheaf;
 use crate::linux::slab::{self, ObjectState, Placement, SlabLayout, SlabObject};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
@@ -157,6 +158,12 @@ fn slab_match(session: &Session, o: &SlabObject) -> Match {
         Some(ObjectState::FreeOnCpu(cpu)) => {
             format!("free in slab cache {} (on CPU {cpu}'s freelist)", c.name)
         }
+        Some(ObjectState::FreeInSheaf(InSheaf::Cpu(cpu))) => {
+            format!("free in slab cache {} (in CPU {cpu}'s sheaf)", c.name)
+        }
+        Some(ObjectState::FreeInSheaf(InSheaf::Barn(node))) => {
+            format!("free in slab cache {} (in node {node}'s barn)", c.name)
+        }
         None => format!("in slab cache {}", c.name),
     };
     let mut data = json!({
@@ -168,7 +175,9 @@ fn slab_match(session: &Session, o: &SlabObject) -> Match {
         "slab": hex(o.slab),
         "state": match o.state {
             Some(ObjectState::Allocated) => Some("allocated"),
-            Some(ObjectState::Free | ObjectState::FreeOnCpu(_)) => Some("free"),
+            Some(
+                ObjectState::Free | ObjectState::FreeOnCpu(_) | ObjectState::FreeInSheaf(_),
+            ) => Some("free"),
             None => None,
         },
     });

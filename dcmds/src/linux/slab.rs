@@ -5,9 +5,12 @@
 //! inverted bit on 6.10–6.11) say whether it is a slab; `struct slab` (5.17+, overlaying
 //! `struct page`) gives `slab_cache` and the object count, and the `kmem_cache` the name,
 //! the object size and the left red zone. Whether the object is free is read from the
-//! slab's freelist and the per-CPU freelist of a CPU whose active slab it is, decoding
-//! hardened free pointers. Every offset comes from BTF; every value read is guest data:
+//! slab's freelist and the per-CPU freelist of a CPU whose active slab it is (up to 6.x),
+//! or the per-CPU sheaves and per-node barns (7.x, [`sheaves`]), decoding hardened free
+//! pointers. Every offset comes from BTF; every value read is guest data:
 //! pointers are range-checked, walks are bounded by the slab's object count.
+
+pub mod sheaves;
 
 use super::layout::{find_member, find_struct, MemberPlace};
 use super::percpu::PerCpu;
@@ -15,6 +18,7 @@ use crate::error::DcmdError;
 use crate::kernel::btf::{Btf, TypeId};
 use crate::session::Session;
 use qmdb_bridge::VirtAddr;
+use sheaves::{InSheaf, SheafLayout, SheafMemory};
 
 /// Objects in one slab at most (`objects` is a 15-bit field).
 pub const MAX_OBJECTS: u64 = 1 << 15;
@@ -64,6 +68,8 @@ pub struct SlabLayout {
     pub cache: CacheLayout,
     /// `struct kmem_cache_cpu`: `freelist` and `slab` (`page` before 5.17).
     pub cpu_freelist: Option<(u64, u64)>,
+    /// 7.x: per-CPU sheaves and per-node barns instead of `kmem_cache_cpu`.
+    pub sheaves: Option<SheafLayout>,
 }
 
 fn enum_value(btf: &Btf, enum_name: &str, name: &str) -> Option<u64> {
@@ -131,21 +137,37 @@ impl SlabLayout {
         });
         Ok(SlabLayout {
             page_size,
-            compound_head: opt(btf, page, "page", "compound_head"),
+            compound_head: opt(btf, page, "page", "compound_head")
+                .or_else(|| opt(btf, page, "page", "compound_info")),
             test,
             slab_cache,
             objects,
             freelist,
             cache,
             cpu_freelist,
+            sheaves: SheafLayout::from_btf(btf),
         })
     }
 
-    /// The compound head of the `struct page` at `page` whose bytes are `b` (itself
-    /// unless `compound_head` has bit 0 set).
+    /// The compound head of the `struct page` at `page` whose bytes are `b`: itself unless
+    /// `compound_head` (`compound_info` in 7.x) has bit 0 set. The rest of the word is the
+    /// head's address, or in 7.x, when the vmemmap allows it, a mask that gives the head
+    /// from the tail's own address (`page & mask`; seen on Debian's 7.2.13:
+    /// `0xfffffffffffffe01` in the tail pages of an order-3 slab). A mask is all ones above
+    /// an alignment of 64 bytes to 1 GiB; no `struct page` address has that form.
     pub fn head_of(&self, page: u64, b: &[u8]) -> u64 {
         match self.compound_head.map(|o| u64_at(b, o)) {
-            Some(h) if h & 1 == 1 => h - 1,
+            Some(h) if h & 1 == 1 => {
+                let v = h & !1;
+                let is_mask = (!v)
+                    .checked_add(1)
+                    .is_some_and(|a| a.is_power_of_two() && (64..=1 << 30).contains(&a));
+                if is_mask {
+                    page & v
+                } else {
+                    v
+                }
+            }
             _ => page,
         }
     }
@@ -227,6 +249,8 @@ pub struct Cache {
     pub offset: u64,
     pub random: Option<u64>,
     pub cpu_slab: u64,
+    /// `cpu_sheaves` (7.x), 0 without.
+    pub cpu_sheaves: u64,
 }
 
 /// Where in a slab an address is.
@@ -271,6 +295,8 @@ pub enum ObjectState {
     Free,
     /// On CPU `cpu`'s freelist (the slab is that CPU's active one).
     FreeOnCpu(u32),
+    /// In a CPU's sheaf or a node's barn (7.x).
+    FreeInSheaf(InSheaf),
 }
 
 /// A slab object holding an address.
@@ -379,7 +405,15 @@ fn read_cache(session: &mut Session, l: &SlabLayout, addr: u64) -> Result<Cache,
         .into_iter()
         .chain(c.red_left_pad)
         .map(|o| o + 4)
-        .chain([c.name, c.random.unwrap_or(0), c.cpu_slab.unwrap_or(0)].map(|o| o + 8))
+        .chain(
+            [
+                c.name,
+                c.random.unwrap_or(0),
+                c.cpu_slab.unwrap_or(0),
+                l.sheaves.as_ref().map_or(0, |s| s.cpu_sheaves),
+            ]
+            .map(|o| o + 8),
+        )
         .max()
         .unwrap_or(0);
     let b = session.read_bytes(VirtAddr(addr), end as usize, Some("struct kmem_cache"))?;
@@ -411,6 +445,7 @@ fn read_cache(session: &mut Session, l: &SlabLayout, addr: u64) -> Result<Cache,
         offset: u64::from(u32_at(&b, c.offset)),
         random: c.random.map(|o| u64_at(&b, o)),
         cpu_slab: c.cpu_slab.map_or(0, |o| u64_at(&b, o)),
+        cpu_sheaves: l.sheaves.as_ref().map_or(0, |s| u64_at(&b, s.cpu_sheaves)),
     })
 }
 
@@ -483,6 +518,9 @@ fn object_state(
         Some(false) => {}
         None => return Ok(None),
     }
+    if let Some(sl) = l.sheaves.as_ref().filter(|_| cache.cpu_sheaves != 0) {
+        return in_sheaves(session, sl, cache, obj);
+    }
     let Some((c_freelist, c_slab)) = l.cpu_freelist.filter(|_| cache.cpu_slab != 0) else {
         return Ok(None);
     };
@@ -520,6 +558,69 @@ fn object_state(
     Ok(Some(ObjectState::Allocated))
 }
 
+/// Guest memory for [`sheaves::find`]; the first error that ends the command is kept.
+struct SessionMemory<'s> {
+    session: &'s mut Session,
+    fatal: Option<DcmdError>,
+}
+
+impl SheafMemory for SessionMemory<'_> {
+    fn word(&mut self, addr: u64) -> Option<u64> {
+        let b = self.bytes(addr, 8)?;
+        Some(u64_at(&b, 0))
+    }
+
+    fn bytes(&mut self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        match self
+            .session
+            .read_bytes(VirtAddr(addr), len, Some("slab sheaf"))
+        {
+            Ok(b) => Some(b),
+            Err(e) => {
+                if e.ends_command() {
+                    self.fatal = Some(e);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// 7.x: free when in a CPU's sheaf or a node's barn, allocated otherwise.
+fn in_sheaves(
+    session: &mut Session,
+    sl: &SheafLayout,
+    cache: &Cache,
+    obj: u64,
+) -> Result<Option<ObjectState>, DcmdError> {
+    let percpu = match PerCpu::read(session) {
+        Ok(p) => p,
+        Err(e) if e.ends_command() => return Err(e),
+        Err(_) => return Ok(None),
+    };
+    let cpus: Vec<(u32, u64)> = percpu
+        .cpus()
+        .filter_map(|c| Some((c, percpu.ptr(c, VirtAddr(cache.cpu_sheaves))?.0)))
+        .collect();
+    let nodes = match session.symbols().lookup_name("nr_node_ids") {
+        Some(a) => match session.read_bytes(a, 4, Some("nr_node_ids")) {
+            Ok(b) => u64::from(u32_at(&b, 0)),
+            Err(e) if e.ends_command() => return Err(e),
+            Err(_) => 1,
+        },
+        None => 1,
+    };
+    let mut mem = SessionMemory {
+        session,
+        fatal: None,
+    };
+    let found = sheaves::find(sl, &mut mem, &cpus, cache.addr, nodes, obj);
+    if let Some(e) = mem.fatal {
+        return Err(e);
+    }
+    Ok(found.map(|f| f.map_or(ObjectState::Allocated, ObjectState::FreeInSheaf)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,6 +649,7 @@ mod tests {
                 list: Some(0x68),
             },
             cpu_freelist: Some((0, 16)),
+            sheaves: None,
         }
     }
 
@@ -561,7 +663,32 @@ mod tests {
             offset: 0,
             random: None,
             cpu_slab: 0,
+            cpu_sheaves: 0,
         }
+    }
+
+    #[test]
+    fn compound_heads_by_address_or_by_mask() {
+        let l = layout(SlabTest::Flag { bit: 9 });
+        let page = |info: u64| {
+            let mut b = vec![0u8; 64];
+            b[8..16].copy_from_slice(&info.to_le_bytes());
+            b
+        };
+        let tail = 0xfffff4adc009a440;
+        // Up to 6.x (and 7.x without the mask): the head's address, plus 1.
+        assert_eq!(
+            l.head_of(tail, &page(0xfffff4adc009a401)),
+            0xfffff4adc009a400
+        );
+        // 7.2.13's order-3 slab: a mask.
+        assert_eq!(
+            l.head_of(tail, &page(0xfffffffffffffe01)),
+            0xfffff4adc009a400
+        );
+        // A head page, and a word of all ones (no 64..1 GiB alignment) taken as an address.
+        assert_eq!(l.head_of(tail, &page(0)), tail);
+        assert_eq!(l.head_of(tail, &page(u64::MAX)), u64::MAX - 1);
     }
 
     #[test]
