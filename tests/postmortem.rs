@@ -8,10 +8,9 @@
 //!   vector (or NMI) into the context it interrupted, with no guessed frame.
 //! - *hung*: two tasks in D on a frozen file system; `::stacks -t D` equals the traces the
 //!   hung-task detector printed, `::findstack` equals their `/proc/PID/stack`, `::ps` says D.
-//! - *poweroff* (6.1) and *reboot* (newest) under `-no-shutdown`: the halted VM answers,
-//!   nothing hangs.
+//! - *poweroff* and *reboot* under `-no-shutdown`: the halted VM answers, nothing hangs.
 //!
-//! Panic and hung run on 6.1 and on the newest Debian kernel, KASLR on.
+//! Each runs on 6.1 and on the newest Debian kernel, KASLR on.
 
 mod support;
 
@@ -409,6 +408,24 @@ fn halted_after_poweroff_6_1() {
         KernelVersion::V6_1,
         Scenario::Poweroff,
         "reboot: Power down",
+    );
+}
+
+#[test]
+fn halted_after_poweroff_newest() {
+    check_halted(
+        KernelVersion::Newest,
+        Scenario::Poweroff,
+        "reboot: Power down",
+    );
+}
+
+#[test]
+fn halted_after_reboot_6_1() {
+    check_halted(
+        KernelVersion::V6_1,
+        Scenario::Reboot,
+        "reboot: Restarting system",
     );
 }
 
