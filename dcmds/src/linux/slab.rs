@@ -494,8 +494,8 @@ fn on_freelist(
     Ok(false)
 }
 
-/// Whether the object at `obj` is free: on the slab's freelist, or on the freelist of a
-/// CPU whose active slab this is. `None` when that cannot be read.
+/// Whether the object at `obj` is free: on the slab's freelist, on the freelist of a CPU
+/// whose active slab this is, or in a sheaf. `None` when that cannot be read.
 fn object_state(
     session: &mut Session,
     l: &SlabLayout,
@@ -518,12 +518,37 @@ fn object_state(
         Some(false) => {}
         None => return Ok(None),
     }
-    if let Some(sl) = l.sheaves.as_ref().filter(|_| cache.cpu_sheaves != 0) {
-        return in_sheaves(session, sl, cache, obj);
-    }
-    let Some((c_freelist, c_slab)) = l.cpu_freelist.filter(|_| cache.cpu_slab != 0) else {
+    // A kernel may have CPU freelists (up to 6.x), sheaves (7.x), or both (6.18-era
+    // caches with sheaves kept `kmem_cache_cpu` too): an object is free if either has it.
+    let cpu_freelist = l.cpu_freelist.filter(|_| cache.cpu_slab != 0);
+    let sheaves = l.sheaves.as_ref().filter(|_| cache.cpu_sheaves != 0);
+    if cpu_freelist.is_none() && sheaves.is_none() {
         return Ok(None);
-    };
+    }
+    if let Some(fields) = cpu_freelist {
+        match on_cpu_freelist(session, fields, cache, slab, objects, obj)? {
+            None => return Ok(None),
+            Some(Some(cpu)) => return Ok(Some(ObjectState::FreeOnCpu(cpu))),
+            Some(None) => {}
+        }
+    }
+    match sheaves {
+        Some(sl) => in_sheaves(session, sl, cache, obj),
+        None => Ok(Some(ObjectState::Allocated)),
+    }
+}
+
+/// The CPU on whose freelist `obj` is, if `slab` is a CPU's active slab (`kmem_cache_cpu`'s
+/// `freelist` and `slab` fields at `(c_freelist, c_slab)`): `Some(None)` when on none,
+/// `None` when that cannot be read.
+fn on_cpu_freelist(
+    session: &mut Session,
+    (c_freelist, c_slab): (u64, u64),
+    cache: &Cache,
+    slab: u64,
+    objects: u64,
+    obj: u64,
+) -> Result<Option<Option<u32>>, DcmdError> {
     let percpu = match PerCpu::read(session) {
         Ok(p) => p,
         Err(e) if e.ends_command() => return Err(e),
@@ -541,21 +566,14 @@ fn object_state(
         if u64_at(&b, c_slab) != slab {
             continue;
         }
-        return Ok(
-            match check(on_freelist(
-                session,
-                cache,
-                u64_at(&b, c_freelist),
-                objects,
-                obj,
-            ))? {
-                Some(true) => Some(ObjectState::FreeOnCpu(cpu)),
-                Some(false) => Some(ObjectState::Allocated),
-                None => None,
-            },
-        );
+        return match on_freelist(session, cache, u64_at(&b, c_freelist), objects, obj) {
+            Err(e) if e.ends_command() => Err(e),
+            Err(_) => Ok(None),
+            Ok(true) => Ok(Some(Some(cpu))),
+            Ok(false) => Ok(Some(None)),
+        };
     }
-    Ok(Some(ObjectState::Allocated))
+    Ok(Some(None))
 }
 
 /// Guest memory for [`sheaves::find`]; the first error that ends the command is kept.
