@@ -94,7 +94,7 @@ pub fn attach_options(args: &Args) -> Result<AttachOptions> {
         target: args.target.clone(),
         connect: opts,
         kernel: args.kernel.clone(),
-        cache_root: qmdb_dcmds::kernel::cache::default_cache_root(),
+        cache_root: qmdb_kernel::cache::default_cache_root(),
         progress: Some(progress_on_tty),
         interrupt: None,
     })

@@ -75,8 +75,44 @@ pub enum DescItem {
     Include(String),
 }
 
+/// Why a target description (`target.xml` or an include) could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DescriptionError {
+    #[error("bad target XML: {0}")]
+    Xml(#[from] roxmltree::Error),
+    #[error("a <reg> without a name")]
+    RegWithoutName,
+    #[error("register {name} has no valid bitsize")]
+    BadBitsize { name: String },
+    #[error("register {name} has a bad regnum {value:?}")]
+    BadRegnum { name: String, value: String },
+    #[error("an <xi:include> without href")]
+    IncludeWithoutHref,
+    #[error("target description includes more than {MAX_INCLUDES} files")]
+    TooManyIncludes,
+    /// The include could not be fetched.
+    #[error("{href} could not be read: {source}")]
+    Fetch {
+        href: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The include was read but is itself bad.
+    #[error("{href}: {source}")]
+    InInclude {
+        href: String,
+        source: Box<DescriptionError>,
+    },
+}
+
+impl From<DescriptionError> for crate::BridgeError {
+    fn from(e: DescriptionError) -> Self {
+        crate::BridgeError::Protocol(e.to_string())
+    }
+}
+
 /// Parses one target-description XML document into registers and includes, in order.
-pub fn parse_description(xml: &str) -> Result<Vec<DescItem>, String> {
+pub fn parse_description(xml: &str) -> Result<Vec<DescItem>, DescriptionError> {
     // gdb's and QEMU's descriptions use `xi:include` without declaring the namespace, which a
     // conforming parser rejects; the prefix carries no meaning here, so drop it.
     let xml = xml.replace("<xi:include", "<include");
@@ -84,26 +120,25 @@ pub fn parse_description(xml: &str) -> Result<Vec<DescItem>, String> {
         allow_dtd: true,
         ..Default::default()
     };
-    let doc = roxmltree::Document::parse_with_options(&xml, opts)
-        .map_err(|e| format!("bad target XML: {e}"))?;
+    let doc = roxmltree::Document::parse_with_options(&xml, opts)?;
     let mut items = Vec::new();
     for node in doc.descendants().filter(|n| n.is_element()) {
         match node.tag_name().name() {
             "reg" => {
                 let name = node
                     .attribute("name")
-                    .ok_or("a <reg> without a name")?
+                    .ok_or(DescriptionError::RegWithoutName)?
                     .to_string();
                 let bits = node
                     .attribute("bitsize")
                     .and_then(|b| b.parse::<u32>().ok())
                     .filter(|&b| b > 0 && b <= 4096)
-                    .ok_or_else(|| format!("register {name} has no valid bitsize"))?;
+                    .ok_or_else(|| DescriptionError::BadBitsize { name: name.clone() })?;
                 let regnum = match node.attribute("regnum") {
-                    Some(r) => Some(
-                        r.parse::<u32>()
-                            .map_err(|_| format!("register {name} has a bad regnum {r:?}"))?,
-                    ),
+                    Some(r) => Some(r.parse::<u32>().map_err(|_| DescriptionError::BadRegnum {
+                        name: name.clone(),
+                        value: r.to_string(),
+                    })?),
                     None => None,
                 };
                 items.push(DescItem::Reg {
@@ -117,7 +152,7 @@ pub fn parse_description(xml: &str) -> Result<Vec<DescItem>, String> {
             "include" => {
                 let href = node
                     .attribute("href")
-                    .ok_or("an <xi:include> without href")?;
+                    .ok_or(DescriptionError::IncludeWithoutHref)?;
                 items.push(DescItem::Include(href.to_string()));
             }
             _ => {}
@@ -136,11 +171,15 @@ pub fn includes(items: &[DescItem]) -> impl Iterator<Item = &str> {
 
 /// Builds a layout from `target.xml`, calling `fetch` for each included annex.
 ///
-/// Registers are numbered in document order unless they say `regnum`, as gdb does.
-pub fn build_layout(
+/// Registers are numbered in document order unless they say `regnum`, as gdb does. A fetch
+/// error is kept as the source of [`DescriptionError::Fetch`].
+pub fn build_layout<E>(
     root: &str,
-    mut fetch: impl FnMut(&str) -> Result<String, String>,
-) -> Result<RegLayout, String> {
+    mut fetch: impl FnMut(&str) -> Result<String, E>,
+) -> Result<RegLayout, DescriptionError>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let mut pending: Vec<DescItem> = parse_description(root)?;
     pending.reverse();
     let mut includes = 0usize;
@@ -168,12 +207,17 @@ pub fn build_layout(
             DescItem::Include(href) => {
                 includes += 1;
                 if includes > MAX_INCLUDES {
-                    return Err(format!(
-                        "target description includes more than {MAX_INCLUDES} files"
-                    ));
+                    return Err(DescriptionError::TooManyIncludes);
                 }
-                let text = fetch(&href)?;
-                let mut sub = parse_description(&text).map_err(|e| format!("{href}: {e}"))?;
+                let text = fetch(&href).map_err(|e| DescriptionError::Fetch {
+                    href: href.clone(),
+                    source: e.into(),
+                })?;
+                let mut sub =
+                    parse_description(&text).map_err(|e| DescriptionError::InInclude {
+                        href: href.clone(),
+                        source: Box::new(e),
+                    })?;
                 sub.reverse();
                 pending.extend(sub);
             }
@@ -203,7 +247,7 @@ mod tests {
     fn follows_includes_and_numbers_registers() {
         let layout = build_layout(TARGET, |href| {
             assert_eq!(href, "i386-64bit.xml");
-            Ok(CORE.to_string())
+            Ok::<_, String>(CORE.to_string())
         })
         .unwrap();
         let names: Vec<_> = layout
@@ -227,8 +271,8 @@ mod tests {
 
     #[test]
     fn include_loops_are_bounded() {
-        let err = build_layout(TARGET, |_| Ok(TARGET.to_string())).unwrap_err();
-        assert!(err.contains("more than"), "{err}");
+        let err = build_layout(TARGET, |_| Ok::<_, String>(TARGET.to_string())).unwrap_err();
+        assert!(err.to_string().contains("more than"), "{err}");
     }
 
     /// Found by the `target_xml` fuzz target: roxmltree 0.20 panicked on an entity that closes
@@ -243,6 +287,7 @@ mod tests {
     fn bad_xml_is_an_error() {
         assert!(parse_description("<target><reg name='x'/></target>")
             .unwrap_err()
+            .to_string()
             .contains("bitsize"));
         assert!(parse_description("<target").is_err());
     }

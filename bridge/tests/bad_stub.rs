@@ -5,6 +5,12 @@
 //! usual start-up packets like QEMU (see [`standard`]) so that the script only has to say
 //! what goes wrong. Every test bounds its time: a misbehaving peer must give one clear error,
 //! never a hang or a panic.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};

@@ -1,6 +1,12 @@
 //! The client and `BlockingTarget` against the fake QEMU-like gdbstub: negotiation, stop
 //! state, vCPUs, registers, monitor, run control, detach, the page cache, `PhyMemMode`, and
 //! the refusal to kill QEMU.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 

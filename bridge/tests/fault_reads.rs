@@ -4,6 +4,12 @@
 //! start and end at any byte. These tests prove that a read returns exactly the readable
 //! prefix, stops at the first unreadable byte, and sends a bounded number of packets,
 //! whatever the hole map, page size and packet size, with the page cache on and off.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Duration;
 

@@ -2,6 +2,12 @@
 //! `BlockingTarget` connected to the fake, and, as "gdb", qmdb's own `BlockingTarget`
 //! connected to the proxy (it speaks RSP as a gdb does) or a raw packet writer for what qmdb
 //! never sends (`k`, malformed packets).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};

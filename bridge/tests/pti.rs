@@ -6,6 +6,12 @@
 //! set), the kernel PGD just below it. `BlockingTarget` must find the bytes through the kernel
 //! page tables and physical reads, leave `PhyMemMode` off, count what it did, and still fail
 //! cleanly, naming the address, where the kernel page tables map nothing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,5 +1,11 @@
 //! Run control through `BlockingTarget` against the fake stub: breakpoints, watchpoints,
 //! single steps, continue and interrupt, and the stops they give.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Duration;
 

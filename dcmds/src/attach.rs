@@ -1,10 +1,11 @@
 //! Opening a session on a gdbstub: connect, load and check the kernel, as every front end
 //! (script mode, the terminal UI, the gdb proxy) does it.
 
-use crate::kernel::{self, cache::Origin, KernelError};
 use crate::session::Session;
 use qmdb_bridge::blocking::{BlockingTarget, ConnectOptions};
 use qmdb_bridge::BridgeError;
+use qmdb_kernel::cache::Origin;
+use qmdb_linux::load::{load_kernel, LoadError};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ pub enum AttachError {
     #[error("cannot attach to {target}: {cause}")]
     Connect { target: String, cause: BridgeError },
     #[error("cannot use the kernel {path}: {cause}")]
-    Kernel { path: String, cause: KernelError },
+    Kernel { path: String, cause: LoadError },
 }
 
 /// Connects to the stub (stopping the guest), and with a kernel file checks it against the
@@ -59,11 +60,12 @@ pub fn attach(opts: &AttachOptions) -> Result<(Session, Option<Origin>), AttachE
     session.set_writable(opts.connect.writable);
     let mut origin = None;
     if let Some(path) = &opts.kernel {
-        let (k, o) = kernel::attach(session.target_mut(), path, opts.cache_root.as_deref())
-            .map_err(|cause| AttachError::Kernel {
+        let (k, o) = load_kernel(session.target_mut(), path, opts.cache_root.as_deref()).map_err(
+            |cause| AttachError::Kernel {
                 path: path.display().to_string(),
                 cause,
-            })?;
+            },
+        )?;
         tracing::debug!(release = ?k.release, slide = k.slide, ?o, "kernel attached");
         session.set_kernel(k);
         origin = Some(o);
@@ -74,7 +76,7 @@ pub fn attach(opts: &AttachOptions) -> Result<(Session, Option<Origin>), AttachE
             }
         };
         let interrupt = session.interrupt_flag();
-        match kernel::guest::attach(
+        match qmdb_linux::discover::attach(
             session.target_mut(),
             opts.cache_root.as_deref(),
             &mut report,

@@ -1,6 +1,6 @@
 //! Errors of the mdb layer. Each prints as the one line that follows `qmdb: `.
 
-use qmdb_bridge::{BridgeError, ChunkError, VirtAddr};
+use qmdb_bridge::{BridgeError, VirtAddr};
 use std::fmt;
 
 /// A position in a command line, 1-based, counted in characters.
@@ -36,16 +36,7 @@ impl fmt::Display for Location {
     }
 }
 
-/// Why a read of guest memory failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ReadCause {
-    /// The stub could not read it (QEMU: no mapping).
-    #[error("{0}")]
-    Target(ChunkError),
-    /// The range runs past the top of the address space.
-    #[error("the address space ends there")]
-    Wrap,
-}
+pub use qmdb_linux::error::{bytes_word, ReadCause};
 
 /// An error of one command. The session prints it as `qmdb: <message>` and goes on with the
 /// next command, unless [`DcmdError::is_fatal`].
@@ -96,6 +87,15 @@ pub enum DcmdError {
     Interrupted,
     #[error(transparent)]
     Bridge(BridgeError),
+    /// The program lacks what the command needs (no kernel, no types, a missing member).
+    #[error(transparent)]
+    Program(qmdb_linux::Error),
+    /// [`DcmdError::Program`], once the dcmd it arose in is known.
+    #[error("{cmd}: {cause}")]
+    Unavailable {
+        cmd: String,
+        cause: qmdb_linux::Error,
+    },
 }
 
 impl DcmdError {
@@ -111,6 +111,17 @@ impl DcmdError {
     /// connection is gone, the user interrupted, or the output went away.
     pub fn ends_command(&self) -> bool {
         self.is_fatal() || matches!(self, DcmdError::Interrupted | DcmdError::OutputClosed)
+    }
+
+    /// This error as `cmd`'s: what the program lacks is said with the dcmd's name.
+    pub fn in_command(self, cmd: &str) -> DcmdError {
+        match self {
+            DcmdError::Program(cause) => DcmdError::Unavailable {
+                cmd: cmd.to_string(),
+                cause,
+            },
+            other => other,
+        }
     }
 
     /// A usage error of `cmd`.
@@ -131,12 +142,16 @@ impl DcmdError {
     }
 }
 
-/// `1 byte`, `8 bytes`.
-pub fn bytes_word(len: usize) -> String {
-    if len == 1 {
-        "1 byte".to_string()
-    } else {
-        format!("{len} bytes")
+impl From<qmdb_linux::Error> for DcmdError {
+    fn from(e: qmdb_linux::Error) -> Self {
+        use qmdb_linux::Error as E;
+        match e {
+            E::Read { what, addr, cause } => DcmdError::Read { what, addr, cause },
+            E::Corrupt(msg) => DcmdError::Corrupt(msg),
+            E::Interrupted => DcmdError::Interrupted,
+            E::Bridge(b) => DcmdError::Bridge(b),
+            other => DcmdError::Program(other),
+        }
     }
 }
 
@@ -156,6 +171,7 @@ impl From<BridgeError> for DcmdError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use qmdb_bridge::ChunkError;
 
     #[test]
     fn location_counts_characters_and_lines() {

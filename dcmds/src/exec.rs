@@ -212,7 +212,7 @@ fn run_stage(
                     },
                     args,
                 };
-                (def.run)(session, &inv, sink)?;
+                (def.run)(session, &inv, sink).map_err(|e| e.in_command(&display_name(name)))?;
                 sink.check_open()?;
                 if session.quit_requested() {
                     break;

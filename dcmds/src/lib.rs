@@ -29,18 +29,15 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod fmt;
-pub mod kernel;
 pub mod lang;
-pub mod linux;
+/// An in-memory target for tests (`qmdb_linux::mock`).
 #[cfg(any(test, feature = "mock"))]
-pub mod mock;
+pub use qmdb_linux::mock;
 pub mod output;
 pub mod proxy;
 pub mod registry;
 pub mod session;
 pub mod sink;
-pub mod symbols;
-pub mod unwind;
 pub mod walkers;
 
 #[cfg(test)]
@@ -48,7 +45,7 @@ mod tests;
 
 pub use error::{DcmdError, Location, ReadCause};
 pub use output::{CaptureOutput, CommandRecord, JsonOutput, Output, TextOutput};
+pub use qmdb_kernel::symbols::{NoSymbols, SymbolHit, SymbolLookup};
 pub use registry::{DcmdDef, DcmdFlags, Invocation, Walk, WalkerDef};
 pub use session::{ExecOutcome, Session};
 pub use sink::Sink;
-pub use symbols::{NoSymbols, SymbolHit, SymbolLookup};

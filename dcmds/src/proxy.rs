@@ -27,9 +27,6 @@ use crate::cmds::help::dcmd_lines;
 use crate::cmds::monitor::is_read_only;
 use crate::error::DcmdError;
 use crate::events::front_end::{self, Verdict};
-use crate::kernel::btf::Btf;
-use crate::linux::tasks::read_task;
-use crate::linux::{vcpu_states, walk_tasks, LinuxLayout, PerCpu, Scope, Task, TaskRef};
 use crate::output::Output;
 use crate::session::Session;
 use crate::sink::Sink;
@@ -37,6 +34,9 @@ use qmdb_bridge::proxy::backend::{
     ProxyBackend, ProxyThread, SavedRegisters, StopAction, ThreadKey,
 };
 use qmdb_bridge::{StopReason, Target, VcpuId, VirtAddr};
+use qmdb_kernel::btf::Btf;
+use qmdb_linux::tasks::read_task;
+use qmdb_linux::{vcpu_states, walk_tasks, LinuxLayout, PerCpu, Scope, Task, TaskRef};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -234,7 +234,7 @@ impl SessionBackend {
         }
         let percpu = match PerCpu::read(session) {
             Ok(p) => p,
-            Err(e) if e.ends_command() => return Err(e),
+            Err(e) if e.ends_command() => return Err(e.into()),
             Err(e) => {
                 tracing::warn!("proxy: per-CPU data unreadable ({e}): no task is on a vCPU");
                 PerCpu::from_offsets(Vec::new())

@@ -1,20 +1,15 @@
-//! A debugging session: the target, dot, variables, the symbol hook, and the entry point
-//! [`Session::execute`].
+//! A debugging session: the program under debug, dot, variables, run control, and the entry
+//! point [`Session::execute`].
 
-use crate::error::{bytes_word, DcmdError, ReadCause};
+use crate::error::DcmdError;
 use crate::exec;
-use crate::kernel::Kernel;
 use crate::lang::EvalEnv;
 use crate::output::Output;
-use crate::symbols::{self, NoSymbols, SymbolLookup};
-use qmdb_bridge::{read_partial, PartialRead, Target, VirtAddr};
-use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use qmdb_bridge::{Target, VirtAddr};
+use qmdb_linux::Program;
+use std::collections::BTreeMap;
 
-/// The default bound on the steps of one walk.
-pub const DEFAULT_WALK_LIMIT: u64 = 1_000_000;
+pub use qmdb_linux::DEFAULT_WALK_LIMIT;
 
 /// What [`Session::execute`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,160 +26,64 @@ pub struct ExecOutcome {
     pub interrupted: bool,
 }
 
-/// The state of one debugging session.
+/// The state of one debugging session: the [`Program`] under debug, and the REPL's own state
+/// (dot, variables, run control, the event table).
+///
+/// A session derefs to its program, so walkers that take a [`Program`] take a session too.
 pub struct Session {
-    target: Box<dyn Target>,
-    symbols: Box<dyn SymbolLookup>,
+    program: Program,
     dot: VirtAddr,
     vars: BTreeMap<String, u64>,
     writable: bool,
     /// Who runs the guest instead of qmdb's events, when not qmdb (gdb, in proxy mode).
     run_control_elsewhere: Option<String>,
-    walk_limit: u64,
     quit: bool,
-    interrupt: Arc<AtomicBool>,
-    kernel: Option<Kernel>,
-    /// Why there is no kernel, when there is none.
-    kernel_missing: String,
-    /// Loaded modules' symbols, layered over the kernel's (see [`Session::set_module_symbols`]).
-    module_symbols: Option<Arc<crate::linux::modules::ModuleSymbols>>,
-    /// What one command derived from the stopped guest and its pipeline stages share
-    /// (the task list, the vCPUs' state), by type; emptied before each command.
-    command_cache: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     /// Breakpoints and watchpoints, and the run-control state around them.
     events: crate::events::EventTable,
+}
+
+impl std::ops::Deref for Session {
+    type Target = Program;
+    fn deref(&self) -> &Program {
+        &self.program
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Program {
+        &mut self.program
+    }
 }
 
 impl Session {
     /// A session on `target`, read-only, with no symbols.
     pub fn new(target: Box<dyn Target>) -> Session {
         Session {
-            target,
-            symbols: Box::new(NoSymbols),
+            program: Program::new(target),
             dot: VirtAddr(0),
             vars: BTreeMap::new(),
             writable: false,
             run_control_elsewhere: None,
-            walk_limit: DEFAULT_WALK_LIMIT,
             quit: false,
-            interrupt: Arc::new(AtomicBool::new(false)),
-            kernel: None,
-            kernel_missing: "no kernel was given (--kernel) or looked for".into(),
-            module_symbols: None,
-            command_cache: HashMap::new(),
             events: crate::events::EventTable::default(),
         }
     }
 
-    /// What is known of the guest kernel, once `--kernel` (or discovery) provided it.
-    pub fn kernel(&self) -> Option<&Kernel> {
-        self.kernel.as_ref()
+    /// The program under debug.
+    pub fn program(&self) -> &Program {
+        &self.program
     }
 
-    /// Why there is no kernel (for errors of dcmds that need one).
-    pub fn kernel_missing(&self) -> &str {
-        &self.kernel_missing
-    }
-
-    /// Records why there is no kernel.
-    pub fn set_kernel_missing(&mut self, why: String) {
-        self.kernel_missing = why;
-    }
-
-    /// The kernel, or for `cmd` an error saying why there is none.
-    pub fn require_kernel(&self, cmd: &str) -> Result<&Kernel, DcmdError> {
-        self.kernel
-            .as_ref()
-            .ok_or_else(|| DcmdError::usage(cmd, format!("no kernel: {}", self.kernel_missing)))
-    }
-
-    /// Installs kernel knowledge; its symbols, moved by the KASLR slide, become the
-    /// session's.
-    pub fn set_kernel(&mut self, kernel: Kernel) {
-        self.symbols = Box::new(crate::kernel::symtab::SlidSymbols::new(
-            Arc::clone(&kernel.symbols),
-            kernel.slide,
-        ));
-        self.kernel = Some(kernel);
-        self.module_symbols = None;
-        // Module symbols are read once here, at attach (a few KB per module), because the
-        // symbol hook cannot read the guest; `::lsmod` reads them again. A kernel without
-        // modules, BTF or a `modules` symbol simply has none.
-        if self.symbols.lookup_name("modules").is_some() {
-            let _ = crate::linux::modules::refresh_symbols(self, "attach");
-        }
-    }
-
-    /// Installs module symbols over the kernel's (`None` removes them).
-    pub fn set_module_symbols(
-        &mut self,
-        modules: Option<Arc<crate::linux::modules::ModuleSymbols>>,
-    ) {
-        let Some(kernel) = &self.kernel else {
-            return;
-        };
-        let base = Box::new(crate::kernel::symtab::SlidSymbols::new(
-            Arc::clone(&kernel.symbols),
-            kernel.slide,
-        ));
-        self.symbols = match &modules {
-            Some(m) => Box::new(crate::linux::modules::LayeredSymbols {
-                kernel: base,
-                modules: Arc::clone(m),
-            }),
-            None => base,
-        };
-        self.module_symbols = modules;
-    }
-
-    /// The module symbols installed, if any.
-    pub fn module_symbols(&self) -> Option<Arc<crate::linux::modules::ModuleSymbols>> {
-        self.module_symbols.clone()
-    }
-
-    /// A flag that, once set (from a signal handler or another thread), makes the running
-    /// command stop at its next read of the guest, walk step or pipeline item with
-    /// [`DcmdError::Interrupted`]. [`Session::execute`] clears it when it starts.
-    pub fn interrupt_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.interrupt)
-    }
-
-    /// Uses `flag` as the interrupt flag (one a signal handler already sets).
-    pub fn set_interrupt_flag(&mut self, flag: Arc<AtomicBool>) {
-        self.interrupt = flag;
-    }
-
-    /// Fails with [`DcmdError::Interrupted`] if the interrupt flag is set.
-    pub fn check_interrupt(&self) -> Result<(), DcmdError> {
-        if self.interrupt.load(Ordering::Relaxed) {
-            Err(DcmdError::Interrupted)
-        } else {
-            Ok(())
-        }
+    pub fn program_mut(&mut self) -> &mut Program {
+        &mut self.program
     }
 
     /// Runs every command of `line` (commands are separated by `;` or newlines), reporting
     /// each command's results and errors to `out`. A failing command does not stop the next
     /// one; a lost connection, `$q`, or a closed output does.
     pub fn execute(&mut self, line: &str, out: &mut dyn Output) -> ExecOutcome {
-        self.interrupt.store(false, Ordering::Relaxed);
+        self.program.clear_interrupt();
         exec::execute(self, line, out)
-    }
-
-    /// The value of type `T` cached for the running command, if any.
-    pub fn command_cached<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        let v = self.command_cache.get(&TypeId::of::<T>())?;
-        Arc::clone(v).downcast::<T>().ok()
-    }
-
-    /// Caches `value` for the rest of the running command (every stage of its pipeline).
-    pub fn cache_for_command<T: Any + Send + Sync>(&mut self, value: Arc<T>) {
-        self.command_cache.insert(TypeId::of::<T>(), value);
-    }
-
-    /// Forgets what the previous command cached: the guest may have run since.
-    pub(crate) fn clear_command_cache(&mut self) {
-        self.command_cache.clear();
     }
 
     /// The event table (`::events`).
@@ -198,29 +97,7 @@ impl Session {
 
     /// The event table and the target together, to plant and remove events.
     pub fn events_and_target(&mut self) -> (&mut crate::events::EventTable, &mut dyn Target) {
-        (&mut self.events, self.target.as_mut())
-    }
-
-    pub fn target(&self) -> &dyn Target {
-        self.target.as_ref()
-    }
-
-    pub fn target_mut(&mut self) -> &mut dyn Target {
-        self.target.as_mut()
-    }
-
-    /// Installs the symbol table used by expressions and `symbol+offset` output.
-    pub fn set_symbols(&mut self, symbols: Box<dyn SymbolLookup>) {
-        self.symbols = symbols;
-    }
-
-    pub fn symbols(&self) -> &dyn SymbolLookup {
-        self.symbols.as_ref()
-    }
-
-    /// `symbol+0x10`, or bare hex.
-    pub fn symbolize(&self, addr: VirtAddr) -> String {
-        symbols::symbolize(self.symbols.as_ref(), addr)
+        (&mut self.events, self.program.target_mut())
     }
 
     /// Dot: the current address, used by commands given none.
@@ -232,7 +109,7 @@ impl Session {
         self.dot = addr;
     }
 
-    /// Whether writes to the guest are allowed. Always false for now: nothing writes.
+    /// Whether writes to the guest are allowed (`-w`).
     pub fn writable(&self) -> bool {
         self.writable
     }
@@ -257,15 +134,6 @@ impl Session {
         }
     }
 
-    /// The bound on the steps of one walk.
-    pub fn walk_limit(&self) -> u64 {
-        self.walk_limit
-    }
-
-    pub fn set_walk_limit(&mut self, limit: u64) {
-        self.walk_limit = limit;
-    }
-
     /// Asks the caller of [`Session::execute`] to end the session.
     pub fn request_quit(&mut self) {
         self.quit = true;
@@ -286,7 +154,7 @@ impl Session {
 
     /// Sets a variable. Register names are refused: registers are never written.
     pub fn set_variable(&mut self, name: &str, value: u64) -> Result<(), DcmdError> {
-        if self.target.register_layout().find(name).is_some() {
+        if self.program.target().register_layout().find(name).is_some() {
             return Err(DcmdError::Refused(format!(
                 "'{name}' is a register, and qmdb does not write registers"
             )));
@@ -297,10 +165,10 @@ impl Session {
 
     /// The value of a register of the selected vCPU, at most 64 bits wide.
     pub fn register(&mut self, name: &str) -> Result<u64, DcmdError> {
-        if self.target.register_layout().find(name).is_none() {
+        if self.program.target().register_layout().find(name).is_none() {
             return Err(DcmdError::UnknownVariable(name.to_string()));
         }
-        let regs = self.target.read_registers()?;
+        let regs = self.program.target_mut().read_registers()?;
         match regs.get_u64(name) {
             Some(v) => Ok(v),
             None if regs.get_bytes(name).is_some() => Err(DcmdError::usage(
@@ -313,42 +181,6 @@ impl Session {
             )),
         }
     }
-
-    /// Every readable byte of `[addr, addr+len)` before the first unreadable one.
-    pub fn read_partial(&mut self, addr: VirtAddr, len: usize) -> Result<PartialRead, DcmdError> {
-        self.check_interrupt()?;
-        Ok(read_partial(self.target.as_mut(), addr, len)?)
-    }
-
-    /// Exactly `len` bytes at `addr`; an error names `what` was read (e.g. `next pointer`;
-    /// `None` says `N bytes`).
-    pub fn read_bytes(
-        &mut self,
-        addr: VirtAddr,
-        len: usize,
-        what: Option<&str>,
-    ) -> Result<Vec<u8>, DcmdError> {
-        let pr = self.read_partial(addr, len)?;
-        if pr.data.len() >= len {
-            let mut data = pr.data;
-            data.truncate(len);
-            return Ok(data);
-        }
-        let cause = pr
-            .fault
-            .map_or(ReadCause::Wrap, |(_, c)| ReadCause::Target(c));
-        let what = what.map_or_else(|| bytes_word(len), str::to_string);
-        Err(DcmdError::read(what, addr, cause))
-    }
-
-    /// The 8-byte little-endian value at `addr`.
-    pub fn read_u64(&mut self, addr: VirtAddr, what: Option<&str>) -> Result<u64, DcmdError> {
-        let b = self.read_bytes(addr, 8, what)?;
-        let arr: [u8; 8] = b
-            .try_into()
-            .map_err(|_| DcmdError::read(bytes_word(8), addr, ReadCause::Wrap))?;
-        Ok(u64::from_le_bytes(arr))
-    }
 }
 
 impl EvalEnv for Session {
@@ -357,11 +189,11 @@ impl EvalEnv for Session {
     }
 
     fn symbol(&mut self, name: &str) -> Option<u64> {
-        self.symbols.lookup_name(name).map(|a| a.0)
+        self.program.symbols().lookup_name(name).map(|a| a.0)
     }
 
     fn unknown_symbol(&mut self, name: &str) -> DcmdError {
-        let hint = if self.target.register_layout().find(name).is_some() {
+        let hint = if self.program.target().register_layout().find(name).is_some() {
             format!(" (registers are read with <{name})")
         } else {
             String::new()
@@ -380,6 +212,6 @@ impl EvalEnv for Session {
     }
 
     fn read_pointer(&mut self, addr: u64) -> Result<u64, DcmdError> {
-        self.read_u64(VirtAddr(addr), None)
+        Ok(self.program.read_u64(VirtAddr(addr), None)?)
     }
 }

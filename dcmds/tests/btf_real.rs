@@ -6,10 +6,10 @@
 
 mod common;
 use common::kernel;
-use qmdb_dcmds::kernel::btf::{Kind, Type};
-use qmdb_dcmds::kernel::{Btf, Kernel, SymbolTable};
 use qmdb_dcmds::mock::MockTarget;
 use qmdb_dcmds::{CaptureOutput, Session};
+use qmdb_kernel::btf::{Kind, Type};
+use qmdb_kernel::{Btf, Kernel, SymbolTable};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;

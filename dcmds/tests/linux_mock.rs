@@ -116,7 +116,7 @@ fn ps_line(w: &World, i: usize, ppid: i32) -> String {
     let t = w.task(i);
     format!(
         "{:1} {:>6} {:>6} {:>6} {:#010x} {:>16} {:>3} {}",
-        qmdb_dcmds::linux::state::state_letter(t.state, 0),
+        qmdb_linux::state::state_letter(t.state, 0),
         t.pid,
         ppid,
         t.tgid,

@@ -31,7 +31,7 @@ const ORDER: [usize; 10] = [
 ];
 
 fn state_letter(w: &World, i: usize) -> char {
-    qmdb_dcmds::linux::state::state_letter(w.task(i).state, 0)
+    qmdb_linux::state::state_letter(w.task(i).state, 0)
 }
 
 #[test]

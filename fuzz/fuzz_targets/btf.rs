@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qmdb_dcmds::kernel::Btf;
+use qmdb_kernel::Btf;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(btf) = Btf::parse(data) else { return };

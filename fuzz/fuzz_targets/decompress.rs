@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qmdb_dcmds::kernel::decompress::decompress_limited;
+use qmdb_kernel::decompress::decompress_limited;
 
 const LIMIT: usize = 64 << 10;
 

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qmdb_dcmds::kernel::dwarf::btf_from_dwarf;
-use qmdb_dcmds::kernel::Btf;
+use qmdb_kernel::dwarf::btf_from_dwarf;
+use qmdb_kernel::Btf;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(Some(blob)) = btf_from_dwarf(data) else {

@@ -12,9 +12,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use qmdb_bridge::paging::PageTableRoot;
-use qmdb_dcmds::kernel::guest::gnu_build_id;
-use qmdb_dcmds::kernel::guest::image_map::{walk_image, KERNEL_IMAGE_REGION, START_KERNEL_MAP};
-use qmdb_dcmds::kernel::guest::vmcoreinfo::VmcoreInfo;
+use qmdb_linux::discover::gnu_build_id;
+use qmdb_linux::discover::image_map::{walk_image, KERNEL_IMAGE_REGION, START_KERNEL_MAP};
+use qmdb_linux::discover::vmcoreinfo::VmcoreInfo;
 use std::collections::BTreeMap;
 
 /// `walk_image`'s bound: PML5, PML4, PDPT, the PD and its 512 PTs.

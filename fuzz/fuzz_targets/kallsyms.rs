@@ -1,12 +1,12 @@
 //! The kallsyms locator and decoder on arbitrary `.rodata` bytes: it must end with symbols
 //! or an error naming a table, and never panic. Even-length inputs are checked against
 //! sections shaped like the synthetic images' (fuzz/seeds/kallsyms: one image of each
-//! layout era, written by `write_fuzz_seeds` in dcmds/src/kernel/kallsyms/tests.rs),
+//! layout era, written by `write_fuzz_seeds` in kernel/src/kallsyms/tests.rs),
 //! odd-length ones without sections.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qmdb_dcmds::kernel::kallsyms::{decode, SectionRange};
+use qmdb_kernel::kallsyms::{decode, SectionRange};
 
 /// Where the synthetic images link `.rodata`.
 const RODATA: u64 = 0xffff_ffff_8200_0000;

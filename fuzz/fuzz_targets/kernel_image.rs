@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qmdb_dcmds::kernel::{find_banner, KernelImage};
+use qmdb_kernel::{find_banner, KernelImage};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(image) = KernelImage::from_bytes(data.to_vec()) {

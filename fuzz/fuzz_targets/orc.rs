@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qmdb_dcmds::unwind::{
+use qmdb_unwind::{
     unwind, OrcFormat, OrcTable, StackKind, StackMemory, StackReadError, StackRegion,
     UnwindContext, UnwindOptions, UnwindStart,
 };

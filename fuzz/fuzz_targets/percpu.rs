@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use qmdb_bridge::VirtAddr;
-use qmdb_dcmds::linux::PerCpu;
+use qmdb_linux::PerCpu;
 
 fn u64_at(data: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?))

@@ -2,7 +2,7 @@
 //!
 //! A thread accepts connections. The first one while no gdb is connected goes to the
 //! server; any other is answered, after its first packet (or [`REFUSAL_WAIT`]), with
-//! `E.<message>` (gdb prints "Remote failure reply: E.<message>") and closed.
+//! `E.<message>` (gdb prints "Remote failure reply: `E.<message>`") and closed.
 
 use crate::rsp::frame::{encode, Event, FrameDecoder};
 use std::io::{Read, Write};

@@ -77,7 +77,8 @@ impl FrameDecoder {
                 if body.len() > room {
                     self.oversized = true;
                 }
-                self.body.extend_from_slice(&body[..body.len().min(room)]);
+                self.body
+                    .extend_from_slice(body.get(..room).unwrap_or(body));
                 bytes = rest;
             }
             let (&b, rest) = match bytes.split_first() {

@@ -1,6 +1,6 @@
 //! `m addr,length` memory reads and `M addr,length:hex` writes.
 
-use super::encoding::{from_hex, to_hex};
+use super::encoding::{from_hex, to_hex, EncodingError};
 use crate::VirtAddr;
 
 /// Bytes of RSP framing around a reply body (`$`, `#`, two checksum digits).
@@ -31,7 +31,7 @@ pub fn max_write(packet_size: usize) -> usize {
 }
 
 /// Decodes a successful `m` reply.
-pub fn parse_data(body: &[u8]) -> Result<Vec<u8>, String> {
+pub fn parse_data(body: &[u8]) -> Result<Vec<u8>, EncodingError> {
     from_hex(body)
 }
 

@@ -8,6 +8,7 @@
 pub mod breakpoints;
 pub mod encoding;
 pub mod frame;
+pub mod malformed;
 pub mod memory;
 pub mod monitor;
 pub mod registers;
@@ -18,3 +19,6 @@ pub mod stop;
 pub mod supported;
 pub mod threads;
 pub mod xfer;
+
+pub use encoding::EncodingError;
+pub use malformed::{MalformedReply, Problem};

@@ -8,6 +8,7 @@
 //! accelerator supports are listed), `qqemu.sstep` → `0x7`, `Qqemu.sstep=7` → `OK`, and a
 //! value with an unlisted bit → `E22`. A stub without them answers empty.
 
+use super::malformed::{lossy, MalformedReply, Problem};
 use super::reply::{classify, Reply};
 
 /// `qqemu.sstepbits`: which flags exist, and their values.
@@ -60,24 +61,25 @@ fn parse_hex(s: &[u8]) -> Option<u64> {
 
 /// Parses a `qqemu.sstepbits` reply: `Ok(None)` when the stub does not have it (empty reply),
 /// else the listed bits (`NAME=<hex>` items separated by commas; unknown names are ignored).
-pub fn parse_bits(body: &[u8]) -> Result<Option<SstepBits>, String> {
+pub fn parse_bits(body: &[u8]) -> Result<Option<SstepBits>, MalformedReply> {
+    let bad = |p: Problem| MalformedReply::new("qqemu.sstepbits reply", body, p);
     let d = match classify(body) {
         Reply::Unsupported => return Ok(None),
         Reply::Data(d) => d,
-        Reply::Ok => return Err("OK in reply to qqemu.sstepbits".into()),
-        Reply::Error(n) => return Err(format!("qqemu.sstepbits failed: E{n:02x}")),
+        Reply::Ok => return Err(bad(Problem::Shape("OK instead of the bits"))),
+        Reply::Error(n) => return Err(bad(Problem::Remote(n))),
     };
     let mut bits = SstepBits::default();
     for item in d.split(|&c| c == b',').filter(|i| !i.is_empty()) {
-        let bad = || {
-            format!(
-                "bad item {:?} in qqemu.sstepbits",
-                String::from_utf8_lossy(item)
-            )
+        let bad_item = || {
+            bad(Problem::BadValue {
+                field: "item",
+                value: lossy(item),
+            })
         };
-        let eq = item.iter().position(|&c| c == b'=').ok_or_else(bad)?;
-        let (name, value) = (&item[..eq], &item[eq + 1..]);
-        let value = parse_hex(value).ok_or_else(bad)?;
+        let eq = item.iter().position(|&c| c == b'=').ok_or_else(bad_item)?;
+        let (name, value) = item.split_at(eq);
+        let value = value.get(1..).and_then(parse_hex).ok_or_else(bad_item)?;
         match name {
             b"ENABLE" => bits.enable = Some(value),
             b"NOIRQ" => bits.noirq = Some(value),
@@ -90,17 +92,18 @@ pub fn parse_bits(body: &[u8]) -> Result<Option<SstepBits>, String> {
 
 /// Parses a `qqemu.sstep` reply (QEMU: `0x7`; plain hex accepted too): `Ok(None)` when the
 /// stub does not have it.
-pub fn parse_flags(body: &[u8]) -> Result<Option<u64>, String> {
+pub fn parse_flags(body: &[u8]) -> Result<Option<u64>, MalformedReply> {
+    let bad = |p: Problem| MalformedReply::new("qqemu.sstep reply", body, p);
     match classify(body) {
         Reply::Unsupported => Ok(None),
         Reply::Data(d) => parse_hex(d).map(Some).ok_or_else(|| {
-            format!(
-                "bad reply {:?} to qqemu.sstep",
-                String::from_utf8_lossy(&d[..d.len().min(32)])
-            )
+            bad(Problem::BadValue {
+                field: "flags",
+                value: lossy(d),
+            })
         }),
-        Reply::Ok => Err("OK in reply to qqemu.sstep".into()),
-        Reply::Error(n) => Err(format!("qqemu.sstep failed: E{n:02x}")),
+        Reply::Ok => Err(bad(Problem::Shape("OK instead of the flags"))),
+        Reply::Error(n) => Err(bad(Problem::Remote(n))),
     }
 }
 

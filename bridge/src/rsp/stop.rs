@@ -1,18 +1,21 @@
 //! Stop replies: `S sig`, `T sig key:value;...`, `W status`, `X sig`.
 
+use super::malformed::{lossy, MalformedReply, Problem};
 use super::threads::thread_id;
 use crate::target::StopReason;
 use nom::combinator::all_consuming;
 use nom::Parser;
 
 /// Parses a stop reply. `O` console packets are not stop replies and must be handled first.
-pub fn parse_stop(body: &[u8]) -> Result<StopReason, String> {
-    let bad = || format!("bad stop reply {:?}", String::from_utf8_lossy(body));
-    let (&kind, rest) = body.split_first().ok_or_else(bad)?;
+pub fn parse_stop(body: &[u8]) -> Result<StopReason, MalformedReply> {
+    let bad = |p: Problem| MalformedReply::new("stop reply", body, p);
+    let (&kind, rest) = body
+        .split_first()
+        .ok_or_else(|| bad(Problem::Shape("empty")))?;
     let code = rest
         .get(..2)
         .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
-        .ok_or_else(bad)?;
+        .ok_or_else(|| bad(Problem::Shape("no two-digit hex signal number")))?;
     let tail = rest.get(2..).unwrap_or_default();
     match kind {
         b'S' if tail.is_empty() => Ok(StopReason::Signal {
@@ -26,9 +29,19 @@ pub fn parse_stop(body: &[u8]) -> Result<StopReason, String> {
             for field in tail.split(|&c| c == b';').filter(|f| !f.is_empty()) {
                 let mut kv = field.splitn(2, |&c| c == b':');
                 let key = kv.next().unwrap_or_default();
-                let value = kv.next().ok_or_else(bad)?;
+                let value = kv.next().ok_or_else(|| {
+                    bad(Problem::BadValue {
+                        field: "field (no ':')",
+                        value: lossy(field),
+                    })
+                })?;
                 if key == b"thread" {
-                    let (_, id) = all_consuming(thread_id).parse(value).map_err(|_| bad())?;
+                    let (_, id) = all_consuming(thread_id).parse(value).map_err(|_| {
+                        bad(Problem::BadValue {
+                            field: "thread id",
+                            value: lossy(value),
+                        })
+                    })?;
                     thread = Some(id);
                 } else {
                     info.push((
@@ -46,7 +59,8 @@ pub fn parse_stop(body: &[u8]) -> Result<StopReason, String> {
         // `W`/`X` may carry `;process:pid`.
         b'W' if tail.is_empty() || tail.starts_with(b";") => Ok(StopReason::Exited(code)),
         b'X' if tail.is_empty() || tail.starts_with(b";") => Ok(StopReason::Terminated(code)),
-        _ => Err(bad()),
+        b'S' | b'W' | b'X' => Err(bad(Problem::Shape("data after the signal number"))),
+        _ => Err(bad(Problem::Shape("not S, T, W or X"))),
     }
 }
 

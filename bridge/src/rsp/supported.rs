@@ -1,5 +1,7 @@
 //! `qSupported`: the features both sides advertise, including the stub's `PacketSize`.
 
+use super::malformed::{MalformedReply, Problem};
+
 /// What qmdb tells the stub it supports.
 pub const CLIENT_FEATURES: &[u8] = b"qSupported:multiprocess+;xmlRegisters=i386;vContSupported+";
 
@@ -21,14 +23,19 @@ impl Features {
 }
 
 /// Parses `PacketSize=1000;qXfer:features:read+;...`.
-pub fn parse_features(body: &[u8]) -> Result<Features, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "qSupported reply is not text".to_string())?;
+pub fn parse_features(body: &[u8]) -> Result<Features, MalformedReply> {
+    let bad = |p: Problem| MalformedReply::new("qSupported reply", body, p);
+    let text = std::str::from_utf8(body).map_err(|_| bad(Problem::Shape("not UTF-8 text")))?;
     let mut f = Features::default();
     for item in text.split(';').filter(|s| !s.is_empty()) {
         if let Some((k, v)) = item.split_once('=') {
             if k == "PacketSize" {
-                let n = usize::from_str_radix(v, 16)
-                    .map_err(|_| format!("bad PacketSize {v:?} in qSupported reply"))?;
+                let n = usize::from_str_radix(v, 16).map_err(|_| {
+                    bad(Problem::BadValue {
+                        field: "PacketSize",
+                        value: v.to_string(),
+                    })
+                })?;
                 f.packet_size = Some(n);
             } else {
                 f.values.push((k.to_string(), v.to_string()));

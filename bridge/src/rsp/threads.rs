@@ -1,5 +1,6 @@
 //! Thread ids (`p<pid>.<tid>` or `<tid>`), `qfThreadInfo`/`qsThreadInfo`, `Hg`, `qThreadExtraInfo`.
 
+use super::malformed::{MalformedReply, Problem};
 use crate::target::VcpuId;
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while1};
@@ -41,7 +42,7 @@ pub enum ThreadListPage {
 }
 
 /// Parses a `qfThreadInfo`/`qsThreadInfo` reply.
-pub fn parse_thread_list(body: &[u8]) -> Result<ThreadListPage, String> {
+pub fn parse_thread_list(body: &[u8]) -> Result<ThreadListPage, MalformedReply> {
     if body == b"l" {
         return Ok(ThreadListPage::End);
     }
@@ -51,7 +52,13 @@ pub fn parse_thread_list(body: &[u8]) -> Result<ThreadListPage, String> {
     ))
     .parse(body)
     .map(|(_, ids)| ThreadListPage::More(ids))
-    .map_err(|_| format!("bad thread list reply {:?}", String::from_utf8_lossy(body)))
+    .map_err(|_| {
+        MalformedReply::new(
+            "thread list",
+            body,
+            Problem::Shape("not 'l', or 'm' and comma-separated thread ids"),
+        )
+    })
 }
 
 /// `Hg<id>`: select the thread for register and memory requests.

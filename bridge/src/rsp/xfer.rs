@@ -1,6 +1,7 @@
 //! `qXfer:<object>:read:<annex>:<offset>,<length>` and its `m`/`l` replies.
 
 use super::encoding::unescape_binary;
+use super::malformed::{MalformedReply, Problem};
 
 /// Builds a read request for one page of an object.
 pub fn read_request(object: &str, annex: &str, offset: usize, len: usize) -> Vec<u8> {
@@ -15,20 +16,18 @@ pub struct XferPage {
 }
 
 /// Parses a qXfer read reply body (already run-length expanded).
-pub fn parse_page(body: &[u8]) -> Result<XferPage, String> {
-    let (&kind, rest) = body.split_first().ok_or("empty qXfer reply")?;
+pub fn parse_page(body: &[u8]) -> Result<XferPage, MalformedReply> {
+    let bad = |p: Problem| MalformedReply::new("qXfer reply", body, p);
+    let (&kind, rest) = body
+        .split_first()
+        .ok_or_else(|| bad(Problem::Shape("empty")))?;
     let last = match kind {
         b'm' => false,
         b'l' => true,
-        _ => {
-            return Err(format!(
-                "bad qXfer reply {:?}",
-                String::from_utf8_lossy(&body[..body.len().min(16)])
-            ))
-        }
+        _ => return Err(bad(Problem::Shape("not 'm' or 'l'"))),
     };
     Ok(XferPage {
-        data: unescape_binary(rest)?,
+        data: unescape_binary(rest).map_err(|e| bad(e.into()))?,
         last,
     })
 }

@@ -1,11 +1,11 @@
 //! `::cpuinfo`: what each vCPU is running.
 
 use crate::error::DcmdError;
-use crate::linux::{self, PerCpu};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
+use qmdb_linux::{self, PerCpu};
 use serde_json::json;
 
 pub const CPUINFO: DcmdDef = DcmdDef {
@@ -30,9 +30,9 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     if !inv.args.is_empty() {
         return Err(inv.usage_error("takes no arguments"));
     }
-    let layout = linux::layout(session, &cmd)?;
+    let layout = qmdb_linux::layout(session, &cmd)?;
     let percpu = PerCpu::read(session)?;
-    let states = linux::vcpu_states(session, &layout, &percpu)?;
+    let states = qmdb_linux::vcpu_states(session, &layout, &percpu)?;
     if inv.flags.header() && !sink.pipe_out() {
         sink.line(&format!(
             "{:>4} {:>3} {:>16} {:>6} {:<16} {:<6} PC",
@@ -41,7 +41,7 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     }
     for s in &states {
         let task = match s.current {
-            Some(t) => linux::tasks::read_task(session, &layout, t).ok(),
+            Some(t) => qmdb_linux::tasks::read_task(session, &layout, t).ok(),
             None => None,
         };
         if sink.pipe_out() {

@@ -2,14 +2,14 @@
 
 use crate::args::getopts;
 use crate::error::DcmdError;
-use crate::linux::backtrace::{StackOrigin, TaskBacktrace};
-use crate::linux::modules::frame_symbol;
-use crate::linux::{self, Task, TaskRef};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
-use crate::unwind::{EndReason, Frame, FrameKind, PtRegs, Reg};
 use qmdb_bridge::VirtAddr;
+use qmdb_linux::backtrace::{StackOrigin, TaskBacktrace};
+use qmdb_linux::modules::frame_symbol;
+use qmdb_linux::{self, Task, TaskRef};
+use qmdb_unwind::{EndReason, Frame, FrameKind, PtRegs, Reg};
 use serde_json::{json, Value};
 
 pub const FINDSTACK: DcmdDef = DcmdDef {
@@ -55,30 +55,6 @@ fn frame_name(session: &Session, pc: u64) -> String {
         Some(hit) => format!("{}+{:#x}()", hit.name, hit.offset),
         None => format!("{pc:x}()"),
     }
-}
-
-/// Why a walk ended, for the last line; `None` for a normal end.
-pub(crate) fn end_note(end: &EndReason) -> Option<String> {
-    Some(match end {
-        EndReason::EndOfStack | EndReason::UserMode { .. } => return None,
-        EndReason::OutOfBounds { sp } => {
-            format!("stack pointer {sp:x} is outside the task's stacks")
-        }
-        EndReason::NoOrc { pc } => format!("no unwind data for {pc:x}"),
-        EndReason::UndefinedOrc { pc } => format!("the unwind data of {pc:x} is undefined"),
-        EndReason::BadOrc { pc, reg } => format!("bad unwind data at {pc:x} (register {reg:?})"),
-        EndReason::MissingRegister { pc, reg } => {
-            format!("unwinding {pc:x} needs register {reg:?}, which is not saved")
-        }
-        EndReason::NotText { pc, sp } => {
-            format!("return address {pc:x} at {sp:x} is not kernel text")
-        }
-        EndReason::ReadFault { addr, reason } => format!("cannot read {addr:x}: {reason}"),
-        EndReason::TooManyFrames => "too many frames".to_string(),
-        EndReason::NotProgressing { sp, prev_sp } => {
-            format!("the stack pointer went from {prev_sp:x} back to {sp:x}")
-        }
-    })
 }
 
 /// The header line of one task's stack.
@@ -147,7 +123,7 @@ pub(crate) fn record(session: &Session, t: &Task, bt: &TaskBacktrace) -> Value {
         "frames": frames,
         "user_pc": user_pc.map(|p| format!("{p:#x}")),
         "user_sp": user_sp.map(|p| format!("{p:#x}")),
-        "end": bt.backtrace.as_ref().and_then(|b| end_note(&b.end)).or_else(|| bt.note.clone()),
+        "end": bt.backtrace.as_ref().and_then(|b| b.end.note()).or_else(|| bt.note.clone()),
     })
 }
 
@@ -159,7 +135,7 @@ fn saved_regs(session: &mut Session, bt: &TaskBacktrace) -> Result<Vec<(u64, PtR
         let FrameKind::Regs { pt_regs, .. } = f.kind else {
             continue;
         };
-        if let Some(p) = crate::linux::backtrace::read_pt_regs(session, pt_regs)? {
+        if let Some(p) = qmdb_linux::backtrace::read_pt_regs(session, pt_regs)? {
             out.push((pt_regs, p));
         }
     }
@@ -254,7 +230,7 @@ pub(crate) fn lines(
             }
         }
         end => {
-            if let Some(note) = end_note(end) {
+            if let Some(note) = end.note() {
                 out.push(format!("  (walk ended: {note})"));
             }
         }
@@ -268,12 +244,12 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     if let Some(extra) = opts.rest.first() {
         return Err(inv.usage_error(format!("unexpected argument '{extra}'")));
     }
-    let ctx = linux::context(session, &cmd)?;
-    let (setup, problems) = linux::stack_setup(session, &ctx)?;
+    let ctx = qmdb_linux::context(session, &cmd)?;
+    let (setup, problems) = qmdb_linux::stack_setup(session, &ctx)?;
     for p in &problems {
         sink.warn(p);
     }
-    let task = linux::tasks::read_task(session, &ctx.layout, TaskRef(inv.addr))?;
+    let task = qmdb_linux::tasks::read_task(session, &ctx.layout, TaskRef(inv.addr))?;
     let bt = setup.backtrace(session, &ctx.layout, &task)?;
     if sink.pipe_out() {
         for f in kernel_frames(&bt) {

@@ -1,10 +1,10 @@
 //! `::lsmod` and `::modinfo`: the guest's loaded modules.
 
 use crate::error::DcmdError;
-use crate::linux::modules::{self, Module};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
+use qmdb_linux::modules::{self, Module};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -61,7 +61,7 @@ fn lsmod(
     for p in &list.problems {
         sink.warn(p);
     }
-    let (syms, problems) = modules::load_symbols(session, &layout, &list)?;
+    let (syms, problems) = modules::load_symbols(session.program_mut(), &layout, &list)?;
     for p in &problems {
         sink.warn(p);
     }
@@ -122,7 +122,7 @@ fn modinfo(
             ));
         }
     };
-    let nsyms = match modules::read_module_symbols(session, &layout, &m) {
+    let nsyms = match modules::read_module_symbols(session.program_mut(), &layout, &m) {
         Ok(s) => s.len().to_string(),
         Err(e) => format!("unreadable ({e})"),
     };

@@ -2,10 +2,10 @@
 
 use crate::args::{getopts, number};
 use crate::error::DcmdError;
-use crate::linux::printk;
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
+use qmdb_linux::printk;
 use serde_json::json;
 
 pub const MSGBUF: DcmdDef = DcmdDef {

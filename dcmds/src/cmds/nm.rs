@@ -3,11 +3,11 @@
 
 use crate::args::getopts;
 use crate::error::DcmdError;
-use crate::kernel::symtab::{SlidSymbols, Symbol};
-use crate::linux::modules::{self, ModuleSymbol, ModuleSymbols};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
+use qmdb_kernel::symtab::{SlidSymbols, Symbol};
+use qmdb_linux::modules::{self, ModuleSymbol, ModuleSymbols};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -84,7 +84,7 @@ fn module_symbols(
             }
             Ok(syms)
         }
-        Err(e) if e.ends_command() => Err(e),
+        Err(e) if e.ends_command() => Err(e.into()),
         Err(e) => {
             sink.warn(&format!("module symbols: {e}"));
             Ok(session.module_symbols().unwrap_or_default())
@@ -95,7 +95,7 @@ fn module_symbols(
 fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
     let cmd = inv.display_name();
     let opts = getopts(&cmd, inv.args, "nm:")?;
-    let kernel = session.require_kernel(&cmd)?;
+    let kernel = session.require_kernel()?;
     let view = SlidSymbols::new(Arc::clone(&kernel.symbols), kernel.slide);
     let only_module = opts.value('m');
     match (inv.flags.addrspec, opts.rest.as_slice(), only_module) {

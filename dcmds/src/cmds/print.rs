@@ -2,16 +2,16 @@
 
 use crate::args::{self, getopts};
 use crate::error::{bytes_word, DcmdError, ReadCause};
-use crate::kernel::btf::render::{self, Style};
-use crate::kernel::btf::value::{self, Decoder, Field, NoMemory, Value};
-use crate::kernel::btf::{
-    parse_path, split_type_words, Btf, BtfError, CType, Declarator, Kind, MemberInfo, PathPart,
-    TypeId,
-};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
+use qmdb_kernel::btf::render::{self, Style};
+use qmdb_kernel::btf::value::{self, Decoder, Field, NoMemory, Value};
+use qmdb_kernel::btf::{
+    parse_path, split_type_words, Btf, BtfError, CType, Declarator, Kind, MemberInfo, PathPart,
+    TypeId,
+};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -58,7 +58,7 @@ const MAX_ARRAY_LIMIT: u64 = 1 << 20;
 
 /// The kernel's BTF, or the error saying how to get it.
 pub(crate) fn kernel_types(session: &Session, cmd: &str) -> Result<Arc<Btf>, DcmdError> {
-    session.require_kernel(cmd)?.types.clone().ok_or_else(|| {
+    session.require_kernel()?.types.clone().ok_or_else(|| {
         DcmdError::usage(
             cmd,
             "no type information: the kernel image has neither .BTF nor DWARF",

@@ -2,10 +2,10 @@
 
 use crate::args::getopts;
 use crate::error::DcmdError;
-use crate::linux::{self, Scope, Task, TaskList};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
+use qmdb_linux::{self, Scope, Task, TaskList};
 use serde_json::json;
 
 pub const PS: DcmdDef = DcmdDef {
@@ -47,9 +47,9 @@ pub(crate) fn tasks(
     scope: Scope,
     sink: &mut Sink<'_>,
 ) -> Result<TaskList, DcmdError> {
-    let layout = linux::layout(session, cmd)?;
+    let layout = qmdb_linux::layout(session, cmd)?;
     let limit = session.walk_limit();
-    let list = linux::walk_tasks(session, &layout, scope, limit)?;
+    let list = qmdb_linux::walk_tasks(session, &layout, scope, limit)?;
     for p in &list.problems {
         sink.warn(p);
     }
@@ -57,7 +57,7 @@ pub(crate) fn tasks(
 }
 
 fn ppid(list: &TaskList, t: &Task) -> i32 {
-    list.find(linux::TaskRef(qmdb_bridge::VirtAddr(t.real_parent)))
+    list.find(qmdb_linux::TaskRef(qmdb_bridge::VirtAddr(t.real_parent)))
         .map_or(0, |p| p.tgid)
 }
 

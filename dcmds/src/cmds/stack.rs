@@ -1,13 +1,13 @@
 //! `$c` / `::stack` and `$C`: the kernel stack of the selected vCPU.
 
-use crate::cmds::findstack::{end_note, kernel_frames};
+use crate::cmds::findstack::kernel_frames;
 use crate::error::DcmdError;
-use crate::linux::modules::frame_symbol;
-use crate::linux::{self};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
+use qmdb_linux::modules::frame_symbol;
+use qmdb_linux::{self};
 use serde_json::json;
 
 pub const STACK: DcmdDef = DcmdDef {
@@ -52,8 +52,8 @@ fn run(
     if !inv.args.is_empty() {
         return Err(inv.usage_error("takes no arguments"));
     }
-    let ctx = linux::context(session, &cmd)?;
-    let (setup, problems) = linux::stack_setup(session, &ctx)?;
+    let ctx = qmdb_linux::context(session, &cmd)?;
+    let (setup, problems) = qmdb_linux::stack_setup(session, &ctx)?;
     for p in &problems {
         sink.warn(p);
     }
@@ -73,7 +73,7 @@ fn run(
             ),
         ));
     };
-    let task = linux::tasks::read_task(session, &ctx.layout, current)?;
+    let task = qmdb_linux::tasks::read_task(session, &ctx.layout, current)?;
     let bt = setup.backtrace(session, &ctx.layout, &task)?;
     if let Some(note) = &bt.note {
         sink.line(&format!("({note}; pc {:x})", vcpu.pc()));
@@ -96,7 +96,7 @@ fn run(
             "reliable": f.reliable,
         }));
     }
-    if let Some(note) = bt.backtrace.as_ref().and_then(|b| end_note(&b.end)) {
+    if let Some(note) = bt.backtrace.as_ref().and_then(|b| b.end.note()) {
         sink.line(&format!("(walk ended: {note})"));
     }
     sink.data(json!({

@@ -1,16 +1,16 @@
 //! `::stacks`: every task's stack, identical stacks grouped, most common first.
 
 use crate::args::getopts;
-use crate::cmds::findstack::{end_note, kernel_frames};
+use crate::cmds::findstack::kernel_frames;
 use crate::error::DcmdError;
-use crate::linux::backtrace::{StackOrigin, TaskBacktrace};
-use crate::linux::modules::frame_symbol;
-use crate::linux::state::state_name;
-use crate::linux::{self, Scope, Task};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
+use qmdb_linux::backtrace::{StackOrigin, TaskBacktrace};
+use qmdb_linux::modules::frame_symbol;
+use qmdb_linux::state::state_name;
+use qmdb_linux::{self, Scope, Task};
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -112,13 +112,13 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     }
     let only_states = opts.value('t').map(|t| states(&cmd, t)).transpose()?;
     let not_states = opts.value('T').map(|t| states(&cmd, t)).transpose()?;
-    let ctx = linux::context(session, &cmd)?;
+    let ctx = qmdb_linux::context(session, &cmd)?;
     let limit = session.walk_limit();
-    let list = linux::walk_tasks(session, &ctx.layout, Scope::Threads, limit)?;
+    let list = qmdb_linux::walk_tasks(session, &ctx.layout, Scope::Threads, limit)?;
     for p in &list.problems {
         sink.warn(p);
     }
-    let (setup, problems) = linux::stack_setup(session, &ctx)?;
+    let (setup, problems) = qmdb_linux::stack_setup(session, &ctx)?;
     for p in &problems {
         sink.warn(p);
     }
@@ -221,7 +221,7 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
             sink.line(&format!("{pad}(running in user mode)"));
         } else if let Some(note) = g.bt.note.as_ref() {
             sink.line(&format!("{pad}({note})"));
-        } else if let Some(note) = g.bt.backtrace.as_ref().and_then(|b| end_note(&b.end)) {
+        } else if let Some(note) = g.bt.backtrace.as_ref().and_then(|b| b.end.note()) {
             sink.line(&format!("{pad}(walk ended: {note})"));
         }
         sink.line("");

@@ -1,10 +1,10 @@
 //! `addr::task`: one task's summary.
 
 use crate::error::DcmdError;
-use crate::linux::{self, state::state_name, TaskRef};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
+use qmdb_linux::{self, state::state_name, TaskRef};
 use serde_json::json;
 
 pub const TASK: DcmdDef = DcmdDef {
@@ -26,9 +26,9 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     if !inv.args.is_empty() {
         return Err(inv.usage_error("takes no arguments"));
     }
-    let layout = linux::layout(session, &cmd)?;
-    let t = linux::tasks::read_task(session, &layout, TaskRef(inv.addr))?;
-    let parent = linux::tasks::read_task(
+    let layout = qmdb_linux::layout(session, &cmd)?;
+    let t = qmdb_linux::tasks::read_task(session, &layout, TaskRef(inv.addr))?;
+    let parent = qmdb_linux::tasks::read_task(
         session,
         &layout,
         TaskRef(qmdb_bridge::VirtAddr(t.real_parent)),

@@ -6,13 +6,13 @@ mod space;
 mod tasks;
 
 use crate::error::DcmdError;
-use crate::linux::modules::session_modules;
-use crate::linux::slab::sheaves::InSheaf;
-use crate::linux::slab::{self, ObjectState, Placement, SlabLayout, SlabObject};
 use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
+use qmdb_linux::modules::session_modules;
+use qmdb_linux::slab::sheaves::InSheaf;
+use qmdb_linux::slab::{self, ObjectState, Placement, SlabLayout, SlabObject};
 use serde_json::{json, Value};
 use space::{Region, Space};
 
@@ -104,7 +104,7 @@ fn module(
 ) -> Result<bool, DcmdError> {
     let (_, list) = match session_modules(session, cmd) {
         Ok(l) => l,
-        Err(e) if e.ends_command() => return Err(e),
+        Err(e) if e.ends_command() => return Err(e.into()),
         Err(_) => return Ok(false),
     };
     let Some(m) = list
@@ -121,7 +121,7 @@ fn module(
     };
     let hit = session
         .module_symbols()
-        .and_then(|syms| crate::symbols::SymbolLookup::lookup_addr(&*syms, VirtAddr(addr)));
+        .and_then(|syms| qmdb_kernel::symbols::SymbolLookup::lookup_addr(&*syms, VirtAddr(addr)));
     let sym = hit.as_ref().map(|h| {
         let name = h
             .name
@@ -269,7 +269,7 @@ fn slab(
     match slab::lookup(session, &layout, &space.map, addr) {
         Ok(Some(o)) => out.push(slab_match(session, &o)),
         Ok(None) => {}
-        Err(slab::SlabError::Read(e)) if e.ends_command() => return Err(e),
+        Err(slab::SlabError::Read(e)) if e.ends_command() => return Err(e.into()),
         Err(e) => sink.warn(&format!("{cmd}: {:x}: slab: {e}", addr)),
     }
     Ok(())

@@ -11,10 +11,10 @@ use super::event::{EventKind, LimitAction};
 use super::stop::{here, report, Here, StopWhy};
 use super::table::{Resume, StepKind};
 use crate::error::DcmdError;
-use crate::linux::{self, LinuxContext, TaskRef};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::{BreakKind, StopReason, Target, VcpuId, VirtAddr};
+use qmdb_linux::{self, LinuxContext, TaskRef};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,7 +96,7 @@ impl Run {
     pub(super) fn new(session: &mut Session, cmd: &str, timeout: Option<Duration>) -> Run {
         let started = Instant::now();
         let linux = if session.kernel().is_some() {
-            linux::context(session, cmd).ok()
+            qmdb_linux::context(session, cmd).ok()
         } else {
             None
         };
@@ -107,7 +107,7 @@ impl Run {
         }
     }
 
-    fn layout(&self) -> Option<&linux::LinuxLayout> {
+    fn layout(&self) -> Option<&qmdb_linux::LinuxLayout> {
         self.linux.as_ref().map(|c| &c.layout)
     }
 }
@@ -485,7 +485,7 @@ fn out_goal(session: &mut Session, run: &Run, h: &Here) -> Result<Goal, DcmdErro
     let cmd = "::step out";
     let ctx = match &run.linux {
         Some(c) => Arc::clone(c),
-        None => linux::context(session, cmd)?,
+        None => qmdb_linux::context(session, cmd)?,
     };
     if h.user_mode {
         return Err(DcmdError::usage(
@@ -497,7 +497,7 @@ fn out_goal(session: &mut Session, run: &Run, h: &Here) -> Result<Goal, DcmdErro
         .task
         .clone()
         .ok_or_else(|| DcmdError::usage(cmd, "cannot tell which task the vCPU runs"))?;
-    let (setup, _) = linux::stack_setup(session, &ctx)?;
+    let (setup, _) = qmdb_linux::stack_setup(session, &ctx)?;
     let bt = setup.backtrace(session, &ctx.layout, &task)?;
     let frames: Vec<_> = crate::cmds::findstack::kernel_frames(&bt)
         .copied()
@@ -505,7 +505,7 @@ fn out_goal(session: &mut Session, run: &Run, h: &Here) -> Result<Goal, DcmdErro
     let caller = frames
         .get(1)
         .ok_or_else(|| DcmdError::usage(cmd, "the unwinder found no caller of this frame"))?;
-    if caller.kind != crate::unwind::FrameKind::Call || !caller.reliable {
+    if caller.kind != qmdb_unwind::FrameKind::Call || !caller.reliable {
         return Err(DcmdError::usage(
             cmd,
             format!(

@@ -13,10 +13,10 @@
 use super::event::{EventKind, WatchMode};
 use super::table::StepKind;
 use crate::error::DcmdError;
-use crate::linux::{self, LinuxLayout, PerCpu, Task};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::{VcpuId, VirtAddr};
+use qmdb_linux::{self, LinuxLayout, PerCpu, Task};
 use serde_json::json;
 use std::time::Duration;
 
@@ -68,8 +68,8 @@ pub fn here(
         let Some(cpu) = cpu else {
             return Ok((None, None));
         };
-        let (curr, _) = linux::tasks::current_and_idle(session, layout, &percpu, cpu)?;
-        let task = linux::tasks::read_task(session, layout, curr)?;
+        let (curr, _) = qmdb_linux::tasks::current_and_idle(session, layout, &percpu, cpu)?;
+        let task = qmdb_linux::tasks::read_task(session, layout, curr)?;
         Ok((Some(cpu), Some(task)))
     })();
     match found {

@@ -1,9 +1,9 @@
 //! Run control against [`MockTarget`]'s simulated stops.
 
-use crate::mock::{MockShared, MockStop, MockTarget, TableSymbols};
 use crate::output::CaptureOutput;
 use crate::session::{ExecOutcome, Session};
 use qmdb_bridge::BreakKind;
+use qmdb_linux::mock::{MockShared, MockStop, MockTarget, TableSymbols};
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -7,7 +7,7 @@
 pub mod ast;
 pub mod expr;
 pub mod lexer;
-pub mod number;
+pub use qmdb_kernel::number;
 pub mod parser;
 pub mod token;
 

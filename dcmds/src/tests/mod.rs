@@ -1,5 +1,6 @@
 //! Session-level tests against [`MockTarget`].
 
+mod btf_dcmds;
 mod dcmds;
 mod dis;
 mod display;
@@ -7,10 +8,10 @@ mod json;
 mod pipeline;
 mod session;
 
-use crate::mock::{MockShared, MockTarget, TableSymbols};
 use crate::output::CaptureOutput;
 use crate::session::{ExecOutcome, Session};
 use qmdb_bridge::VirtAddr;
+use qmdb_linux::mock::{MockShared, MockTarget, TableSymbols};
 use std::cell::RefCell;
 use std::rc::Rc;
 

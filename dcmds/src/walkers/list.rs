@@ -73,7 +73,7 @@ fn init(
 
 impl ListWalk {
     fn read_next(&self, session: &mut Session, node: VirtAddr) -> Result<u64, DcmdError> {
-        session.read_u64(node.add(self.offset), Some("next pointer"))
+        Ok(session.read_u64(node.add(self.offset), Some("next pointer"))?)
     }
 }
 

@@ -2,10 +2,10 @@
 
 use crate::args::Arg;
 use crate::error::DcmdError;
-use crate::linux::{self, Scope};
 use crate::registry::{Walk, WalkerDef};
 use crate::session::Session;
 use qmdb_bridge::VirtAddr;
+use qmdb_linux::{self, Scope};
 
 pub const THREAD: WalkerDef = WalkerDef {
     name: "thread",
@@ -66,9 +66,9 @@ fn init(
             format!("unexpected argument '{}'", a.text),
         ));
     }
-    let layout = linux::layout(session, &cmd)?;
+    let layout = qmdb_linux::layout(session, &cmd)?;
     let limit = session.walk_limit();
-    let list = linux::walk_tasks(session, &layout, scope, limit)?;
+    let list = qmdb_linux::walk_tasks(session, &layout, scope, limit)?;
     Ok(Box::new(TaskWalk {
         tasks: list
             .tasks

@@ -7,11 +7,11 @@
 
 #![allow(dead_code)]
 
-use qmdb_dcmds::kernel::btf::builder::BtfBuilder;
-use qmdb_dcmds::kernel::btf::layout::int;
-use qmdb_dcmds::kernel::{Btf, Kernel, Symbol, SymbolTable};
 use qmdb_dcmds::mock::MockTarget;
 use qmdb_dcmds::Session;
+use qmdb_kernel::btf::builder::BtfBuilder;
+use qmdb_kernel::btf::layout::int;
+use qmdb_kernel::{Btf, Kernel, Symbol, SymbolTable};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Shared by the integration tests that read the real Debian kernels.
 
-use qmdb_dcmds::kernel::cache::default_cache_root;
-use qmdb_dcmds::kernel::KernelImage;
+use qmdb_kernel::cache::default_cache_root;
+use qmdb_kernel::KernelImage;
 
 /// The cached vmlinuz of `version` ("6.1" or "6.12"), or a failure saying how to get it.
 #[allow(dead_code)]

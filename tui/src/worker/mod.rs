@@ -205,7 +205,7 @@ impl Worker {
                 match self.status() {
                     Ok(st) => {
                         self.send(Event::Connected(st));
-                        if let Some(k) = self.session.as_ref().and_then(Session::kernel) {
+                        if let Some(k) = self.session.as_ref().and_then(|s| s.kernel()) {
                             let (symbols, types) = rows::names(k);
                             self.send(Event::Names { symbols, types });
                         }

@@ -8,9 +8,9 @@
 
 use crate::protocol::{DisasmRow, FrameRow, RegisterRow, StackView, ThreadRow};
 use qmdb_bridge::regs::RegLayout;
-use qmdb_dcmds::kernel::btf::Kind;
-use qmdb_dcmds::kernel::Kernel;
 use qmdb_dcmds::CommandRecord;
+use qmdb_kernel::btf::Kind;
+use qmdb_kernel::Kernel;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 

@@ -4,10 +4,10 @@
 use super::tasks::frame_of;
 use super::Match;
 use crate::error::DcmdError;
-use crate::linux;
+
 use crate::session::Session;
-use crate::unwind::StackKind;
 use qmdb_bridge::VirtAddr;
+use qmdb_unwind::StackKind;
 use serde_json::json;
 
 /// The IRQ or exception stack match of `addr`, if it lies on one.
@@ -17,8 +17,8 @@ pub fn describe(
     addr: u64,
     out: &mut Vec<Match>,
 ) -> Result<(), DcmdError> {
-    let ctx = linux::context(session, cmd)?;
-    let (setup, _) = linux::stack_setup(session, &ctx)?;
+    let ctx = qmdb_linux::context(session, cmd)?;
+    let (setup, _) = qmdb_linux::stack_setup(session, &ctx)?;
     let Some((cpu, region)) = setup.cpu_stack_at(addr) else {
         return Ok(());
     };
@@ -40,12 +40,12 @@ pub fn describe(
         .and_then(|v| v.current);
     let mut frame = None;
     if let Some(t) = current {
-        match linux::tasks::read_task(session, &ctx.layout, t) {
+        match qmdb_linux::tasks::read_task(session, &ctx.layout, t) {
             Ok(task) => {
                 let bt = setup.backtrace(session, &ctx.layout, &task)?;
                 frame = frame_of(&bt, range.clone(), addr).map(|f| (task, f));
             }
-            Err(e) if e.ends_command() => return Err(e),
+            Err(e) if e.ends_command() => return Err(e.into()),
             Err(_) => {}
         }
     }

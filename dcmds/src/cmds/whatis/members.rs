@@ -1,6 +1,6 @@
 //! The member of a struct at a byte offset, as a path (`thread.sp`, `pids[1].node`).
 
-use crate::kernel::btf::{Btf, Kind, TypeId, MAX_DEPTH};
+use qmdb_kernel::btf::{Btf, Kind, TypeId, MAX_DEPTH};
 
 /// Where an offset falls in a struct.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub fn member_at(btf: &Btf, id: TypeId, offset: u64) -> Option<MemberAt> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::btf::builder::BtfBuilder;
+    use qmdb_kernel::btf::builder::BtfBuilder;
 
     fn btf() -> (Btf, TypeId) {
         let mut b = BtfBuilder::new();

@@ -5,11 +5,11 @@
 use super::members::member_at;
 use super::Match;
 use crate::error::DcmdError;
-use crate::kernel::btf::Btf;
-use crate::linux::percpu::PerCpu;
-use crate::linux::slab::DirectMap;
 use crate::session::Session;
 use qmdb_bridge::VirtAddr;
+use qmdb_kernel::btf::Btf;
+use qmdb_linux::percpu::PerCpu;
+use qmdb_linux::slab::DirectMap;
 use serde_json::json;
 use std::ops::Range;
 
@@ -234,7 +234,7 @@ fn percpu(session: &mut Session, addr: u64, out: &mut Vec<Match>) -> Result<(), 
     };
     let percpu = match PerCpu::read(session) {
         Ok(p) => p,
-        Err(e) if e.ends_command() => return Err(e),
+        Err(e) if e.ends_command() => return Err(e.into()),
         Err(_) => return Ok(()),
     };
     let unit = match session.symbols().lookup_name("pcpu_unit_size") {
@@ -332,7 +332,7 @@ fn cpu_entry_area(
 fn cea_cpu(session: &mut Session, slot: u64) -> Result<Option<u32>, DcmdError> {
     let percpu = match PerCpu::read(session) {
         Ok(p) => p,
-        Err(e) if e.ends_command() => return Err(e),
+        Err(e) if e.ends_command() => return Err(e.into()),
         Err(_) => return Ok(None),
     };
     let Some(var) = session.symbols().lookup_name("_cea_offset") else {
@@ -352,7 +352,7 @@ fn cea_cpu(session: &mut Session, slot: u64) -> Result<Option<u32>, DcmdError> {
                     return Ok(Some(cpu));
                 }
             }
-            Err(e) if e.ends_command() => return Err(e),
+            Err(e) if e.ends_command() => return Err(e.into()),
             Err(_) => {}
         }
     }

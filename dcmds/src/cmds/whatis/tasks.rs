@@ -5,10 +5,10 @@ use super::members::member_at;
 use super::Match;
 use crate::cmds::findstack::kernel_frames;
 use crate::error::DcmdError;
-use crate::linux::backtrace::TaskBacktrace;
-use crate::linux::{self, Scope, Task, TaskList};
 use crate::session::Session;
 use qmdb_bridge::VirtAddr;
+use qmdb_linux::backtrace::TaskBacktrace;
+use qmdb_linux::{self, Scope, Task, TaskList};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -17,13 +17,13 @@ struct WhatisTasks(TaskList);
 
 fn tasks(
     session: &mut Session,
-    layout: &linux::LinuxLayout,
+    layout: &qmdb_linux::LinuxLayout,
 ) -> Result<Arc<WhatisTasks>, DcmdError> {
     if let Some(t) = session.command_cached::<WhatisTasks>() {
         return Ok(t);
     }
     let limit = session.walk_limit();
-    let list = linux::walk_tasks(session, layout, Scope::Threads, limit)?;
+    let list = qmdb_linux::walk_tasks(session, layout, Scope::Threads, limit)?;
     let t = Arc::new(WhatisTasks(list));
     session.cache_for_command(Arc::clone(&t));
     Ok(t)
@@ -65,7 +65,7 @@ pub fn describe(
     addr: u64,
     out: &mut Vec<Match>,
 ) -> Result<(), DcmdError> {
-    let ctx = linux::context(session, cmd)?;
+    let ctx = qmdb_linux::context(session, cmd)?;
     let list = tasks(session, &ctx.layout)?;
     let size = task_size(session, ctx.layout.task.size);
     let on_stack = list
@@ -147,12 +147,12 @@ fn plus(off: u64) -> String {
 
 fn stack_match(
     session: &mut Session,
-    ctx: &linux::LinuxContext,
+    ctx: &qmdb_linux::LinuxContext,
     t: &Task,
     addr: u64,
 ) -> Result<Match, DcmdError> {
     let off = addr - t.stack;
-    let (setup, _) = linux::stack_setup(session, ctx)?;
+    let (setup, _) = qmdb_linux::stack_setup(session, ctx)?;
     let bt = setup.backtrace(session, &ctx.layout, t)?;
     let frame = frame_of(&bt, t.stack_range(), addr);
     let func = frame.map(|(_, _, pc)| session.symbolize(VirtAddr(pc)));
@@ -194,8 +194,8 @@ fn stack_match(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linux::backtrace::StackOrigin;
-    use crate::unwind::{Backtrace, EndReason, Frame, FrameKind};
+    use qmdb_linux::backtrace::StackOrigin;
+    use qmdb_unwind::{Backtrace, EndReason, Frame, FrameKind};
 
     fn frame(sp: u64, pc: u64, kind: FrameKind) -> Frame {
         Frame {

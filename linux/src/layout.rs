@@ -1,0 +1,249 @@
+//! Where the fields qmdb reads live in the running kernel's structures, from its BTF.
+//!
+//! Offsets are never constants keyed to a kernel version: members were renamed (`state` →
+//! `__state`), moved (`cpu` into `thread_info`) and replaced (`thread_group` by
+//! `signal->thread_head`/`thread_node`), so each is looked up by name, with the older name
+//! as a fallback.
+
+use qmdb_kernel::btf::{Btf, BtfError, TypeId};
+
+/// A member's byte offset and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// Offsets in `struct task_struct` and the structures reached from it.
+#[derive(Debug, Clone)]
+pub struct TaskLayout {
+    /// `sizeof(struct task_struct)`.
+    pub size: u64,
+    pub state: Field,
+    pub exit_state: Option<Field>,
+    pub flags: Field,
+    /// `stack`: the base of the task's kernel stack.
+    pub stack: u64,
+    /// `thread_info.cpu` or `cpu`.
+    pub cpu: Option<Field>,
+    pub on_cpu: Option<Field>,
+    pub tasks: u64,
+    pub pid: u64,
+    pub tgid: u64,
+    pub real_parent: u64,
+    pub comm: Field,
+    /// `thread.sp`: the saved stack pointer of a task that is not running.
+    pub thread_sp: u64,
+    pub mm: Option<u64>,
+    pub threads: ThreadLinks,
+}
+
+/// How a process's threads are linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadLinks {
+    /// `signal->thread_head`, each thread on it through `thread_node` (6.6+, and some
+    /// backports such as Debian's 6.1).
+    SignalHead {
+        signal: u64,
+        thread_head: u64,
+        thread_node: u64,
+    },
+    /// A ring through every thread's `thread_group`.
+    Ring { thread_group: u64 },
+}
+
+/// Offsets in the scheduler's per-CPU `struct rq`.
+#[derive(Debug, Clone, Copy)]
+pub struct RqLayout {
+    pub curr: u64,
+    pub idle: u64,
+}
+
+/// `struct inactive_task_frame`: what `__switch_to_asm` pushes before it saves `thread.sp`.
+#[derive(Debug, Clone, Copy)]
+pub struct SwitchFrameLayout {
+    pub bp: u64,
+    pub ret_addr: u64,
+}
+
+/// Everything the Linux walkers and `::findstack` need from BTF.
+#[derive(Debug, Clone)]
+pub struct LinuxLayout {
+    pub task: TaskLayout,
+    pub rq: RqLayout,
+    pub switch_frame: SwitchFrameLayout,
+    /// `struct pcpu_hot` (6.2+), which holds the IRQ stack pointer among others.
+    pub pcpu_hot_hardirq_stack: Option<u64>,
+}
+
+/// A structure or member the kernel's BTF does not have.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("kernel layout: {0}")]
+pub struct LayoutError(String);
+
+/// `struct NAME`'s type id, or a message saying the kernel's BTF has no such struct.
+pub(crate) fn find_struct(btf: &Btf, name: &str) -> Result<TypeId, String> {
+    btf.find(&format!("struct {name}"))
+        .ok()
+        .and_then(|ct| ct.plain())
+        .ok_or_else(|| format!("the kernel's BTF has no struct {name}"))
+}
+
+/// Where a member is: byte offset and size, and for a bitfield its bit position within
+/// the first byte and its width (0 otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemberPlace {
+    pub offset: u64,
+    pub size: u64,
+    pub bit: u32,
+    pub bits: u32,
+}
+
+/// The member at `path` (`a.b`, through anonymous members) of `struct sname` (type `id`),
+/// or a message naming it.
+pub(crate) fn find_member(
+    btf: &Btf,
+    id: TypeId,
+    sname: &str,
+    path: &str,
+) -> Result<MemberPlace, String> {
+    let m = btf
+        .member(id, path)
+        .map_err(|_| format!("struct {sname} has no member {path}"))?;
+    let size = btf
+        .size_of(m.ty)
+        .map_err(|e| format!("{sname}.{path}: {e}"))?;
+    Ok(MemberPlace {
+        offset: m.byte_offset(),
+        size,
+        bit: (m.bit_offset % 8) as u32,
+        bits: m.bitfield_size,
+    })
+}
+
+fn struct_id(btf: &Btf, name: &str) -> Result<TypeId, LayoutError> {
+    find_struct(btf, name).map_err(LayoutError)
+}
+
+fn field_of(btf: &Btf, id: TypeId, path: &str) -> Result<Field, BtfError> {
+    let m = btf.member(id, path)?;
+    Ok(Field {
+        offset: m.byte_offset(),
+        size: btf.size_of(m.ty)?,
+    })
+}
+
+fn required(btf: &Btf, id: TypeId, sname: &str, paths: &[&str]) -> Result<Field, LayoutError> {
+    paths
+        .iter()
+        .find_map(|p| field_of(btf, id, p).ok())
+        .ok_or_else(|| {
+            LayoutError(format!(
+                "struct {sname} has no member {}",
+                paths.join(" or ")
+            ))
+        })
+}
+
+fn optional(btf: &Btf, id: TypeId, paths: &[&str]) -> Option<Field> {
+    paths.iter().find_map(|p| field_of(btf, id, p).ok())
+}
+
+impl LinuxLayout {
+    /// Looks every offset up in `btf`; the error names the first structure or member
+    /// missing.
+    pub fn from_btf(btf: &Btf) -> Result<LinuxLayout, LayoutError> {
+        let t = struct_id(btf, "task_struct")?;
+        let ts = "task_struct";
+        let size = btf
+            .size_of(t)
+            .map_err(|e| LayoutError(format!("struct task_struct: {e}")))?;
+        let threads = match (
+            optional(btf, t, &["signal"]),
+            optional(btf, t, &["thread_node"]),
+            struct_id(btf, "signal_struct")
+                .ok()
+                .and_then(|s| optional(btf, s, &["thread_head"])),
+        ) {
+            (Some(signal), Some(node), Some(head)) => ThreadLinks::SignalHead {
+                signal: signal.offset,
+                thread_head: head.offset,
+                thread_node: node.offset,
+            },
+            _ => ThreadLinks::Ring {
+                thread_group: required(btf, t, ts, &["thread_group"])?.offset,
+            },
+        };
+        let task = TaskLayout {
+            size,
+            state: required(btf, t, ts, &["__state", "state"])?,
+            exit_state: optional(btf, t, &["exit_state"]),
+            flags: required(btf, t, ts, &["flags"])?,
+            stack: required(btf, t, ts, &["stack"])?.offset,
+            cpu: optional(btf, t, &["thread_info.cpu", "cpu"]),
+            on_cpu: optional(btf, t, &["on_cpu"]),
+            tasks: required(btf, t, ts, &["tasks"])?.offset,
+            pid: required(btf, t, ts, &["pid"])?.offset,
+            tgid: required(btf, t, ts, &["tgid"])?.offset,
+            real_parent: required(btf, t, ts, &["real_parent"])?.offset,
+            comm: required(btf, t, ts, &["comm"])?,
+            thread_sp: required(btf, t, ts, &["thread.sp"])?.offset,
+            mm: optional(btf, t, &["mm"]).map(|f| f.offset),
+            threads,
+        };
+        let rq = struct_id(btf, "rq")?;
+        let rq = RqLayout {
+            curr: required(btf, rq, "rq", &["curr"])?.offset,
+            idle: required(btf, rq, "rq", &["idle"])?.offset,
+        };
+        let f = struct_id(btf, "inactive_task_frame")?;
+        let switch_frame = SwitchFrameLayout {
+            bp: required(btf, f, "inactive_task_frame", &["bp"])?.offset,
+            ret_addr: required(btf, f, "inactive_task_frame", &["ret_addr"])?.offset,
+        };
+        let pcpu_hot_hardirq_stack = struct_id(btf, "pcpu_hot")
+            .ok()
+            .and_then(|p| optional(btf, p, &["hardirq_stack_ptr"]))
+            .map(|f| f.offset);
+        Ok(LinuxLayout {
+            task,
+            rq,
+            switch_frame,
+            pcpu_hot_hardirq_stack,
+        })
+    }
+
+    /// How many bytes of a task_struct hold every field qmdb reads.
+    pub fn task_prefix(&self) -> u64 {
+        let t = &self.task;
+        let mut end = [
+            t.state.offset + t.state.size,
+            t.flags.offset + t.flags.size,
+            t.stack + 8,
+            t.tasks + 16,
+            t.pid + 4,
+            t.tgid + 4,
+            t.real_parent + 8,
+            t.comm.offset + t.comm.size,
+            t.thread_sp + 8,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        for f in [t.exit_state, t.cpu, t.on_cpu].into_iter().flatten() {
+            end = end.max(f.offset + f.size);
+        }
+        if let Some(mm) = t.mm {
+            end = end.max(mm + 8);
+        }
+        end = end.max(match t.threads {
+            ThreadLinks::SignalHead {
+                signal,
+                thread_node,
+                ..
+            } => (signal + 8).max(thread_node + 16),
+            ThreadLinks::Ring { thread_group } => thread_group + 16,
+        });
+        end.min(t.size.max(end))
+    }
+}
