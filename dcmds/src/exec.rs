@@ -18,6 +18,17 @@ use qmdb_bridge::VirtAddr;
 pub const MAX_COUNT: u64 = 1 << 20;
 
 pub(crate) fn execute(session: &mut Session, line: &str, out: &mut dyn Output) -> ExecOutcome {
+    execute_with(session, line, out, None)
+}
+
+/// [`execute`], where a dcmd that needs an address and is given none (nor a count) runs at
+/// `default_addr`: a breakpoint callback's `::findstack` runs on the stopping CPU's task.
+pub(crate) fn execute_with(
+    session: &mut Session,
+    line: &str,
+    out: &mut dyn Output,
+    default_addr: Option<VirtAddr>,
+) -> ExecOutcome {
     let mut outcome = ExecOutcome {
         all_ok: true,
         quit: false,
@@ -32,7 +43,7 @@ pub(crate) fn execute(session: &mut Session, line: &str, out: &mut dyn Output) -
         session.clear_command_cache();
         let result = cmd
             .stages
-            .and_then(|stages| run_pipeline(session, &stages, out));
+            .and_then(|stages| run_pipeline(session, &stages, out, default_addr));
         let ok = match result {
             Ok(ok) => ok,
             Err(DcmdError::OutputClosed) => false,
@@ -74,6 +85,7 @@ fn run_pipeline(
     session: &mut Session,
     stages: &[Stage],
     out: &mut dyn Output,
+    default_addr: Option<VirtAddr>,
 ) -> Result<bool, DcmdError> {
     let Some((first, rest)) = stages.split_first() else {
         return Ok(true);
@@ -87,7 +99,15 @@ fn run_pipeline(
             _ => Ok(None),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let addr = first.addr.as_ref().map(|e| eval(e, session)).transpose()?;
+    let mut addr = first.addr.as_ref().map(|e| eval(e, session)).transpose()?;
+    let needs_addr = defs
+        .first()
+        .copied()
+        .flatten()
+        .is_some_and(|d| d.address_rule() == AddressRule::Required);
+    if addr.is_none() && first.count.is_none() && needs_addr {
+        addr = default_addr.map(|a| a.0);
+    }
     let count = match &first.count {
         Some(e) => eval(e, session)?,
         None => 1,
@@ -186,16 +206,10 @@ fn run_stage(
             let def = def.ok_or_else(|| DcmdError::UnknownDcmd(name.clone()))?;
             match (def.address_rule(), flags.addrspec) {
                 (AddressRule::Required, false) => {
-                    return Err(DcmdError::usage(
-                        display_name(name),
-                        format!("needs an address (usage: {})", def.synopsis()),
-                    ))
+                    return Err(def.usage_error_named(name, "needs an address"))
                 }
                 (AddressRule::None, true) => {
-                    return Err(DcmdError::usage(
-                        display_name(name),
-                        format!("does not take an address (usage: {})", def.synopsis()),
-                    ))
+                    return Err(def.usage_error_named(name, "does not take an address"))
                 }
                 _ => {}
             }

@@ -23,7 +23,9 @@
 
 pub mod args;
 pub mod attach;
+pub mod call;
 pub mod cmds;
+pub mod dcmd;
 pub mod dis;
 pub mod error;
 pub mod events;
@@ -35,6 +37,8 @@ pub mod lang;
 pub use qmdb_linux::mock;
 pub mod output;
 pub mod proxy;
+pub mod record;
+pub mod records;
 pub mod registry;
 pub mod session;
 pub mod sink;
@@ -43,9 +47,10 @@ pub mod walkers;
 #[cfg(test)]
 mod tests;
 
+pub use call::Call;
+pub use dcmd::{DcmdDef, DcmdFlags, Invocation, Walk, WalkerDef};
 pub use error::{DcmdError, Location, ReadCause};
 pub use output::{CaptureOutput, CommandRecord, JsonOutput, Output, TextOutput};
 pub use qmdb_kernel::symbols::{NoSymbols, SymbolHit, SymbolLookup};
-pub use registry::{DcmdDef, DcmdFlags, Invocation, Walk, WalkerDef};
 pub use session::{ExecOutcome, Session};
 pub use sink::Sink;

@@ -28,6 +28,7 @@ use crate::cmds::monitor::is_read_only;
 use crate::error::DcmdError;
 use crate::events::front_end::{self, Verdict};
 use crate::output::Output;
+use crate::records::{CpuRow, TaskRow};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::proxy::backend::{
@@ -36,9 +37,9 @@ use qmdb_bridge::proxy::backend::{
 use qmdb_bridge::{StopReason, Target, VcpuId, VirtAddr};
 use qmdb_kernel::btf::Btf;
 use qmdb_linux::tasks::read_task;
-use qmdb_linux::{vcpu_states, walk_tasks, LinuxLayout, PerCpu, Scope, Task, TaskRef};
+use qmdb_linux::{LinuxLayout, TaskRef};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Why run-control dcmds are refused in `monitor` (see the module docs).
 const GDB_RUNS: &str = "gdb runs the guest in proxy mode: use gdb's continue, stepi and \
@@ -222,57 +223,71 @@ impl SessionBackend {
             .collect())
     }
 
-    /// Every task as a thread, each vCPU's current task marked.
-    fn task_threads(&mut self, kv: &KernelView) -> Result<Vec<ProxyThread>, DcmdError> {
+    /// Every task as a thread, each vCPU's current task marked: `::ps -t` and `::cpuinfo`
+    /// through the call API.
+    fn task_threads(&mut self) -> Result<Vec<ProxyThread>, DcmdError> {
         let session = &mut self.session;
-        // Whatever a previous command derived is stale: the guest may have run since.
-        session.clear_command_cache();
-        let limit = session.walk_limit();
-        let list = walk_tasks(session, &kv.layout, Scope::Threads, limit)?;
-        for p in &list.problems {
-            tracing::warn!("proxy: ::walk thread: {p}");
+        let mut ps = session.call("ps", None, &["-t"])?;
+        for p in &ps.warnings {
+            tracing::warn!("proxy: ::ps -t: {p}");
         }
-        let percpu = match PerCpu::read(session) {
-            Ok(p) => p,
-            Err(e) if e.ends_command() => return Err(e.into()),
+        let tasks = ps.take::<TaskRow>();
+        let cpus = match session.call("cpuinfo", None, &[]) {
+            Ok(mut c) => c.take::<CpuRow>(),
+            Err(e) if e.ends_command() => return Err(e),
             Err(e) => {
-                tracing::warn!("proxy: per-CPU data unreadable ({e}): no task is on a vCPU");
-                PerCpu::from_offsets(Vec::new())
+                tracing::warn!("proxy: ::cpuinfo failed ({e}): no task is on a vCPU");
+                session
+                    .target_mut()
+                    .vcpus()?
+                    .into_iter()
+                    .map(|v| CpuRow {
+                        vcpu: v.id.cpu_index(),
+                        vcpu_id: v.id,
+                        cpu: None,
+                        online: None,
+                        thread: None,
+                        pid: None,
+                        comm: None,
+                        mode: "kernel",
+                        pc: 0,
+                        symbol: None,
+                    })
+                    .collect()
             }
         };
-        let states = vcpu_states(session, &kv.layout, &percpu)?;
         // Each task's vCPU, the first vCPU claiming it winning.
-        let mut on_vcpu: HashMap<TaskRef, (VcpuId, bool)> = HashMap::new();
+        let known: HashSet<u64> = tasks.iter().map(|t| t.thread).collect();
+        let mut on_vcpu: HashMap<u64, (VcpuId, bool)> = HashMap::new();
         let mut orphans = Vec::new();
-        for s in &states {
-            match s.current.filter(|t| list.find(*t).is_some()) {
+        for c in &cpus {
+            match c.thread.filter(|t| known.contains(t)) {
                 Some(t) if !on_vcpu.contains_key(&t) => {
-                    on_vcpu.insert(t, (s.vcpu, s.user_mode));
+                    on_vcpu.insert(t, (c.vcpu_id, c.mode == "user"));
                 }
-                _ => orphans.push(s),
+                _ => orphans.push(c),
             }
         }
-        let mut threads: Vec<ProxyThread> = list
-            .tasks
+        let mut threads: Vec<ProxyThread> = tasks
             .iter()
             .map(|t| {
-                let vcpu = on_vcpu.get(&t.addr).copied();
+                let vcpu = on_vcpu.get(&t.thread).copied();
                 ProxyThread {
-                    key: ThreadKey::Task(t.addr.0 .0),
+                    key: ThreadKey::Task(t.thread),
                     extra: task_extra(t, vcpu),
                     vcpu: vcpu.map(|(v, _)| v),
                 }
             })
             .collect();
         // A vCPU whose task is unknown is still a thread: stops there must be reported.
-        threads.extend(orphans.into_iter().map(|s| ProxyThread {
-            key: ThreadKey::Vcpu(s.vcpu),
+        threads.extend(orphans.into_iter().map(|c| ProxyThread {
+            key: ThreadKey::Vcpu(c.vcpu_id),
             extra: format!(
                 "vCPU {}, current task unknown{}",
-                s.vcpu.cpu_index(),
-                if s.user_mode { " (user mode)" } else { "" }
+                c.vcpu,
+                if c.mode == "user" { " (user mode)" } else { "" }
             ),
-            vcpu: Some(s.vcpu),
+            vcpu: Some(c.vcpu_id),
         }));
         Ok(threads)
     }
@@ -375,8 +390,8 @@ impl SessionBackend {
 }
 
 /// `pid 42 comm S`, and ` on vCPU n` for the task running on one.
-fn task_extra(t: &Task, vcpu: Option<(VcpuId, bool)>) -> String {
-    let mut s = format!("pid {} {} {}", t.pid, t.comm, t.state_letter());
+fn task_extra(t: &TaskRow, vcpu: Option<(VcpuId, bool)>) -> String {
+    let mut s = format!("pid {} {} {}", t.pid, t.comm, t.state);
     if let Some((v, user)) = vcpu {
         s.push_str(&format!(" on vCPU {}", v.cpu_index()));
         if user {
@@ -395,11 +410,10 @@ impl ProxyBackend for SessionBackend {
         if self.view == ThreadView::Vcpus {
             return self.vcpu_threads();
         }
-        let kv = match self.kernel_view() {
-            Ok(kv) => kv,
-            Err(_) => return self.vcpu_threads(),
-        };
-        match self.task_threads(&kv) {
+        if self.kernel_view().is_err() {
+            return self.vcpu_threads();
+        }
+        match self.task_threads() {
             Ok(t) => Ok(t),
             Err(e) if e.ends_command() => Err(format!("cannot list the kernel's tasks: {e}")),
             Err(e) => {

@@ -3,6 +3,7 @@
 
 use crate::error::DcmdError;
 use crate::output::Output;
+use crate::record::{AnyRecord, Record};
 use qmdb_bridge::VirtAddr;
 use serde_json::Value;
 
@@ -44,6 +45,18 @@ impl<'a> Sink<'a> {
             None => {
                 self.out.line(&format!("{addr}"));
                 self.out.data(Value::String(format!("{:#x}", addr.0)));
+            }
+        }
+    }
+
+    /// A typed result: its text and JSON, or the record itself for a program's call. When
+    /// the stage feeds a pipe only the text is printed, as with [`Sink::data`].
+    pub fn record<R: Record>(&mut self, rec: R) {
+        if self.pipe.is_none() {
+            self.out.record(Box::new(rec));
+        } else {
+            for l in rec.lines() {
+                self.out.line(&l);
             }
         }
     }

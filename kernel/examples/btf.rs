@@ -3,6 +3,13 @@
 //!
 //! `cargo run --release -p qmdb-kernel --example btf -- VMLINUZ [TYPE [MEMBER...]]`
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use qmdb_kernel::{Btf, KernelImage};
 use std::time::Instant;
 

@@ -5,6 +5,13 @@
 //!
 //! Times are the fastest and the median of several runs (the machine may be busy).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use qmdb_kernel::kallsyms;
 use qmdb_kernel::{KernelImage, SymbolTable};
 use std::time::{Duration, Instant};

@@ -2,6 +2,13 @@
 //!
 //! `cargo run --release -p qmdb-kernel --example load_kernel -- VMLINUZ`
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use qmdb_kernel::KernelImage;
 use std::time::Instant;
 

@@ -4,8 +4,15 @@
 //!
 //! `cargo run --release -p qmdb-kernel --example orc -- VMLINUZ [FUNCTION...]`
 
-use qmdb_kernel::{KernelImage, SymbolTable};
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use qmdb_kernel::orc::{OrcKind, OrcTable};
+use qmdb_kernel::{KernelImage, SymbolTable};
 use std::collections::BTreeMap;
 use std::time::Instant;
 

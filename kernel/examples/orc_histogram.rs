@@ -7,8 +7,15 @@
 //!
 //! `--dump` also prints every entry as `ip raw-bytes` (to match against a System.map).
 
-use qmdb_kernel::KernelImage;
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use qmdb_kernel::orc::{OrcKind, OrcReg, OrcTable};
+use qmdb_kernel::KernelImage;
 use std::collections::BTreeMap;
 
 /// `(sp_reg, bp_reg, type, bits 11..16)` of one entry.

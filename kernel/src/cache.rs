@@ -14,9 +14,10 @@
 //! match its key); a bad entry is rebuilt, never trusted.
 
 use super::banner::{find_banner, Banner};
-use super::symtab::SymbolTable;
+use super::symtab::{SymbolError, SymbolTable};
 use super::{KernelError, KernelImage};
-use crate::orc::OrcTable;
+use crate::orc::{OrcError, OrcTable};
+use qmdb_bridge::rsp::encoding::EncodingError;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -206,14 +207,76 @@ fn store(root: &Path, key: &str, files: &KernelFiles, pointer: Option<&Path>) {
     }
 }
 
+/// Why a cache entry (or a file's pointer to one) cannot be used; the caller then rebuilds
+/// it from the image. Each error names the file of the entry that was wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// A file of the entry cannot be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `meta.json` is not the JSON qmdb writes.
+    #[error("{}: {source}", path.display())]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    /// A pointer file names no valid entry.
+    #[error("{}: bad entry name {key:?}", pointer.display())]
+    BadKey { pointer: PathBuf, key: String },
+    /// The entry was written by another version of qmdb.
+    #[error("{}: format {found} (want {want})", path.display())]
+    Format {
+        path: PathBuf,
+        found: u32,
+        want: u32,
+    },
+    /// `meta.json`'s text range is empty or reversed.
+    #[error("{}: bad text range {start:#x}..{end:#x}", path.display())]
+    TextRange { path: PathBuf, start: u64, end: u64 },
+    /// `symbols.bin` is damaged.
+    #[error("{}: {source}", path.display())]
+    Symbols { path: PathBuf, source: SymbolError },
+    /// `orc.bin` is damaged.
+    #[error("{}: {source}", path.display())]
+    Orc { path: PathBuf, source: OrcError },
+    /// `meta.json`'s build id is not hex.
+    #[error("{}: bad build id {hex:?}: {source}", path.display())]
+    BuildId {
+        path: PathBuf,
+        hex: String,
+        source: EncodingError,
+    },
+    /// The entry holds another kernel than its name says.
+    #[error("entry {key} holds kernel {found}")]
+    WrongKernel { key: String, found: String },
+}
+
+/// Reads a file of a cache entry.
+fn read_file(path: PathBuf) -> Result<(Vec<u8>, PathBuf), CacheError> {
+    match std::fs::read(&path) {
+        Ok(data) => Ok((data, path)),
+        Err(source) => Err(CacheError::Io { path, source }),
+    }
+}
+
 /// The entry a file's pointer names.
-fn read_pointed(root: &Path, pointer: &Path) -> Result<KernelFiles, String> {
-    let key = std::fs::read_to_string(pointer).map_err(|e| format!("{e}"))?;
+fn read_pointed(root: &Path, pointer: &Path) -> Result<KernelFiles, CacheError> {
+    let key = std::fs::read_to_string(pointer).map_err(|source| CacheError::Io {
+        path: pointer.to_path_buf(),
+        source,
+    })?;
     if key.is_empty()
         || key.len() > 128
         || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
-        return Err(format!("bad entry name {key:?}"));
+        return Err(CacheError::BadKey {
+            pointer: pointer.to_path_buf(),
+            key,
+        });
     }
     read_entry(&root.join("images").join(&key), &key)
 }
@@ -276,7 +339,7 @@ pub fn cached_identities(root: &Path) -> Vec<CachedIdentity> {
 }
 
 /// Reads and validates the entry `key`.
-pub fn load_entry(root: &Path, key: &str) -> Result<KernelFiles, String> {
+pub fn load_entry(root: &Path, key: &str) -> Result<KernelFiles, CacheError> {
     read_entry(&root.join("images").join(key), key)
 }
 
@@ -319,42 +382,46 @@ fn fnv1a(data: &[u8]) -> u64 {
 }
 
 /// Reads and validates the entry in `dir`, which must be the one named `key`.
-fn read_entry(dir: &Path, key: &str) -> Result<KernelFiles, String> {
-    let meta: Meta = serde_json::from_slice(
-        &std::fs::read(dir.join("meta.json")).map_err(|e| format!("meta.json: {e}"))?,
-    )
-    .map_err(|e| format!("meta.json: {e}"))?;
+fn read_entry(dir: &Path, key: &str) -> Result<KernelFiles, CacheError> {
+    let (json, path) = read_file(dir.join("meta.json"))?;
+    let meta: Meta = match serde_json::from_slice(&json) {
+        Ok(meta) => meta,
+        Err(source) => return Err(CacheError::Json { path, source }),
+    };
     if meta.format != FORMAT {
-        return Err(format!("format {} (want {FORMAT})", meta.format));
+        return Err(CacheError::Format {
+            path,
+            found: meta.format,
+            want: FORMAT,
+        });
     }
     if meta.text_start >= meta.text_end {
-        return Err("bad text range".into());
+        return Err(CacheError::TextRange {
+            path,
+            start: meta.text_start,
+            end: meta.text_end,
+        });
     }
-    let symbols = SymbolTable::from_bytes(
-        &std::fs::read(dir.join("symbols.bin")).map_err(|e| format!("symbols.bin: {e}"))?,
-    )
-    .map_err(|e| format!("symbols.bin: {e}"))?;
+    let build_id = match meta.build_id {
+        Some(hex) => match qmdb_bridge::rsp::encoding::from_hex(hex.as_bytes()) {
+            Ok(id) => Some(id),
+            Err(source) => return Err(CacheError::BuildId { path, hex, source }),
+        },
+        None => None,
+    };
+    let (bytes, path) = read_file(dir.join("symbols.bin"))?;
+    let symbols =
+        SymbolTable::from_bytes(&bytes).map_err(|source| CacheError::Symbols { path, source })?;
     let btf = if meta.has_btf {
-        Some(std::fs::read(dir.join("btf.bin")).map_err(|e| format!("btf.bin: {e}"))?)
+        Some(read_file(dir.join("btf.bin"))?.0)
     } else {
         None
     };
     let orc = if meta.has_orc {
-        Some(
-            OrcTable::from_bytes(
-                &std::fs::read(dir.join("orc.bin")).map_err(|e| format!("orc.bin: {e}"))?,
-            )
-            .map_err(|e| format!("orc.bin: {e}"))?,
-        )
+        let (bytes, path) = read_file(dir.join("orc.bin"))?;
+        Some(OrcTable::from_bytes(&bytes).map_err(|source| CacheError::Orc { path, source })?)
     } else {
         None
-    };
-    let build_id = match meta.build_id {
-        Some(hex) => Some(
-            qmdb_bridge::rsp::encoding::from_hex(hex.as_bytes())
-                .map_err(|e| format!("build id: {e}"))?,
-        ),
-        None => None,
     };
     let files = KernelFiles {
         banner: Banner {
@@ -371,7 +438,10 @@ fn read_entry(dir: &Path, key: &str) -> Result<KernelFiles, String> {
         orc_error: meta.orc_error,
     };
     if files.key() != key {
-        return Err(format!("entry {key} holds kernel {}", files.key()));
+        return Err(CacheError::WrongKernel {
+            key: key.to_string(),
+            found: files.key(),
+        });
     }
     Ok(files)
 }

@@ -111,11 +111,8 @@ impl KernelImage {
 
 /// The compressed payload of a bzImage.
 fn bzimage_payload(data: &[u8]) -> Result<&[u8], ImageError> {
-    let u32_at = |off: usize| {
-        data.get(off..off + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .ok_or(ImageError::Truncated { offset: off })
-    };
+    let u32_at =
+        |off: usize| crate::le::u32_at(data, off).ok_or(ImageError::Truncated { offset: off });
     if data.get(HDRS_MAGIC..HDRS_MAGIC + 4) != Some(b"HdrS") {
         return Err(ImageError::NotKernel);
     }

@@ -12,6 +12,7 @@ pub mod decompress;
 pub mod dwarf;
 pub mod image;
 pub mod kallsyms;
+mod le;
 pub mod number;
 pub mod orc;
 pub mod symbols;
@@ -19,7 +20,7 @@ pub mod symtab;
 
 pub use banner::{find_banner, Banner};
 pub use btf::Btf;
-pub use decompress::Compression;
+pub use decompress::{Compression, DecompressError};
 pub use image::{KernelImage, Section};
 pub use symtab::{Symbol, SymbolTable};
 
@@ -59,7 +60,7 @@ pub enum ImageError {
     #[error("cannot decompress the {format:?} payload: {message}")]
     Decompress {
         format: Compression,
-        message: String,
+        message: decompress::DecompressError,
     },
     #[error("the decompressed payload is not an ELF file")]
     NotElf,

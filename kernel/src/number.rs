@@ -1,8 +1,27 @@
 //! Numbers as mdb writes them, and C escapes.
 
+/// Why a number token does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NumberError {
+    /// A digit outside the radix (or no digit at all).
+    #[error("bad {radix} number '{text}'")]
+    BadDigit { radix: &'static str, text: String },
+    /// The value needs more than 64 bits.
+    #[error("number '{0}' does not fit in 64 bits")]
+    Overflow(String),
+}
+
+/// For callers that keep messages as strings (the dcmd parser's usage and syntax errors).
+impl From<NumberError> for String {
+    fn from(e: NumberError) -> String {
+        e.to_string()
+    }
+}
+
 /// Parses a whole number token with mdb's radix rules: `0x` hex, `0t` decimal, `0o` octal,
 /// `0i` binary, hex without a prefix; `_` may separate digits after the first.
-pub fn parse_number(text: &str) -> Result<u64, String> {
+pub fn parse_number(text: &str) -> Result<u64, NumberError> {
     let lower = text.to_ascii_lowercase();
     let (radix, digits, name) = match lower.get(..2) {
         Some("0x") => (16, text.get(2..).unwrap_or(""), "hexadecimal"),
@@ -11,7 +30,10 @@ pub fn parse_number(text: &str) -> Result<u64, String> {
         Some("0i") => (2, text.get(2..).unwrap_or(""), "binary"),
         _ => (16, text, "hexadecimal"),
     };
-    let bad = || format!("bad {name} number '{text}'");
+    let bad = || NumberError::BadDigit {
+        radix: name,
+        text: text.to_string(),
+    };
     let mut chars = digits.chars();
     match chars.next() {
         Some(c) if c.is_digit(radix) => {}
@@ -26,7 +48,7 @@ pub fn parse_number(text: &str) -> Result<u64, String> {
         value = value
             .checked_mul(u64::from(radix))
             .and_then(|v| v.checked_add(u64::from(d)))
-            .ok_or_else(|| format!("number '{text}' does not fit in 64 bits"))?;
+            .ok_or_else(|| NumberError::Overflow(text.to_string()))?;
     }
     Ok(value)
 }
@@ -68,25 +90,31 @@ mod tests {
     #[test]
     fn bad_numbers_are_errors() {
         assert_eq!(
-            parse_number("12g"),
+            parse_number("12g").map_err(String::from),
             Err("bad hexadecimal number '12g'".into())
         );
         assert_eq!(
-            parse_number("0t1a"),
+            parse_number("0t1a").map_err(String::from),
             Err("bad decimal number '0t1a'".into())
         );
-        assert_eq!(parse_number("0o8"), Err("bad octal number '0o8'".into()));
-        assert_eq!(parse_number("0i2"), Err("bad binary number '0i2'".into()));
         assert_eq!(
-            parse_number("0x"),
+            parse_number("0o8").map_err(String::from),
+            Err("bad octal number '0o8'".into())
+        );
+        assert_eq!(
+            parse_number("0i2").map_err(String::from),
+            Err("bad binary number '0i2'".into())
+        );
+        assert_eq!(
+            parse_number("0x").map_err(String::from),
             Err("bad hexadecimal number '0x'".into())
         );
         assert_eq!(
-            parse_number("10000000000000000"),
+            parse_number("10000000000000000").map_err(String::from),
             Err("number '10000000000000000' does not fit in 64 bits".into())
         );
         assert_eq!(
-            parse_number("0t18446744073709551616"),
+            parse_number("0t18446744073709551616").map_err(String::from),
             Err("number '0t18446744073709551616' does not fit in 64 bits".into())
         );
     }

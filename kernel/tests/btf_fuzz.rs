@@ -1,6 +1,13 @@
 //! Property tests: no input makes the BTF parser, its lookups or the value printer panic or
 //! hang. Arbitrary bytes, arbitrary headers, and valid blobs with random bytes changed.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use proptest::prelude::*;
 use qmdb_kernel::btf::builder::BtfBuilder;
 use qmdb_kernel::btf::layout::int;

@@ -6,6 +6,13 @@
 //! Compressed variants (zlib, GNU `.zdebug`, zstd) must convert to the same bytes.
 //! A missing cc, objcopy or gdb fails with the command that installs it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use qmdb_kernel::btf::{Kind, Namespace, TypeId};
 use qmdb_kernel::dwarf::btf_from_dwarf;
 use qmdb_kernel::Btf;

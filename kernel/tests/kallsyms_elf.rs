@@ -3,6 +3,13 @@
 //! section-bounded address lookups, and the cache round trip. The ELF is built here, byte by
 //! byte, so the test needs no toolchain.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use qmdb_bridge::VirtAddr;
 use qmdb_kernel::symbols::SymbolLookup;
 use qmdb_kernel::symtab::{SlidSymbols, SymbolSource};

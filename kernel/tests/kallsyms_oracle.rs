@@ -5,6 +5,13 @@
 //! Module, BPF and ftrace symbols (`\t[module]` lines) are not in the image and are left
 //! out. Missing QEMU or kernels fail the test, naming `scripts/guest setup --kernel all`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use qmdb_bridge::VirtAddr;
 use qmdb_kernel::symbols::{SymbolHit, SymbolLookup};
 use qmdb_kernel::symtab::SlidSymbols;

@@ -3,6 +3,13 @@
 //! image itself (the bytes at `linux_banner`, text symbols in executable sections).
 //! Missing kernels fail the test with the command that fetches them.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 use common::kernel;
 use qmdb_kernel::kallsyms::{self, AddressEncoding, Table};

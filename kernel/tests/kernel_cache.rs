@@ -1,6 +1,13 @@
 //! The on-disk cache of what is derived from a kernel file: keyed by build id, shared by
 //! copies of one kernel, and rebuilt when damaged.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 
 use qmdb_kernel::cache::{KernelFiles, Origin};

@@ -2,6 +2,13 @@
 //! format detection, counts, order, and entries at known functions. A missing kernel fails
 //! the test with the command that provides it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod common;
 use common::kernel;
 use qmdb_kernel::orc::{OrcEntry, OrcFormat, OrcKind, OrcReg, OrcTable};

@@ -1,29 +1,26 @@
 //! A task's kernel stack: where its walk starts (saved registers of a sleeping task, or
 //! the registers of the vCPU it runs on), which stacks the walk may use, and the walk.
 
+use super::arch;
 use super::layout::LinuxLayout;
 use super::modules;
 use super::percpu::PerCpu;
 use super::task::Task;
 use super::vcpus::{vcpu_states, VcpuState};
+use crate::memory::{le_u64, GuestMemory};
 use crate::Error;
 use crate::Program;
-use qmdb_bridge::regs::RegValues;
 use qmdb_bridge::{VcpuId, VirtAddr};
 use qmdb_kernel::btf::Btf;
 use qmdb_kernel::symtab::SymbolTable;
 use qmdb_unwind::{
-    self, Backtrace, ModuleOrcs, PtRegs, Reg, StackKind, StackMemory, StackReadError, StackRegion,
-    UnwindContext, UnwindOptions, UnwindStart,
+    self, Backtrace, ModuleOrcs, PtRegs, StackMemory, StackReadError, StackRegion, UnwindContext,
+    UnwindOptions, UnwindStart,
 };
 use std::ops::Range;
 use std::sync::Arc;
 
-/// Where x86_64 maps each CPU's `cpu_entry_area` (entry stack, exception stacks, TSS).
-const CPU_ENTRY_AREA: Range<u64> = 0xffff_fe00_0000_0000..0xffff_ff00_0000_0000;
-
-/// The size of a hard IRQ stack on x86_64 (`IRQ_STACK_SIZE`, 16 KiB without KASAN).
-pub const IRQ_STACK_SIZE: u64 = 0x4000;
+pub use crate::arch::{pt_regs_of, IRQ_STACK_SIZE};
 
 /// What one `::findstack` or `::stacks` run needs once: the unwind data (the kernel's and
 /// each loaded module's), every CPU's interrupt and exception stacks, and what each vCPU
@@ -36,12 +33,14 @@ pub struct StackSetup {
     slide: u64,
     /// Per CPU: its IRQ and exception stacks.
     cpu_stacks: Vec<(u32, Vec<StackRegion>)>,
+    /// What each vCPU runs, read once for the command.
     pub vcpus: Vec<VcpuState>,
     /// `[__sched_text_start, __sched_text_end)` at runtime: functions `/proc/PID/stack`
     /// leaves out.
     pub sched_text: Option<Range<u64>>,
     /// What could not be found (printed once as a warning).
     pub problems: Vec<String>,
+    /// How the unwinder walks (bounds, what it trusts).
     pub options: UnwindOptions,
 }
 
@@ -64,6 +63,7 @@ pub enum StackOrigin {
 /// A task's stack.
 #[derive(Debug, Clone)]
 pub struct TaskBacktrace {
+    /// Where the walk started.
     pub origin: StackOrigin,
     /// The stack pointer the walk started from (`thread.sp` or the vCPU's `rsp`).
     pub sp: u64,
@@ -73,18 +73,26 @@ pub struct TaskBacktrace {
     pub note: Option<String>,
 }
 
-/// Reads guest memory for the unwinder through the program. A fatal error (connection
-/// lost, interrupted) is kept, and the caller returns it once the walk has ended.
-struct SessionStack<'s> {
-    program: &'s mut Program,
+/// Reads guest memory for the unwinder (whose sans-IO `StackMemory` has its own error)
+/// through the one [`GuestMemory`]. A fatal error (connection lost, interrupted) is kept,
+/// and the caller returns it once the walk has ended.
+struct GuestStack<'m> {
+    mem: &'m mut dyn GuestMemory,
     fatal: Option<Error>,
 }
 
-impl StackMemory for SessionStack<'_> {
+impl<'m> GuestStack<'m> {
+    fn new(mem: &'m mut dyn GuestMemory) -> Self {
+        GuestStack { mem, fatal: None }
+    }
+}
+
+impl StackMemory for GuestStack<'_> {
     fn read_u64(&mut self, addr: u64) -> Result<u64, StackReadError> {
         let mut w = [0u64];
         self.read_words(addr, &mut w)?;
-        Ok(w[0])
+        let [v] = w;
+        Ok(v)
     }
 
     fn read_words(&mut self, addr: u64, out: &mut [u64]) -> Result<(), StackReadError> {
@@ -97,12 +105,10 @@ impl StackMemory for SessionStack<'_> {
         if self.fatal.is_some() {
             return Err(fail("the session has stopped".into()));
         }
-        match self.program.read_bytes(VirtAddr(addr), len, None) {
+        match self.mem.read_bytes(VirtAddr(addr), len, None) {
             Ok(bytes) => {
                 for (w, chunk) in out.iter_mut().zip(bytes.chunks_exact(8)) {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(chunk);
-                    *w = u64::from_le_bytes(b);
+                    *w = le_u64(chunk).unwrap_or(0);
                 }
                 Ok(())
             }
@@ -124,46 +130,12 @@ impl StackMemory for SessionStack<'_> {
 /// The `struct pt_regs` at `addr`, or `None` if it cannot be read; `Err` only for what ends
 /// the command (connection lost, interrupted).
 pub fn read_pt_regs(program: &mut Program, addr: u64) -> Result<Option<PtRegs>, Error> {
-    let mut mem = SessionStack {
-        program,
-        fatal: None,
-    };
+    let mut mem = GuestStack::new(program);
     let regs = PtRegs::read(&mut mem, addr).ok();
     match mem.fatal {
         Some(e) => Err(e),
         None => Ok(regs),
     }
-}
-
-/// A vCPU's registers in `pt_regs` order.
-pub fn pt_regs_of(regs: &RegValues) -> PtRegs {
-    let mut p = PtRegs::default();
-    let names = [
-        (Reg::R15, "r15"),
-        (Reg::R14, "r14"),
-        (Reg::R13, "r13"),
-        (Reg::R12, "r12"),
-        (Reg::Bp, "rbp"),
-        (Reg::Bx, "rbx"),
-        (Reg::R11, "r11"),
-        (Reg::R10, "r10"),
-        (Reg::R9, "r9"),
-        (Reg::R8, "r8"),
-        (Reg::Ax, "rax"),
-        (Reg::Cx, "rcx"),
-        (Reg::Dx, "rdx"),
-        (Reg::Si, "rsi"),
-        (Reg::Di, "rdi"),
-        (Reg::Ip, "rip"),
-        (Reg::Cs, "cs"),
-        (Reg::Flags, "eflags"),
-        (Reg::Sp, "rsp"),
-        (Reg::Ss, "ss"),
-    ];
-    for (reg, name) in names {
-        p.set(reg, regs.get_u64(name).unwrap_or(0));
-    }
-    p
 }
 
 impl StackSetup {
@@ -191,19 +163,9 @@ impl StackSetup {
         };
         let vcpus = vcpu_states(program, layout, &percpu)?;
         let mut cpu_stacks = Vec::new();
-        for cpu in percpu.cpus().collect::<Vec<_>>() {
-            let mut regions = Vec::new();
-            match irq_stack(program, layout, &percpu, cpu) {
-                Ok(Some(r)) => regions.push(r),
-                Ok(None) => {}
-                Err(e) if e.ends_command() => return Err(e),
-                Err(e) => problems.push(format!("IRQ stack of CPU {cpu}: {e}")),
-            }
-            match exception_stacks(program, btf, &percpu, cpu) {
-                Ok(mut r) => regions.append(&mut r),
-                Err(e) if e.ends_command() => return Err(e),
-                Err(e) => problems.push(format!("exception stacks of CPU {cpu}: {e}")),
-            }
+        for cpu in percpu.cpus() {
+            let (regions, mut p) = arch::cpu_stacks(program, layout, btf, &percpu, cpu)?;
+            problems.append(&mut p);
             cpu_stacks.push((cpu, regions));
         }
         let format = orc.as_ref().map(|o| o.format());
@@ -273,20 +235,16 @@ impl StackSetup {
     ) -> Result<TaskBacktrace, Error> {
         let vcpu = self.vcpu_of(task);
         let cpu = vcpu.and_then(|v| v.cpu).or(task.cpu);
-        let mut regions = vec![StackRegion::task(task.stack, super::THREAD_SIZE)];
+        let mut regions = vec![StackRegion::task(task.stack, arch::THREAD_SIZE)];
         if let Some((_, extra)) = self.cpu_stacks.iter().find(|(c, _)| Some(*c) == cpu) {
             regions.extend(extra.iter().cloned());
         }
-        // A vCPU stopped in the first instructions of an entry from user mode runs on its
-        // CPU's entry stack, one page in the cpu_entry_area.
+        // A vCPU stopped in the first instructions of an entry from user mode may run on a
+        // stack of its CPU's own (x86_64: the entry stack in the cpu_entry_area).
         if let Some(v) = vcpu.filter(|v| !v.user_mode) {
             let sp = v.sp();
-            if CPU_ENTRY_AREA.contains(&sp) && !regions.iter().any(|r| r.range.contains(&sp)) {
-                let page = sp & !0xfff;
-                regions.push(StackRegion {
-                    range: page..page + 0x1000,
-                    kind: StackKind::Exception("entry".into()),
-                });
+            if !regions.iter().any(|r| r.range.contains(&sp)) {
+                regions.extend(arch::entry_stack(sp));
             }
         }
         let text = |a: u64| self.is_text(a);
@@ -297,10 +255,7 @@ impl StackSetup {
             text: &text,
             options: self.options,
         };
-        let mut mem = SessionStack {
-            program,
-            fatal: None,
-        };
+        let mut mem = GuestStack::new(program);
         let result = match vcpu {
             Some(v) if v.user_mode => TaskBacktrace {
                 origin: StackOrigin::UserMode {
@@ -346,7 +301,7 @@ impl StackSetup {
     fn saved(
         &self,
         ctx: &UnwindContext<'_>,
-        mem: &mut SessionStack<'_>,
+        mem: &mut GuestStack<'_>,
         layout: &LinuxLayout,
         task: &Task,
     ) -> TaskBacktrace {
@@ -416,83 +371,4 @@ fn module_code(
     let (orcs, mut p) = modules::load_orcs(program, &list, format)?;
     problems.append(&mut p);
     Ok((orcs, problems))
-}
-
-/// CPU `cpu`'s hard IRQ stack: `hardirq_stack_ptr` (per-CPU, or in `pcpu_hot` on 6.2+)
-/// points 8 bytes below its top.
-fn irq_stack(
-    program: &mut Program,
-    layout: &LinuxLayout,
-    percpu: &PerCpu,
-    cpu: u32,
-) -> Result<Option<StackRegion>, Error> {
-    let var = match (
-        program.symbols().lookup_name("hardirq_stack_ptr"),
-        program.symbols().lookup_name("pcpu_hot"),
-        layout.pcpu_hot_hardirq_stack,
-    ) {
-        (Some(a), _, _) => a,
-        (None, Some(hot), Some(off)) => hot.add(off),
-        _ => return Ok(None),
-    };
-    let Some(ptr) = percpu.ptr(cpu, var) else {
-        return Ok(None);
-    };
-    let top = program.read_u64(ptr, Some("hardirq_stack_ptr"))?;
-    if top == 0 {
-        return Ok(None);
-    }
-    let end = top.wrapping_add(8);
-    Ok(Some(StackRegion {
-        range: end.wrapping_sub(IRQ_STACK_SIZE)..end,
-        kind: StackKind::Irq,
-    }))
-}
-
-/// CPU `cpu`'s exception (IST) stacks, from `struct cea_exception_stacks` at the per-CPU
-/// `cea_exception_stacks` pointer: each `NAME_stack` member is one stack.
-fn exception_stacks(
-    program: &mut Program,
-    btf: &Btf,
-    percpu: &PerCpu,
-    cpu: u32,
-) -> Result<Vec<StackRegion>, Error> {
-    let Some(var) = program.symbols().lookup_name("cea_exception_stacks") else {
-        return Ok(Vec::new());
-    };
-    let Some(id) = btf
-        .find("struct cea_exception_stacks")
-        .ok()
-        .and_then(|c| c.plain())
-    else {
-        return Ok(Vec::new());
-    };
-    let Some(ptr) = percpu.ptr(cpu, var) else {
-        return Ok(Vec::new());
-    };
-    let base = program.read_u64(ptr, Some("cea_exception_stacks"))?;
-    if base == 0 {
-        return Ok(Vec::new());
-    }
-    let Some(t) = btf.type_by_id(id) else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for m in btf.members(t) {
-        let Some(name) = m.name.strip_suffix("_stack") else {
-            continue;
-        };
-        let Ok(info) = btf.member_info(&m) else {
-            continue;
-        };
-        let Ok(size) = btf.size_of(info.ty) else {
-            continue;
-        };
-        let start = base.wrapping_add(info.byte_offset());
-        out.push(StackRegion {
-            range: start..start.wrapping_add(size),
-            kind: StackKind::Exception(name.to_string()),
-        });
-    }
-    Ok(out)
 }

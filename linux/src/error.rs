@@ -1,6 +1,7 @@
 //! The one error of the program layer: a read that failed, guest data that makes no sense, or
 //! kernel knowledge that is missing. Each prints as one line naming the address or the thing.
 
+use crate::layout::LayoutError;
 use qmdb_bridge::{BridgeError, ChunkError, VirtAddr};
 
 /// Why a read of guest memory failed.
@@ -39,6 +40,11 @@ pub enum Error {
     /// command that needed it.
     #[error("{what}: {msg}")]
     Missing { what: String, msg: String },
+    /// The kernel's BTF lacks a structure or member `what` (a walker or command) needs; the
+    /// cause stays typed (part of the message, not a `source()` that would repeat it).
+    /// Prints as [`Error::Missing`] does.
+    #[error("{what}: {cause}")]
+    Layout { what: String, cause: LayoutError },
     /// The user interrupted (Ctrl-C); the walk stopped at its next read or step.
     #[error("interrupted")]
     Interrupted,
@@ -62,6 +68,14 @@ impl Error {
         Error::Missing {
             what: what.into(),
             msg: msg.to_string(),
+        }
+    }
+
+    /// `what` (a walker or dcmd) needs a structure or member the kernel's BTF lacks.
+    pub fn layout(what: impl Into<String>, cause: LayoutError) -> Error {
+        Error::Layout {
+            what: what.into(),
+            cause,
         }
     }
 

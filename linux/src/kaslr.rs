@@ -9,11 +9,7 @@ use crate::Error;
 use qmdb_bridge::{Target, VirtAddr};
 use qmdb_kernel::banner::Banner;
 
-/// The alignment of the kernel's virtual placement (CONFIG_PHYSICAL_ALIGN on x86_64).
-pub const SLIDE_ALIGN: u64 = 2 << 20;
-
-/// The range of the virtual slide (KERNEL_IMAGE_SIZE with KASLR is 1 GiB).
-pub const MAX_SLIDE: u64 = 1 << 30;
+pub use crate::arch::{MAX_SLIDE, SLIDE_ALIGN};
 
 /// Requests per pipelined batch when scanning candidates.
 const BATCH: usize = 64;
@@ -37,6 +33,7 @@ pub enum KaslrError {
          it runs another kernel, or has not booted far enough"
     )]
     NotFound { file: String },
+    /// The guest could not be read.
     #[error(transparent)]
     Target(#[from] Error),
 }
@@ -77,7 +74,7 @@ pub fn find_slide(
     let first = candidates.len();
     for k in 0..MAX_SLIDE / SLIDE_ALIGN {
         let s = k * SLIDE_ALIGN;
-        if !candidates[..first].contains(&s) {
+        if !candidates.iter().take(first).any(|&c| c == s) {
             candidates.push(s);
         }
     }

@@ -10,7 +10,9 @@ use qmdb_kernel::btf::{Btf, BtfError, TypeId};
 /// A member's byte offset and size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field {
+    /// Byte offset in the structure.
     pub offset: u64,
+    /// Size in bytes.
     pub size: u64,
 }
 
@@ -69,24 +71,59 @@ pub struct SwitchFrameLayout {
 /// Everything the Linux walkers and `::findstack` need from BTF.
 #[derive(Debug, Clone)]
 pub struct LinuxLayout {
+    /// `struct task_struct` and what hangs off it.
     pub task: TaskLayout,
+    /// The per-CPU run queue.
     pub rq: RqLayout,
+    /// The frame a sleeping task's saved stack pointer points at.
     pub switch_frame: SwitchFrameLayout,
     /// `struct pcpu_hot` (6.2+), which holds the IRQ stack pointer among others.
     pub pcpu_hot_hardirq_stack: Option<u64>,
 }
 
-/// A structure or member the kernel's BTF does not have.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("kernel layout: {0}")]
-pub struct LayoutError(String);
+/// A structure, member or size the kernel's BTF does not give: which one, and where it was
+/// looked for. Each prints as one line; a cause is part of the message, not a `source()`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayoutError {
+    /// No `struct NAME`.
+    #[error("the kernel's BTF has no struct {name}")]
+    NoStruct { name: String },
+    /// `struct sname` has no member `path` (alternatives joined by `or`).
+    #[error("struct {sname} has no member {path}")]
+    NoMember { sname: String, path: String },
+    /// `struct sname` has none of two alternative members.
+    #[error("struct {sname} has neither {first} nor {second}")]
+    Neither {
+        sname: String,
+        first: String,
+        second: String,
+    },
+    /// The size of `what` (a struct, or `sname.path`) cannot be computed.
+    #[error("{what}: {cause}")]
+    Size { what: String, cause: BtfError },
+    /// A printk ring buffer structure is missing: the kernel predates the lockless ring.
+    #[error("{0} (printk before 5.10?)")]
+    OldPrintk(Box<LayoutError>),
+    /// Something [`LinuxLayout`] needs (tasks, run queues, switch frames) is missing.
+    #[error("kernel layout: {0}")]
+    Kernel(Box<LayoutError>),
+}
 
-/// `struct NAME`'s type id, or a message saying the kernel's BTF has no such struct.
-pub(crate) fn find_struct(btf: &Btf, name: &str) -> Result<TypeId, String> {
+/// `struct NAME`'s type id, or an error saying the kernel's BTF has no such struct.
+pub(crate) fn find_struct(btf: &Btf, name: &str) -> Result<TypeId, LayoutError> {
     btf.find(&format!("struct {name}"))
         .ok()
         .and_then(|ct| ct.plain())
-        .ok_or_else(|| format!("the kernel's BTF has no struct {name}"))
+        .ok_or_else(|| LayoutError::NoStruct { name: name.into() })
+}
+
+/// The size of `struct name` (type `id`); the error names the struct.
+pub(crate) fn struct_size(btf: &Btf, id: TypeId, name: &str) -> Result<u64, LayoutError> {
+    btf.size_of(id).map_err(|cause| LayoutError::Size {
+        what: format!("struct {name}"),
+        cause,
+    })
 }
 
 /// Where a member is: byte offset and size, and for a bitfield its bit position within
@@ -100,29 +137,27 @@ pub(crate) struct MemberPlace {
 }
 
 /// The member at `path` (`a.b`, through anonymous members) of `struct sname` (type `id`),
-/// or a message naming it.
+/// or an error naming it.
 pub(crate) fn find_member(
     btf: &Btf,
     id: TypeId,
     sname: &str,
     path: &str,
-) -> Result<MemberPlace, String> {
-    let m = btf
-        .member(id, path)
-        .map_err(|_| format!("struct {sname} has no member {path}"))?;
-    let size = btf
-        .size_of(m.ty)
-        .map_err(|e| format!("{sname}.{path}: {e}"))?;
+) -> Result<MemberPlace, LayoutError> {
+    let m = btf.member(id, path).map_err(|_| LayoutError::NoMember {
+        sname: sname.into(),
+        path: path.into(),
+    })?;
+    let size = btf.size_of(m.ty).map_err(|cause| LayoutError::Size {
+        what: format!("{sname}.{path}"),
+        cause,
+    })?;
     Ok(MemberPlace {
         offset: m.byte_offset(),
         size,
         bit: (m.bit_offset % 8) as u32,
         bits: m.bitfield_size,
     })
-}
-
-fn struct_id(btf: &Btf, name: &str) -> Result<TypeId, LayoutError> {
-    find_struct(btf, name).map_err(LayoutError)
 }
 
 fn field_of(btf: &Btf, id: TypeId, path: &str) -> Result<Field, BtfError> {
@@ -137,11 +172,9 @@ fn required(btf: &Btf, id: TypeId, sname: &str, paths: &[&str]) -> Result<Field,
     paths
         .iter()
         .find_map(|p| field_of(btf, id, p).ok())
-        .ok_or_else(|| {
-            LayoutError(format!(
-                "struct {sname} has no member {}",
-                paths.join(" or ")
-            ))
+        .ok_or_else(|| LayoutError::NoMember {
+            sname: sname.into(),
+            path: paths.join(" or "),
         })
 }
 
@@ -150,18 +183,20 @@ fn optional(btf: &Btf, id: TypeId, paths: &[&str]) -> Option<Field> {
 }
 
 impl LinuxLayout {
-    /// Looks every offset up in `btf`; the error names the first structure or member
-    /// missing.
+    /// Looks every offset up in `btf`; the error ([`LayoutError::Kernel`]) names the first
+    /// structure or member missing.
     pub fn from_btf(btf: &Btf) -> Result<LinuxLayout, LayoutError> {
-        let t = struct_id(btf, "task_struct")?;
+        Self::lookup(btf).map_err(|e| LayoutError::Kernel(Box::new(e)))
+    }
+
+    fn lookup(btf: &Btf) -> Result<LinuxLayout, LayoutError> {
+        let t = find_struct(btf, "task_struct")?;
         let ts = "task_struct";
-        let size = btf
-            .size_of(t)
-            .map_err(|e| LayoutError(format!("struct task_struct: {e}")))?;
+        let size = struct_size(btf, t, ts)?;
         let threads = match (
             optional(btf, t, &["signal"]),
             optional(btf, t, &["thread_node"]),
-            struct_id(btf, "signal_struct")
+            find_struct(btf, "signal_struct")
                 .ok()
                 .and_then(|s| optional(btf, s, &["thread_head"])),
         ) {
@@ -191,17 +226,17 @@ impl LinuxLayout {
             mm: optional(btf, t, &["mm"]).map(|f| f.offset),
             threads,
         };
-        let rq = struct_id(btf, "rq")?;
+        let rq = find_struct(btf, "rq")?;
         let rq = RqLayout {
             curr: required(btf, rq, "rq", &["curr"])?.offset,
             idle: required(btf, rq, "rq", &["idle"])?.offset,
         };
-        let f = struct_id(btf, "inactive_task_frame")?;
+        let f = find_struct(btf, "inactive_task_frame")?;
         let switch_frame = SwitchFrameLayout {
             bp: required(btf, f, "inactive_task_frame", &["bp"])?.offset,
             ret_addr: required(btf, f, "inactive_task_frame", &["ret_addr"])?.offset,
         };
-        let pcpu_hot_hardirq_stack = struct_id(btf, "pcpu_hot")
+        let pcpu_hot_hardirq_stack = find_struct(btf, "pcpu_hot")
             .ok()
             .and_then(|p| optional(btf, p, &["hardirq_stack_ptr"]))
             .map(|f| f.offset);

@@ -12,12 +12,14 @@
 //! - [`modules`], [`printk`], [`slab`] and [`backtrace`]: loaded modules, the log buffer,
 //!   SLUB caches, and every task's stack through `qmdb-unwind`.
 
+pub mod arch;
 pub mod backtrace;
 pub mod discover;
 pub mod error;
 pub mod kaslr;
 pub mod layout;
 pub mod load;
+pub mod memory;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 pub mod modules;
@@ -37,18 +39,21 @@ pub use tasks::{walk_tasks, Scope, TaskList};
 pub use vcpus::{vcpu_states, VcpuState};
 
 pub use error::{Error, ReadCause};
+pub use memory::GuestMemory;
 pub use program::{Program, DEFAULT_WALK_LIMIT};
 
 /// The layout of the program's kernel, or an error saying why there is none.
 pub fn layout(program: &Program, cmd: &str) -> Result<LinuxLayout, Error> {
     let btf = program.types()?;
-    LinuxLayout::from_btf(&btf).map_err(|e| Error::missing(cmd, e.to_string()))
+    LinuxLayout::from_btf(&btf).map_err(|e| Error::layout(cmd, e))
 }
 
 /// What the Linux dcmds of one command share: the layout and the stack setup, computed
 /// once per command (every stage of `::walk thread | ::findstack` uses the same).
 pub struct LinuxContext {
+    /// The offsets of the task, run-queue and switch-frame structures.
     pub layout: LinuxLayout,
+    /// The kernel's types, for walkers that look up more.
     pub btf: std::sync::Arc<qmdb_kernel::Btf>,
 }
 
@@ -58,7 +63,7 @@ pub fn context(program: &mut Program, cmd: &str) -> Result<std::sync::Arc<LinuxC
         return Ok(c);
     }
     let btf = program.types()?;
-    let layout = LinuxLayout::from_btf(&btf).map_err(|e| Error::missing(cmd, e.to_string()))?;
+    let layout = LinuxLayout::from_btf(&btf).map_err(|e| Error::layout(cmd, e))?;
     let c = std::sync::Arc::new(LinuxContext { layout, btf });
     program.cache_for_command(std::sync::Arc::clone(&c));
     Ok(c)

@@ -10,8 +10,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
+    /// The kernel file (or its cache entry) could not be loaded.
     #[error(transparent)]
     Files(#[from] KernelError),
+    /// The file does not match the guest, or no slide was found.
     #[error(transparent)]
     Kaslr(#[from] KaslrError),
 }
@@ -30,7 +32,7 @@ pub fn load_kernel(
     let rips: Vec<u64> = target
         .read_registers()
         .ok()
-        .and_then(|r| r.get_u64("rip"))
+        .and_then(|r| crate::arch::pc(&r))
         .into_iter()
         .collect();
     let slide = find_slide(target, &files.banner, files.text.clone(), &rips)?;

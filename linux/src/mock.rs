@@ -474,3 +474,57 @@ impl qmdb_kernel::symbols::SymbolLookup for TableSymbols {
             })
     }
 }
+
+/// Sparse guest memory for walker tests: the bytes written with [`SparseMemory::put`]; a
+/// read of anything else fails as unmapped, naming what was read.
+#[derive(Debug, Default, Clone)]
+pub struct SparseMemory(BTreeMap<u64, u8>);
+
+impl SparseMemory {
+    /// Writes `b` at `addr`.
+    pub fn put(&mut self, addr: u64, b: &[u8]) {
+        for (a, &c) in (addr..).zip(b) {
+            self.0.insert(a, c);
+        }
+    }
+
+    /// Writes the little-endian `v` at `addr`.
+    pub fn put_u64(&mut self, addr: u64, v: u64) {
+        self.put(addr, &v.to_le_bytes());
+    }
+
+    /// Unmaps `[addr, addr + len)`.
+    pub fn remove(&mut self, addr: u64, len: u64) {
+        for a in addr..addr.saturating_add(len) {
+            self.0.remove(&a);
+        }
+    }
+}
+
+impl crate::memory::GuestMemory for SparseMemory {
+    fn read_bytes(
+        &mut self,
+        addr: VirtAddr,
+        len: usize,
+        what: Option<&str>,
+    ) -> std::result::Result<Vec<u8>, crate::Error> {
+        let b = self.read_some(addr, len)?;
+        if b.len() < len {
+            let what = what.map_or_else(|| crate::error::bytes_word(len), str::to_string);
+            let cause = crate::ReadCause::Target(qmdb_bridge::ChunkError::NoMapping);
+            return Err(crate::Error::read(what, addr, cause));
+        }
+        Ok(b)
+    }
+
+    fn read_some(
+        &mut self,
+        addr: VirtAddr,
+        len: usize,
+    ) -> std::result::Result<Vec<u8>, crate::Error> {
+        Ok((addr.0..)
+            .take(len)
+            .map_while(|a| self.0.get(&a).copied())
+            .collect())
+    }
+}

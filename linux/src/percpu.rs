@@ -10,9 +10,9 @@ pub const MAX_CPUS: u32 = 8192;
 /// The possible CPUs, their per-CPU offsets (`__per_cpu_offset[cpu]`) and whether each is
 /// online.
 ///
-/// A per-CPU variable's copy for `cpu` is at its symbol's value plus the offset; on x86_64
-/// the offset is also the `gs` base of that CPU while it runs kernel code, which is how a
-/// vCPU is matched to a CPU. Every possible CPU counts, not only online ones: a CPU stopped
+/// A per-CPU variable's copy for `cpu` is at its symbol's value plus the offset; the offset
+/// is also held in a register of that CPU (on x86_64 the `gs` base while it runs kernel
+/// code, see `crate::arch`), which is how a vCPU is matched to a CPU. Every possible CPU counts, not only online ones: a CPU stopped
 /// by `panic()`'s `smp_send_stop()` (or taken down by hotplug) is cleared from
 /// `cpu_online_mask`, yet its per-CPU area, run queue and stacks are all still there, and a
 /// vCPU halted in it still has that CPU's `gs` base.
@@ -147,21 +147,11 @@ impl PerCpu {
         only(false).or_else(|| only(true)).map(|s| s.cpu)
     }
 
-    /// The CPU a vCPU runs, from its `gs_base` and `k_gs_base`. The kernel's per-CPU base is
-    /// in `gs_base` while it runs with its own gs, and in `k_gs_base` in user mode — and also
-    /// at kernel entry and exit, between the switch to ring 0 and `swapgs`: the likely one
-    /// is tried first, then the other.
-    pub fn cpu_of_vcpu(
-        &self,
-        user_mode: bool,
-        gs_base: Option<u64>,
-        k_gs_base: Option<u64>,
-    ) -> Option<u32> {
-        let bases = if user_mode {
-            [k_gs_base, gs_base]
-        } else {
-            [gs_base, k_gs_base]
-        };
+    /// The CPU of the first of `bases` (per-CPU bases a vCPU's registers may hold, the
+    /// likely one first) that is one CPU's; `None` bases are skipped. The architecture says
+    /// which registers (`crate::arch::percpu_bases`; on x86_64 also
+    /// [`PerCpu::cpu_of_vcpu`]).
+    pub fn cpu_of_bases(&self, bases: &[Option<u64>]) -> Option<u32> {
         bases.iter().flatten().find_map(|&b| self.cpu_of_base(b))
     }
 }

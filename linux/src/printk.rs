@@ -5,7 +5,7 @@
 //! Every offset comes from BTF by member name; the descriptor state bits (the top two bits of
 //! `state_var`) and the data-less lpos bit are the format's own definition.
 
-use super::layout::{find_member, find_struct};
+use super::layout::{find_member, find_struct, struct_size, LayoutError};
 use crate::Error;
 use crate::Program;
 use qmdb_bridge::VirtAddr;
@@ -57,10 +57,15 @@ pub struct PrintkLayout {
 /// One log record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRecord {
+    /// The record's sequence number.
     pub seq: u64,
+    /// When it was logged, in nanoseconds since boot.
     pub ts_nsec: u64,
+    /// Its log level (0 `KERN_EMERG` to 7 `KERN_DEBUG`).
     pub level: u8,
+    /// Its syslog facility.
     pub facility: u8,
+    /// The message, lossily UTF-8.
     pub text: String,
 }
 
@@ -83,15 +88,17 @@ impl LogRecord {
 /// The records read, oldest first, and what was skipped.
 #[derive(Debug, Default)]
 pub struct Log {
+    /// The readable records.
     pub records: Vec<LogRecord>,
+    /// What was skipped and why, one line each.
     pub problems: Vec<String>,
 }
 
-fn struct_id(btf: &Btf, name: &str) -> Result<TypeId, String> {
-    find_struct(btf, name).map_err(|e| format!("{e} (printk before 5.10?)"))
+fn struct_id(btf: &Btf, name: &str) -> Result<TypeId, LayoutError> {
+    find_struct(btf, name).map_err(|e| LayoutError::OldPrintk(Box::new(e)))
 }
 
-fn field(btf: &Btf, id: TypeId, sname: &str, path: &str) -> Result<F, String> {
+fn field(btf: &Btf, id: TypeId, sname: &str, path: &str) -> Result<F, LayoutError> {
     find_member(btf, id, sname, path).map(|m| F {
         off: m.offset,
         size: m.size,
@@ -101,7 +108,8 @@ fn field(btf: &Btf, id: TypeId, sname: &str, path: &str) -> Result<F, String> {
 }
 
 impl PrintkLayout {
-    pub fn from_btf(btf: &Btf) -> Result<PrintkLayout, String> {
+    /// Looks the ring buffer's offsets up in `btf`; the error names what is missing.
+    pub fn from_btf(btf: &Btf) -> Result<PrintkLayout, LayoutError> {
         let rb = struct_id(btf, "printk_ringbuffer")?;
         let r = "printk_ringbuffer";
         let d = struct_id(btf, "prb_desc")?;
@@ -110,7 +118,7 @@ impl PrintkLayout {
             .and_then(|b| field(btf, b, "prb_data_block", "data"))
             .map_or(8, |f| f.off);
         Ok(PrintkLayout {
-            rb_size: btf.size_of(rb).map_err(|e| e.to_string())?,
+            rb_size: struct_size(btf, rb, r)?,
             count_bits: field(btf, rb, r, "desc_ring.count_bits")?,
             descs: field(btf, rb, r, "desc_ring.descs")?,
             infos: field(btf, rb, r, "desc_ring.infos")?,
@@ -118,11 +126,11 @@ impl PrintkLayout {
             tail_id: field(btf, rb, r, "desc_ring.tail_id")?,
             size_bits: field(btf, rb, r, "text_data_ring.size_bits")?,
             data: field(btf, rb, r, "text_data_ring.data")?,
-            desc_size: btf.size_of(d).map_err(|e| e.to_string())?,
+            desc_size: struct_size(btf, d, "prb_desc")?,
             state_var: field(btf, d, "prb_desc", "state_var")?,
             lpos_begin: field(btf, d, "prb_desc", "text_blk_lpos.begin")?,
             lpos_next: field(btf, d, "prb_desc", "text_blk_lpos.next")?,
-            info_size: btf.size_of(i).map_err(|e| e.to_string())?,
+            info_size: struct_size(btf, i, "printk_info")?,
             seq: field(btf, i, "printk_info", "seq")?,
             ts_nsec: field(btf, i, "printk_info", "ts_nsec")?,
             text_len: field(btf, i, "printk_info", "text_len")?,
@@ -167,6 +175,23 @@ pub struct RingHeader {
     pub data: u64,
 }
 
+/// Why a record's text block was skipped: its data ring positions or block are corrupt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// `[begin, next)` is neither inside one wrap of the ring nor across one wrap.
+    #[error("bad text lpos {begin:#x}..{next:#x}")]
+    Lpos { begin: u64, next: u64 },
+    /// The block is shorter than its id, or longer than the ring.
+    #[error("bad text block length {len}")]
+    Length { len: u64 },
+    /// The block at ring offset `start` (`len` bytes) lies outside the ring as read.
+    #[error("text block at {start:#x} ({len} bytes) outside the data ring")]
+    Outside { start: u64, len: u64 },
+    /// The block's id is not the descriptor's.
+    #[error("text block id {bid:#x} is not the record's")]
+    WrongId { bid: u64 },
+}
+
 /// The text of the data block `[begin, next)` for descriptor `id`, as `get_data()` finds it.
 fn block_text<'a>(
     l: &PrintkLayout,
@@ -175,7 +200,7 @@ fn block_text<'a>(
     id: u64,
     begin: u64,
     next: u64,
-) -> Result<&'a [u8], String> {
+) -> Result<&'a [u8], BlockError> {
     if begin & 1 != 0 && next & 1 != 0 {
         return Ok(&[]); // data-less record
     }
@@ -186,14 +211,17 @@ fn block_text<'a>(
     } else if wraps(begin.wrapping_add(size)) == wraps(next) {
         (0, next & (size - 1))
     } else {
-        return Err(format!("bad text lpos {begin:#x}..{next:#x}"));
+        return Err(BlockError::Lpos { begin, next });
     };
     if len < l.block_data || start + len > size {
-        return Err(format!("bad text block length {len}"));
+        return Err(BlockError::Length { len });
     }
-    let block = data
-        .get(start as usize..(start + len) as usize)
-        .ok_or_else(|| "text block outside the data ring".to_string())?;
+    let outside = BlockError::Outside { start, len };
+    let block = usize::try_from(start)
+        .ok()
+        .zip(usize::try_from(start + len).ok())
+        .and_then(|(s, e)| data.get(s..e))
+        .ok_or(outside)?;
     let bid = get(
         block,
         0,
@@ -206,9 +234,12 @@ fn block_text<'a>(
     )
     .unwrap_or(u64::MAX);
     if bid & DESC_ID_MASK != id & DESC_ID_MASK {
-        return Err(format!("text block id {bid:#x} is not the record's"));
+        return Err(BlockError::WrongId { bid });
     }
-    Ok(&block[l.block_data as usize..])
+    usize::try_from(l.block_data)
+        .ok()
+        .and_then(|d| block.get(d..))
+        .ok_or(outside)
 }
 
 /// Decodes the records of a ring whose descriptor, info and data arrays were read whole.
@@ -260,7 +291,7 @@ pub fn decode(l: &PrintkLayout, h: &RingHeader, descs: &[u8], infos: &[u8], data
                 continue;
             }
         };
-        let text = &text[..text.len().min(text_len as usize)];
+        let text = text.get(..text_len as usize).unwrap_or(text);
         log.records.push(LogRecord {
             seq,
             ts_nsec,
@@ -283,7 +314,7 @@ fn bounded(cmd: &str, what: &str, bits: u64, unit: u64) -> Result<u64, Error> {
 
 /// Reads the whole log through `prb`.
 pub fn read_log(program: &mut Program, btf: &Btf, cmd: &str) -> Result<Log, Error> {
-    let l = PrintkLayout::from_btf(btf).map_err(|e| Error::missing(cmd, e))?;
+    let l = PrintkLayout::from_btf(btf).map_err(|e| Error::layout(cmd, e))?;
     let prb_sym = program
         .symbols()
         .lookup_name("prb")

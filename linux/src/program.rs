@@ -150,10 +150,12 @@ impl Program {
         self.command_cache.clear();
     }
 
+    /// The target the guest is read through.
     pub fn target(&self) -> &dyn Target {
         self.target.as_ref()
     }
 
+    /// The target, to run, stop or select vCPUs.
     pub fn target_mut(&mut self) -> &mut dyn Target {
         self.target.as_mut()
     }
@@ -163,6 +165,7 @@ impl Program {
         self.symbols = symbols;
     }
 
+    /// The symbol table of expressions and output: the kernel's, slid, with modules' over it.
     pub fn symbols(&self) -> &dyn SymbolLookup {
         self.symbols.as_ref()
     }
@@ -177,6 +180,7 @@ impl Program {
         self.walk_limit
     }
 
+    /// Bounds the steps of one walk (`::set -l`); a corrupt list stops there.
     pub fn set_walk_limit(&mut self, limit: u64) {
         self.walk_limit = limit;
     }

@@ -10,15 +10,19 @@
 //! pointers. Every offset comes from BTF; every value read is guest data:
 //! pointers are range-checked, walks are bounded by the slab's object count.
 
+mod freelist;
 pub mod sheaves;
 
-use super::layout::{find_member, find_struct, MemberPlace};
-use super::percpu::PerCpu;
+pub use freelist::decode_free_pointer;
+
+use super::layout::{find_member, find_struct, struct_size, LayoutError, MemberPlace};
+use crate::memory::{u32_at, u64_at};
 use crate::Error;
 use crate::Program;
+use freelist::object_state;
 use qmdb_bridge::VirtAddr;
 use qmdb_kernel::btf::{Btf, TypeId};
-use sheaves::{InSheaf, SheafLayout, SheafMemory};
+use sheaves::{InSheaf, SheafLayout};
 
 /// Objects in one slab at most (`objects` is a 15-bit field).
 pub const MAX_OBJECTS: u64 = 1 << 15;
@@ -86,9 +90,9 @@ fn opt(btf: &Btf, id: TypeId, sname: &str, path: &str) -> Option<u64> {
 
 impl SlabLayout {
     /// Looks the offsets up in `btf`; the error names what is missing.
-    pub fn from_btf(btf: &Btf) -> Result<SlabLayout, String> {
+    pub fn from_btf(btf: &Btf) -> Result<SlabLayout, LayoutError> {
         let page = find_struct(btf, "page")?;
-        let page_size = btf.size_of(page).map_err(|e| format!("struct page: {e}"))?;
+        let page_size = struct_size(btf, page, "page")?;
         let (slab, sname) = match find_struct(btf, "slab") {
             Ok(s) => (s, "slab"),
             Err(_) => (page, "page"),
@@ -197,24 +201,12 @@ impl SlabLayout {
     }
 }
 
-fn u64_at(b: &[u8], off: u64) -> u64 {
-    let o = off as usize;
-    b.get(o..o.saturating_add(8))
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
-}
-
-fn u32_at(b: &[u8], off: u64) -> u32 {
-    let o = off as usize;
-    b.get(o..o.saturating_add(4))
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
-
 /// The direct map and the vmemmap, at their (KASLR) bases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DirectMap {
+    /// `PAGE_OFFSET`: where physical address 0 is mapped.
     pub page_offset: u64,
+    /// `VMEMMAP_START`: the `struct page` of page frame 0.
     pub vmemmap: u64,
     /// One past the last page frame (`max_pfn`).
     pub max_pfn: u64,
@@ -227,6 +219,7 @@ impl DirectMap {
         (pfn < self.max_pfn).then_some(pfn)
     }
 
+    /// The `struct page` of page frame `pfn` in the vmemmap (`page_size`: `sizeof(struct page)`).
     pub fn page_of(&self, pfn: u64, page_size: u64) -> u64 {
         self.vmemmap.wrapping_add(pfn.wrapping_mul(page_size))
     }
@@ -241,13 +234,21 @@ impl DirectMap {
 /// A cache as read from its `kmem_cache`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cache {
+    /// The `struct kmem_cache`.
     pub addr: u64,
+    /// The cache's name (`kmalloc-64`).
     pub name: String,
+    /// The stride of its objects, metadata included.
     pub size: u64,
+    /// The size the user asked for.
     pub object_size: u64,
+    /// The left red zone before each object (0 without debugging).
     pub red_left_pad: u64,
+    /// Where in a free object its free pointer is.
     pub offset: u64,
+    /// The free-pointer hardening key, when hardened.
     pub random: Option<u64>,
+    /// `cpu_slab` (per-CPU `kmem_cache_cpu`), 0 without.
     pub cpu_slab: u64,
     /// `cpu_sheaves` (7.x), 0 without.
     pub cpu_sheaves: u64,
@@ -290,6 +291,7 @@ pub fn place(base: u64, cache: &Cache, objects: u64, addr: u64) -> Placement {
 /// Allocated or free.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectState {
+    /// On no freelist, sheaf or barn: in use.
     Allocated,
     /// On the slab's freelist.
     Free,
@@ -302,30 +304,27 @@ pub enum ObjectState {
 /// A slab object holding an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlabObject {
+    /// The cache the slab belongs to.
     pub cache: Cache,
     /// The `struct slab` (the head `struct page`).
     pub slab: u64,
     /// The slab's first byte.
     pub base: u64,
+    /// How many objects the slab holds.
     pub objects: u64,
+    /// Where in the slab the address is.
     pub placement: Placement,
     /// `None` when the freelists could not be read.
     pub state: Option<ObjectState>,
 }
 
-/// The hardened free pointer stored at `ptr_addr` decoded (`freelist_ptr_decode`).
-pub fn decode_free_pointer(raw: u64, random: Option<u64>, ptr_addr: u64) -> u64 {
-    match random {
-        Some(r) => raw ^ r ^ ptr_addr.swap_bytes(),
-        None => raw,
-    }
-}
-
 /// Why no slab object could be named.
 #[derive(Debug, thiserror::Error)]
 pub enum SlabError {
+    /// Guest memory could not be read.
     #[error(transparent)]
     Read(#[from] Error),
+    /// The slab's `struct page`, cache or object count makes no sense; `why` says which.
     #[error("slab {slab:#x}: {why}")]
     Corrupt { slab: u64, why: String },
 }
@@ -469,174 +468,6 @@ fn on_slab_caches(program: &mut Program, l: &SlabLayout, cache: u64) -> Result<b
         next = program.read_u64(VirtAddr(next), Some("kmem_cache.list"))?;
     }
     Ok(false)
-}
-
-/// Follows a freelist from `first` looking for `obj`; at most `objects` steps.
-fn on_freelist(
-    program: &mut Program,
-    cache: &Cache,
-    first: u64,
-    objects: u64,
-    obj: u64,
-) -> Result<bool, Error> {
-    let mut p = first;
-    for _ in 0..=objects {
-        if p == 0 {
-            return Ok(false);
-        }
-        if p == obj {
-            return Ok(true);
-        }
-        let at = p.wrapping_add(cache.offset);
-        let raw = program.read_u64(VirtAddr(at), Some("free pointer"))?;
-        p = decode_free_pointer(raw, cache.random, at);
-    }
-    Ok(false)
-}
-
-/// Whether the object at `obj` is free: on the slab's freelist, on the freelist of a CPU
-/// whose active slab this is, or in a sheaf. `None` when that cannot be read.
-fn object_state(
-    program: &mut Program,
-    l: &SlabLayout,
-    cache: &Cache,
-    slab: u64,
-    hb: &[u8],
-    objects: u64,
-    obj: u64,
-) -> Result<Option<ObjectState>, Error> {
-    let Some(fl) = l.freelist else {
-        return Ok(None);
-    };
-    let check = |r: Result<bool, Error>| match r {
-        Err(e) if e.ends_command() => Err(e),
-        Err(_) => Ok(None),
-        Ok(v) => Ok(Some(v)),
-    };
-    match check(on_freelist(program, cache, u64_at(hb, fl), objects, obj))? {
-        Some(true) => return Ok(Some(ObjectState::Free)),
-        Some(false) => {}
-        None => return Ok(None),
-    }
-    // A kernel may have CPU freelists (up to 6.x), sheaves (7.x), or both (6.18-era
-    // caches with sheaves kept `kmem_cache_cpu` too): an object is free if either has it.
-    let cpu_freelist = l.cpu_freelist.filter(|_| cache.cpu_slab != 0);
-    let sheaves = l.sheaves.as_ref().filter(|_| cache.cpu_sheaves != 0);
-    if cpu_freelist.is_none() && sheaves.is_none() {
-        return Ok(None);
-    }
-    if let Some(fields) = cpu_freelist {
-        match on_cpu_freelist(program, fields, cache, slab, objects, obj)? {
-            None => return Ok(None),
-            Some(Some(cpu)) => return Ok(Some(ObjectState::FreeOnCpu(cpu))),
-            Some(None) => {}
-        }
-    }
-    match sheaves {
-        Some(sl) => in_sheaves(program, sl, cache, obj),
-        None => Ok(Some(ObjectState::Allocated)),
-    }
-}
-
-/// The CPU on whose freelist `obj` is, if `slab` is a CPU's active slab (`kmem_cache_cpu`'s
-/// `freelist` and `slab` fields at `(c_freelist, c_slab)`): `Some(None)` when on none,
-/// `None` when that cannot be read.
-fn on_cpu_freelist(
-    program: &mut Program,
-    (c_freelist, c_slab): (u64, u64),
-    cache: &Cache,
-    slab: u64,
-    objects: u64,
-    obj: u64,
-) -> Result<Option<Option<u32>>, Error> {
-    let percpu = match PerCpu::read(program) {
-        Ok(p) => p,
-        Err(e) if e.ends_command() => return Err(e),
-        Err(_) => return Ok(None),
-    };
-    for cpu in percpu.cpus().collect::<Vec<_>>() {
-        let Some(c) = percpu.ptr(cpu, VirtAddr(cache.cpu_slab)) else {
-            continue;
-        };
-        let b = match program.read_bytes(c, (c_freelist.max(c_slab) + 8) as usize, None) {
-            Ok(b) => b,
-            Err(e) if e.ends_command() => return Err(e),
-            Err(_) => return Ok(None),
-        };
-        if u64_at(&b, c_slab) != slab {
-            continue;
-        }
-        return match on_freelist(program, cache, u64_at(&b, c_freelist), objects, obj) {
-            Err(e) if e.ends_command() => Err(e),
-            Err(_) => Ok(None),
-            Ok(true) => Ok(Some(Some(cpu))),
-            Ok(false) => Ok(Some(None)),
-        };
-    }
-    Ok(Some(None))
-}
-
-/// Guest memory for [`sheaves::find`]; the first error that ends the command is kept.
-struct SessionMemory<'s> {
-    program: &'s mut Program,
-    fatal: Option<Error>,
-}
-
-impl SheafMemory for SessionMemory<'_> {
-    fn word(&mut self, addr: u64) -> Option<u64> {
-        let b = self.bytes(addr, 8)?;
-        Some(u64_at(&b, 0))
-    }
-
-    fn bytes(&mut self, addr: u64, len: usize) -> Option<Vec<u8>> {
-        match self
-            .program
-            .read_bytes(VirtAddr(addr), len, Some("slab sheaf"))
-        {
-            Ok(b) => Some(b),
-            Err(e) => {
-                if e.ends_command() {
-                    self.fatal = Some(e);
-                }
-                None
-            }
-        }
-    }
-}
-
-/// 7.x: free when in a CPU's sheaf or a node's barn, allocated otherwise.
-fn in_sheaves(
-    program: &mut Program,
-    sl: &SheafLayout,
-    cache: &Cache,
-    obj: u64,
-) -> Result<Option<ObjectState>, Error> {
-    let percpu = match PerCpu::read(program) {
-        Ok(p) => p,
-        Err(e) if e.ends_command() => return Err(e),
-        Err(_) => return Ok(None),
-    };
-    let cpus: Vec<(u32, u64)> = percpu
-        .cpus()
-        .filter_map(|c| Some((c, percpu.ptr(c, VirtAddr(cache.cpu_sheaves))?.0)))
-        .collect();
-    let nodes = match program.symbols().lookup_name("nr_node_ids") {
-        Some(a) => match program.read_bytes(a, 4, Some("nr_node_ids")) {
-            Ok(b) => u64::from(u32_at(&b, 0)),
-            Err(e) if e.ends_command() => return Err(e),
-            Err(_) => 1,
-        },
-        None => 1,
-    };
-    let mut mem = SessionMemory {
-        program,
-        fatal: None,
-    };
-    let found = sheaves::find(sl, &mut mem, &cpus, cache.addr, nodes, obj);
-    if let Some(e) = mem.fatal {
-        return Err(e);
-    }
-    Ok(found.map(|f| f.map_or(ObjectState::Allocated, ObjectState::FreeInSheaf)))
 }
 
 #[cfg(test)]

@@ -15,28 +15,34 @@ impl fmt::Display for TaskRef {
     }
 }
 
-/// The size of an x86_64 kernel stack (`THREAD_SIZE`, 16 KiB without KASAN).
-pub const THREAD_SIZE: u64 = 0x4000;
+pub use crate::arch::THREAD_SIZE;
 
 /// What qmdb knows of a task, decoded from the first bytes of its `task_struct`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
+    /// The `task_struct`.
     pub addr: TaskRef,
     /// The thread id (`task_struct.pid`).
     pub pid: i32,
     /// The process id (`tgid`).
     pub tgid: i32,
+    /// The command name, up to 15 bytes.
     pub comm: String,
+    /// `__state` (or `state`): running, sleeping...
     pub state: u32,
+    /// `exit_state`: zombie or dead.
     pub exit_state: u32,
+    /// `flags` (`PF_*`).
     pub flags: u32,
     /// The CPU it runs or last ran on.
     pub cpu: Option<u32>,
+    /// `on_cpu`: whether it runs (or is being switched) on a CPU.
     pub on_cpu: bool,
     /// The base of its kernel stack.
     pub stack: u64,
     /// The saved stack pointer (`thread.sp`), meaningful while it is not running.
     pub saved_sp: u64,
+    /// The parent `task_struct`.
     pub real_parent: u64,
     /// `mm`: 0 for kernel threads.
     pub mm: Option<u64>,
@@ -116,10 +122,12 @@ impl Task {
         state_letter(self.state, self.exit_state)
     }
 
+    /// Whether it is a kernel thread (`PF_KTHREAD`).
     pub fn is_kthread(&self) -> bool {
         self.flags & PF_KTHREAD != 0
     }
 
+    /// Whether it is a CPU's idle task (`PF_IDLE`).
     pub fn is_idle(&self) -> bool {
         self.flags & PF_IDLE != 0
     }

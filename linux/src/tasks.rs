@@ -25,11 +25,14 @@ pub enum Scope {
 /// The result of a walk: the tasks found, in list order, and what was skipped and why.
 #[derive(Debug, Clone, Default)]
 pub struct TaskList {
+    /// The tasks found, in list order.
     pub tasks: Vec<Task>,
+    /// What was skipped and why, one line each.
     pub problems: Vec<String>,
 }
 
 impl TaskList {
+    /// The task at `addr`, if the walk found it.
     pub fn find(&self, addr: TaskRef) -> Option<&Task> {
         self.tasks.iter().find(|t| t.addr == addr)
     }

@@ -1,5 +1,6 @@
 //! What each vCPU is running: its CPU number, mode, registers and current task.
 
+use super::arch;
 use super::layout::LinuxLayout;
 use super::percpu::PerCpu;
 use super::task::TaskRef;
@@ -12,26 +13,30 @@ use qmdb_bridge::VcpuId;
 /// One vCPU as the kernel sees it.
 #[derive(Debug, Clone)]
 pub struct VcpuState {
+    /// The vCPU, as the stub numbers it.
     pub vcpu: VcpuId,
-    /// The kernel's CPU number, from the vCPU's per-CPU base (`gs`).
+    /// The kernel's CPU number, from the vCPU's per-CPU base (x86_64: `gs`).
     pub cpu: Option<u32>,
     /// Whether that CPU is in `cpu_online_mask` (false for a CPU stopped by `panic()` or
     /// taken down by hotplug); `None` without a CPU.
     pub online: Option<bool>,
-    /// Stopped in user mode (`cs` has RPL 3).
+    /// Stopped in user mode (x86_64: `cs` has RPL 3).
     pub user_mode: bool,
+    /// Its registers when it stopped.
     pub regs: RegValues,
     /// `per_cpu(runqueues, cpu).curr`.
     pub current: Option<TaskRef>,
 }
 
 impl VcpuState {
+    /// Its program counter (0 when the stub does not give it).
     pub fn pc(&self) -> u64 {
-        self.regs.get_u64("rip").unwrap_or(0)
+        arch::pc(&self.regs).unwrap_or(0)
     }
 
+    /// Its stack pointer (0 when the stub does not give it).
     pub fn sp(&self) -> u64 {
-        self.regs.get_u64("rsp").unwrap_or(0)
+        arch::sp(&self.regs).unwrap_or(0)
     }
 }
 
@@ -58,13 +63,12 @@ pub fn vcpu_states(
                 break;
             }
         };
-        let cs = regs.get_u64("cs").unwrap_or(0);
-        let user_mode = cs & 3 != 0;
-        let (gs, kgs) = (regs.get_u64("gs_base"), regs.get_u64("k_gs_base"));
+        let user_mode = arch::user_mode(&regs);
+        let bases = arch::percpu_bases(&regs, user_mode);
         let cpu = percpu
-            .cpu_of_vcpu(user_mode, gs, kgs)
+            .cpu_of_bases(&bases)
             // Without per-CPU bases (an old stub), vCPU N is CPU N.
-            .or_else(|| (gs.is_none() && kgs.is_none()).then(|| v.id.cpu_index()));
+            .or_else(|| bases.iter().all(Option::is_none).then(|| v.id.cpu_index()));
         states.push(VcpuState {
             vcpu: v.id,
             cpu,

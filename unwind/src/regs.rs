@@ -59,13 +59,18 @@ impl Reg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PtRegs(pub [u64; PT_REGS_WORDS]);
 
+// Every `Reg` indexes a word of `PtRegs`: `Ss` is the last member.
+const _: () = assert!(Reg::Ss.index() == PT_REGS_WORDS - 1);
+
 impl PtRegs {
     /// One register.
+    #[allow(clippy::indexing_slicing)] // a `Reg` is < PT_REGS_WORDS (asserted above)
     pub fn get(&self, reg: Reg) -> u64 {
         self.0[reg.index()]
     }
 
     /// Sets one register.
+    #[allow(clippy::indexing_slicing)] // a `Reg` is < PT_REGS_WORDS (asserted above)
     pub fn set(&mut self, reg: Reg, value: u64) {
         self.0[reg.index()] = value;
     }

@@ -1,11 +1,11 @@
 //! `addr::bp` / `addr:b` (breakpoints) and `addr::wp` (hardware watchpoints).
 
 use crate::args::{getopts, number, Opts};
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
 use crate::events::event::WATCH_SIZES;
 use crate::events::{EventKind, EventOptions, TaskFilter, WatchMode};
 use crate::lang::{eval, parse_line, Verb};
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;

@@ -1,9 +1,9 @@
 //! `:c` / `::cont` (continue until the guest stops) and `::stop` (halt it).
 
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
 use crate::events::run;
 use crate::events::Resume;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::RunState;

@@ -1,12 +1,12 @@
 //! `::cpuinfo`: what each vCPU is running.
 
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
+use crate::records::CpuRow;
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
 use qmdb_linux::{self, PerCpu};
-use serde_json::json;
 
 pub const CPUINFO: DcmdDef = DcmdDef {
     name: "cpuinfo",
@@ -34,56 +34,32 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     let percpu = PerCpu::read(session)?;
     let states = qmdb_linux::vcpu_states(session, &layout, &percpu)?;
     if inv.flags.header() && !sink.pipe_out() {
-        sink.line(&format!(
-            "{:>4} {:>3} {:>16} {:>6} {:<16} {:<6} PC",
-            "VCPU", "CPU", "THREAD", "PID", "COMM", "MODE"
-        ));
+        sink.line(&CpuRow::header());
     }
     for s in &states {
-        let task = match s.current {
-            Some(t) => qmdb_linux::tasks::read_task(session, &layout, t).ok(),
-            None => None,
-        };
         if sink.pipe_out() {
             if let Some(t) = s.current {
                 sink.addr(t.0);
             }
             continue;
         }
-        let mode = if s.user_mode { "user" } else { "kernel" };
+        let task = match s.current {
+            Some(t) => qmdb_linux::tasks::read_task(session, &layout, t).ok(),
+            None => None,
+        };
         let pc = s.pc();
-        let pc_text = if s.user_mode {
-            format!("{pc:x}")
-        } else {
-            session.symbolize(VirtAddr(pc))
-        };
-        let offline = if s.online == Some(false) {
-            "  (CPU offline)"
-        } else {
-            ""
-        };
-        sink.line(&format!(
-            "{:>4} {:>3} {:>16} {:>6} {:<16} {:<6} {}{offline}",
-            s.vcpu.cpu_index(),
-            s.cpu.map_or_else(|| "?".into(), |c| c.to_string()),
-            s.current.map_or_else(|| "?".into(), |t| t.to_string()),
-            task.as_ref()
-                .map_or_else(|| "?".into(), |t| t.pid.to_string()),
-            task.as_ref().map_or("?", |t| t.comm.as_str()),
-            mode,
-            pc_text
-        ));
-        sink.data(json!({
-            "vcpu": s.vcpu.cpu_index(),
-            "cpu": s.cpu,
-            "online": s.online,
-            "thread": s.current.map(|t| format!("{:#x}", t.0 .0)),
-            "pid": task.as_ref().map(|t| t.pid),
-            "comm": task.as_ref().map(|t| t.comm.clone()),
-            "mode": mode,
-            "pc": format!("{pc:#x}"),
-            "symbol": (!s.user_mode).then(|| session.symbolize(VirtAddr(pc))),
-        }));
+        sink.record(CpuRow {
+            vcpu: s.vcpu.cpu_index(),
+            vcpu_id: s.vcpu,
+            cpu: s.cpu,
+            online: s.online,
+            thread: s.current.map(|t| t.0 .0),
+            pid: task.as_ref().map(|t| t.pid),
+            comm: task.map(|t| t.comm),
+            mode: if s.user_mode { "user" } else { "kernel" },
+            pc,
+            symbol: (!s.user_mode).then(|| session.symbolize(VirtAddr(pc))),
+        });
     }
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! tables are used.
 
 use crate::args::number;
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use serde_json::json;

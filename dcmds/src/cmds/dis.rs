@@ -1,12 +1,12 @@
 //! `::dis`: disassemble guest code.
 
 use crate::args::{getopts, number};
-use crate::dis::{disassemble, DisLine};
+use crate::dcmd::{DcmdDef, Invocation};
+use crate::dis::disassemble;
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
+use crate::records::Instruction;
 use crate::session::Session;
 use crate::sink::Sink;
-use serde_json::json;
 
 pub const DIS: DcmdDef = DcmdDef {
     name: "dis",
@@ -28,26 +28,6 @@ alternatives and static keys applied), not what the file holds.",
 
 /// Instructions shown from an address that is not a function's start.
 const DEFAULT_COUNT: usize = 16;
-
-/// The width of the `symbol+offset:` column.
-const LABEL_WIDTH: usize = 32;
-
-/// `label:   text` as printed by `::dis` and `/i`.
-pub fn format_line(session: &Session, line: &DisLine, bytes: bool) -> String {
-    let label = format!("{}:", session.symbolize(line.addr));
-    if bytes {
-        let hex: String = line.bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{label:<LABEL_WIDTH$} {hex:<30} {}", line.text)
-    } else {
-        format!("{label:<LABEL_WIDTH$} {}", line.text)
-    }
-}
-
-/// The JSON record of one instruction.
-pub fn record(line: &DisLine) -> serde_json::Value {
-    let hex: String = line.bytes.iter().map(|b| format!("{b:02x}")).collect();
-    json!({ "addr": format!("{:#x}", line.addr.0), "bytes": hex, "text": line.text })
-}
 
 fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
     let opts = getopts(&inv.display_name(), inv.args, "bn:")?;
@@ -77,9 +57,8 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         if sink.pipe_out() {
             sink.addr(line.addr);
         } else {
-            sink.line(&format_line(session, line, opts.flag('b')));
+            sink.record(Instruction::new(session, line, opts.flag('b')));
         }
-        sink.data(record(line));
     }
     Ok(())
 }

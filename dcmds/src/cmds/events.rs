@@ -1,8 +1,8 @@
 //! `::events` / `$b`, `::delete` / `:d` / `:z`, `::enable`, `::disable`.
 
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
 use crate::events::EventTable;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::Target;

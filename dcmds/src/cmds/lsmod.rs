@@ -1,7 +1,7 @@
 //! `::lsmod` and `::modinfo`: the guest's loaded modules.
 
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_linux::modules::{self, Module};

@@ -1,7 +1,7 @@
 //! `::monitor` / `::qemu`: run a QEMU monitor (HMP) command through the stub.
 
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use serde_json::json;

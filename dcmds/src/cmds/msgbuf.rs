@@ -1,8 +1,8 @@
 //! `::msgbuf`: the kernel log, from the printk ring buffer.
 
 use crate::args::{getopts, number};
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_linux::printk;

@@ -2,8 +2,8 @@
 //! addresses.
 
 use crate::args::getopts;
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_kernel::symtab::{SlidSymbols, Symbol};

@@ -1,8 +1,8 @@
 //! `::offsetof`: where a member lies in a struct or union, from the kernel's BTF.
 
 use super::print::{btf_error, kernel_types, mdb_hex};
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;

@@ -1,8 +1,8 @@
 //! `::print`: guest memory as a typed object, or a type's layout, from the kernel's BTF.
 
 use crate::args::{self, getopts};
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::{bytes_word, DcmdError, ReadCause};
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;

@@ -1,12 +1,12 @@
 //! `::ps` and `::pgrep`: the guest's tasks, as a table or filtered by name.
 
 use crate::args::getopts;
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
+use crate::records::TaskRow;
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_linux::{self, Scope, Task, TaskList};
-use serde_json::json;
 
 pub const PS: DcmdDef = DcmdDef {
     name: "ps",
@@ -56,11 +56,6 @@ pub(crate) fn tasks(
     Ok(list)
 }
 
-fn ppid(list: &TaskList, t: &Task) -> i32 {
-    list.find(qmdb_linux::TaskRef(qmdb_bridge::VirtAddr(t.real_parent)))
-        .map_or(0, |p| p.tgid)
-}
-
 fn print(list: &TaskList, shown: &[&Task], inv: &Invocation<'_>, sink: &mut Sink<'_>) {
     if sink.pipe_out() {
         for t in shown {
@@ -69,35 +64,10 @@ fn print(list: &TaskList, shown: &[&Task], inv: &Invocation<'_>, sink: &mut Sink
         return;
     }
     if inv.flags.header() {
-        sink.line(&format!(
-            "{:1} {:>6} {:>6} {:>6} {:>10} {:>16} {:>3} COMM",
-            "S", "PID", "PPID", "TGID", "FLAGS", "ADDR", "CPU"
-        ));
+        sink.line(&TaskRow::header());
     }
     for t in shown {
-        let cpu = t.cpu.map_or_else(|| "-".to_string(), |c| c.to_string());
-        let ppid = ppid(list, t);
-        sink.line(&format!(
-            "{:1} {:>6} {:>6} {:>6} {:#010x} {:>16} {:>3} {}",
-            t.state_letter(),
-            t.pid,
-            ppid,
-            t.tgid,
-            t.flags,
-            t.addr,
-            cpu,
-            t.comm
-        ));
-        sink.data(json!({
-            "thread": format!("{:#x}", t.addr.0 .0),
-            "pid": t.pid,
-            "tgid": t.tgid,
-            "ppid": ppid,
-            "comm": t.comm,
-            "state": t.state_letter().to_string(),
-            "flags": format!("{:#x}", t.flags),
-            "cpu": t.cpu,
-        }));
+        sink.record(TaskRow::new(list, t));
     }
 }
 

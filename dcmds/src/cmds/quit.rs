@@ -1,7 +1,7 @@
 //! `::quit` / `$q`.
 
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 

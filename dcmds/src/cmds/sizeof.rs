@@ -1,8 +1,8 @@
 //! `::sizeof`: the size of a type, from the kernel's BTF.
 
 use super::print::{btf_error, kernel_types, mdb_hex};
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;

@@ -1,14 +1,11 @@
 //! `$c` / `::stack` and `$C`: the kernel stack of the selected vCPU.
 
-use crate::cmds::findstack::kernel_frames;
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
+use crate::records::stack::kernel_frames;
+use crate::records::{Frame, VcpuStack};
 use crate::session::Session;
 use crate::sink::Sink;
-use qmdb_bridge::VirtAddr;
-use qmdb_linux::modules::frame_symbol;
-use qmdb_linux::{self};
-use serde_json::json;
 
 pub const STACK: DcmdDef = DcmdDef {
     name: "stack",
@@ -75,36 +72,19 @@ fn run(
     };
     let task = qmdb_linux::tasks::read_task(session, &ctx.layout, current)?;
     let bt = setup.backtrace(session, &ctx.layout, &task)?;
-    if let Some(note) = &bt.note {
-        sink.line(&format!("({note}; pc {:x})", vcpu.pc()));
-    }
-    let mut frames = Vec::new();
-    for f in kernel_frames(&bt) {
-        let mark = if f.reliable { "" } else { "? " };
-        let name = session.symbolize(VirtAddr(f.pc));
-        if with_sp {
-            sink.line(&format!("{:x} {mark}{name}()", f.sp));
-        } else {
-            sink.line(&format!("{mark}{name}()"));
-        }
-        let module = frame_symbol(session, f.pc).and_then(|h| h.module);
-        frames.push(json!({
-            "sp": format!("{:#x}", f.sp),
-            "pc": format!("{:#x}", f.pc),
-            "symbol": name,
-            "module": module,
-            "reliable": f.reliable,
-        }));
-    }
-    if let Some(note) = bt.backtrace.as_ref().and_then(|b| b.end.note()) {
-        sink.line(&format!("(walk ended: {note})"));
-    }
-    sink.data(json!({
-        "vcpu": selected.cpu_index(),
-        "thread": format!("{:#x}", task.addr.0 .0),
-        "pid": task.pid,
-        "comm": task.comm,
-        "frames": frames,
-    }));
+    let rec = VcpuStack {
+        vcpu: selected.cpu_index(),
+        thread: task.addr.0 .0,
+        pid: task.pid,
+        comm: task.comm.clone(),
+        frames: kernel_frames(&bt).map(|f| Frame::new(session, f)).collect(),
+        note: bt
+            .note
+            .as_ref()
+            .map(|n| format!("({n}; pc {:x})", vcpu.pc())),
+        end_note: bt.backtrace.as_ref().and_then(|b| b.end.note()),
+        with_sp,
+    };
+    sink.record(rec);
     Ok(())
 }

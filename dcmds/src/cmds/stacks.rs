@@ -1,17 +1,16 @@
 //! `::stacks`: every task's stack, identical stacks grouped, most common first.
 
 use crate::args::getopts;
-use crate::cmds::findstack::kernel_frames;
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
+use crate::records::stack::kernel_frames;
+use crate::records::{Frame, StackGroup};
 use crate::session::Session;
 use crate::sink::Sink;
-use qmdb_bridge::VirtAddr;
 use qmdb_linux::backtrace::{StackOrigin, TaskBacktrace};
 use qmdb_linux::modules::frame_symbol;
 use qmdb_linux::state::state_name;
 use qmdb_linux::{self, Scope, Task};
-use serde_json::json;
 use std::collections::HashMap;
 
 pub const STACKS: DcmdDef = DcmdDef {
@@ -188,50 +187,28 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     if inv.flags.header() {
         sink.line(&format!("{:<16} {:<5} {:>5}", "THREAD", "STATE", "COUNT"));
     }
-    let pad = " ".repeat(17);
     for g in &shown {
-        let Some(first) = g.tasks.first() else {
-            continue;
-        };
-        sink.line(&format!(
-            "{:<16} {:<5} {:>5}",
-            first.addr,
-            g.state,
-            g.tasks.len()
-        ));
-        if opts.flag('a') {
-            for t in g.tasks.iter().skip(1) {
-                sink.line(&format!("{}", t.addr));
-            }
-        }
-        let mut frames = Vec::new();
-        for f in kernel_frames(&g.bt) {
-            let mark = if f.reliable { "" } else { "? " };
-            sink.line(&format!("{pad}{mark}{}", session.symbolize(VirtAddr(f.pc))));
-            let hit = frame_symbol(session, f.pc);
-            frames.push(json!({
-                "pc": format!("{:#x}", f.pc),
-                "symbol": hit.as_ref().map(|h| h.name.clone()),
-                "offset": hit.as_ref().map(|h| h.offset),
-                "module": hit.as_ref().and_then(|h| h.module.clone()),
-                "reliable": f.reliable,
-            }));
-        }
-        if let StackOrigin::UserMode { .. } = g.bt.origin {
-            sink.line(&format!("{pad}(running in user mode)"));
+        let trailer = if let StackOrigin::UserMode { .. } = g.bt.origin {
+            Some("running in user mode".to_string())
         } else if let Some(note) = g.bt.note.as_ref() {
-            sink.line(&format!("{pad}({note})"));
-        } else if let Some(note) = g.bt.backtrace.as_ref().and_then(|b| b.end.note()) {
-            sink.line(&format!("{pad}(walk ended: {note})"));
-        }
-        sink.line("");
-        sink.data(json!({
-            "count": g.tasks.len(),
-            "state": g.state.to_string(),
-            "state_name": state_name(g.state),
-            "threads": g.tasks.iter().map(|t| format!("{:#x}", t.addr.0 .0)).collect::<Vec<_>>(),
-            "frames": frames,
-        }));
+            Some(note.clone())
+        } else {
+            g.bt.backtrace
+                .as_ref()
+                .and_then(|b| b.end.note())
+                .map(|n| format!("walk ended: {n}"))
+        };
+        sink.record(StackGroup {
+            count: g.tasks.len(),
+            state: g.state.to_string(),
+            state_name: state_name(g.state).to_string(),
+            threads: g.tasks.iter().map(|t| t.addr.0 .0).collect(),
+            frames: kernel_frames(&g.bt)
+                .map(|f| Frame::new(session, f))
+                .collect(),
+            trailer,
+            all: opts.flag('a'),
+        });
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `::status`: the connection, the VM's state, and what detaching will do.
 
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::{RunState, StopReason};

@@ -1,8 +1,8 @@
 //! `:s` / `::step [over|out]`, `:e` (step over), `:u` (step out).
 
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
 use crate::events::{run, Resume, StepKind};
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 

@@ -1,11 +1,11 @@
 //! `addr::task`: one task's summary.
 
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
+use crate::records::TaskDetail;
 use crate::session::Session;
 use crate::sink::Sink;
-use qmdb_linux::{self, state::state_name, TaskRef};
-use serde_json::json;
+use qmdb_linux::{self, TaskRef};
 
 pub const TASK: DcmdDef = DcmdDef {
     name: "task",
@@ -34,56 +34,6 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         TaskRef(qmdb_bridge::VirtAddr(t.real_parent)),
     )
     .ok();
-    let letter = t.state_letter();
-    let kind = if t.is_idle() {
-        " idle"
-    } else if t.is_kthread() {
-        " kthread"
-    } else {
-        ""
-    };
-    sink.line(&format!(
-        "task {}: pid {} ({}){kind}, tgid {}, parent {} (pid {})",
-        t.addr,
-        t.pid,
-        t.comm,
-        t.tgid,
-        hex(t.real_parent),
-        parent.as_ref().map_or(-1, |p| p.pid),
-    ));
-    sink.line(&format!(
-        "    state {letter} ({}), __state {:#x}, exit_state {:#x}, flags {:#x}",
-        state_name(letter),
-        t.state,
-        t.exit_state,
-        t.flags
-    ));
-    sink.line(&format!(
-        "    cpu {}, on_cpu {}, stack {:x}-{:x}, saved sp {:x}, mm {}",
-        t.cpu.map_or_else(|| "?".into(), |c| c.to_string()),
-        u8::from(t.on_cpu),
-        t.stack_range().start,
-        t.stack_range().end,
-        t.saved_sp,
-        t.mm.map_or_else(|| "?".into(), hex),
-    ));
-    sink.data(json!({
-        "thread": format!("{:#x}", t.addr.0 .0),
-        "pid": t.pid,
-        "tgid": t.tgid,
-        "comm": t.comm,
-        "state": letter.to_string(),
-        "flags": format!("{:#x}", t.flags),
-        "cpu": t.cpu,
-        "on_cpu": t.on_cpu,
-        "stack": format!("{:#x}", t.stack),
-        "sp": format!("{:#x}", t.saved_sp),
-        "parent": format!("{:#x}", t.real_parent),
-        "mm": t.mm.map(|m| format!("{m:#x}")),
-    }));
+    sink.record(TaskDetail::new(&t, parent.as_ref().map(|p| p.pid)));
     Ok(())
-}
-
-fn hex(v: u64) -> String {
-    format!("{v:x}")
 }

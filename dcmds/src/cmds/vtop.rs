@@ -1,7 +1,7 @@
 //! `addr::vtop`: the page-table walk of a virtual address.
 
+use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
-use crate::registry::{DcmdDef, Invocation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::paging::{Level, PHYS_ADDR_MASK};

@@ -499,9 +499,7 @@ fn out_goal(session: &mut Session, run: &Run, h: &Here) -> Result<Goal, DcmdErro
         .ok_or_else(|| DcmdError::usage(cmd, "cannot tell which task the vCPU runs"))?;
     let (setup, _) = qmdb_linux::stack_setup(session, &ctx)?;
     let bt = setup.backtrace(session, &ctx.layout, &task)?;
-    let frames: Vec<_> = crate::cmds::findstack::kernel_frames(&bt)
-        .copied()
-        .collect();
+    let frames: Vec<_> = crate::records::stack::kernel_frames(&bt).copied().collect();
     let caller = frames
         .get(1)
         .ok_or_else(|| DcmdError::usage(cmd, "the unwinder found no caller of this frame"))?;
@@ -614,7 +612,7 @@ fn run_callbacks(
         let task = here.and_then(|h| h.task.as_ref()).map(|t| t.addr.0);
         let outcome = {
             let mut out = CallbackOutput::new(sink);
-            crate::exec::execute(session, &with_task(&commands, task), &mut out)
+            crate::exec::execute_with(session, &commands, &mut out, task)
         };
         session.events_mut().set_in_callback(false);
         let pending = session.events_mut().take_pending();
@@ -634,53 +632,4 @@ fn run_callbacks(
         };
     }
     Ok(all)
-}
-
-/// The callback's commands, each one whose dcmd needs an address and was given none
-/// prefixed with the task current on the stopping CPU (`::findstack -v` becomes
-/// `TASK::findstack -v`); the others as written, where dot is the pc (as in mdb).
-fn with_task(commands: &str, task: Option<VirtAddr>) -> String {
-    let Some(task) = task else {
-        return commands.to_string();
-    };
-    crate::lang::parse_line(commands)
-        .into_iter()
-        .map(|c| {
-            let needs = match c.stages.as_deref() {
-                Ok([first, ..]) => {
-                    first.addr.is_none()
-                        && first.count.is_none()
-                        && match &first.verb {
-                            crate::lang::Verb::Dcmd { name, .. } => {
-                                crate::registry::find_dcmd(name).is_some_and(|d| {
-                                    d.address_rule() == crate::registry::AddressRule::Required
-                                })
-                            }
-                            _ => false,
-                        }
-                }
-                _ => false,
-            };
-            if needs {
-                format!("{:x}{}", task.0, c.source)
-            } else {
-                c.source
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn callbacks_give_the_task_to_dcmds_that_need_an_address() {
-        let t = Some(qmdb_bridge::VirtAddr(0xffff888000001000));
-        assert_eq!(
-            super::with_task("::findstack -v; :c", t),
-            "ffff888000001000::findstack -v\n:c"
-        );
-        assert_eq!(super::with_task("<rip=K;::ps", t), "<rip=K\n::ps");
-        assert_eq!(super::with_task("::findstack", None), "::findstack");
-    }
 }

@@ -13,6 +13,8 @@
 use super::event::{EventKind, WatchMode};
 use super::table::StepKind;
 use crate::error::DcmdError;
+use crate::record::AnyRecord;
+use crate::records::Instruction;
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::{VcpuId, VirtAddr};
@@ -191,7 +193,11 @@ pub fn report(session: &mut Session, sink: &mut Sink<'_>, why: &StopWhy, here: O
         Err(_) => None,
     };
     match &insn {
-        Some(l) => sink.line(&crate::cmds::dis::format_line(session, l, false)),
+        Some(l) => {
+            for text in Instruction::new(session, l, false).lines() {
+                sink.line(&text);
+            }
+        }
         None => sink.line(&format!(
             "{}: (cannot read the instruction)",
             session.symbolize(VirtAddr(h.pc))

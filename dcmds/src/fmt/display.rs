@@ -6,6 +6,7 @@
 use super::layout::{LineBuilder, Style};
 use super::{render, FormatItem, Kind};
 use crate::error::{bytes_word, DcmdError, ReadCause};
+use crate::records::Instruction;
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
@@ -174,8 +175,7 @@ pub fn display(
                             if pipe {
                                 sink.addr(cur);
                             } else {
-                                sink.line(&crate::cmds::dis::format_line(session, insn, false));
-                                sink.data(crate::cmds::dis::record(insn));
+                                sink.record(Instruction::new(session, insn, false));
                             }
                             cur = insn.next();
                         }

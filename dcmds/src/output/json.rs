@@ -104,12 +104,12 @@ mod tests {
             .collect();
         assert_eq!(
             lines[0],
-            json!({"command": "1=X", "ok": true, "output": ["                1"],
+            json!({"schema": 2, "command": "1=X", "ok": true, "output": ["                1"],
                    "error": null, "warnings": [], "data": [{"value": "0x1"}]})
         );
         assert_eq!(
             lines[1],
-            json!({"command": "::nope", "ok": false, "output": [],
+            json!({"schema": 2, "command": "::nope", "ok": false, "output": [],
                    "error": "unknown dcmd 'nope'", "warnings": ["second"], "data": []})
         );
     }

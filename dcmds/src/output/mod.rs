@@ -7,9 +7,10 @@
 //! separates; a whole pipeline is one command), as its line ends:
 //!
 //! ```text
-//! {"command":"::walk list | /K","ok":true,"output":["..."],"error":null,"warnings":[],"data":[...]}
+//! {"schema":2,"command":"::walk list | /K","ok":true,"output":["..."],"error":null,"warnings":[],"data":[...]}
 //! ```
 //!
+//! - `schema` (number): [`JSON_SCHEMA`], raised when a record changes incompatibly.
 //! - `command` (string): the command's text as typed, trimmed.
 //! - `ok` (bool): false when any error was reported for the command.
 //! - `output` (array of strings): the lines text mode prints, without newlines.
@@ -36,6 +37,7 @@ pub use capture::CaptureOutput;
 pub use json::JsonOutput;
 pub use text::TextOutput;
 
+use crate::record::AnyRecord;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -52,6 +54,14 @@ pub trait Output {
     fn error(&mut self, message: &str);
     /// A structured result record.
     fn data(&mut self, value: Value);
+    /// A dcmd's typed result: by default its text lines, then its JSON as [`Output::data`].
+    /// Outputs that hand records to a program (see [`crate::Session::call`]) keep them whole.
+    fn record(&mut self, rec: Box<dyn AnyRecord>) {
+        for l in rec.lines() {
+            self.line(&l);
+        }
+        self.data(rec.json());
+    }
     /// The command has ended.
     fn end(&mut self);
     /// Whether the output has gone away (a closed pipe); the session then stops.
@@ -63,9 +73,17 @@ pub trait Output {
     fn guest_resumed(&mut self) {}
 }
 
+/// The version of the JSON of [`CommandRecord`] and its `data` records. 2: every stack frame
+/// is one type (`$c`/`$C` frames give `symbol` bare with `offset`, as `::findstack` does, and
+/// `pt_regs`/`user` for saved registers); `::task` gives `ppid` and `state_name`.
+pub const JSON_SCHEMA: u32 = 2;
+
 /// The JSON object of one command; see the [module docs](self) for the schema.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CommandRecord {
+    /// [`JSON_SCHEMA`].
+    #[serde(default)]
+    pub schema: u32,
     pub command: String,
     pub ok: bool,
     pub output: Vec<String>,
@@ -77,6 +95,7 @@ pub struct CommandRecord {
 impl CommandRecord {
     fn new(command: &str) -> CommandRecord {
         CommandRecord {
+            schema: JSON_SCHEMA,
             command: command.to_string(),
             ok: true,
             ..CommandRecord::default()

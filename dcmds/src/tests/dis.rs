@@ -76,3 +76,51 @@ fn unreadable_code_is_one_error() {
     );
     assert!(out.text().ends_with("                1\n"));
 }
+
+/// A breakpoint callback's commands run with the stopping task as the address of every dcmd
+/// that needs one and was given none; others (and explicit addresses) run as written.
+#[test]
+fn callbacks_give_a_default_address_to_dcmds_that_need_one() {
+    let mut s = session();
+    let mut out = CaptureOutput::new();
+    let helper = VirtAddr(0xffffffff81000110);
+    crate::exec::execute_with(
+        &mut s,
+        "::dis -n 1; do_work::dis -n 1",
+        &mut out,
+        Some(helper),
+    );
+    let text = out.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("helper:") && lines[0].ends_with("retq"),
+        "{text}"
+    );
+    assert!(lines[1].starts_with("do_work:"), "{text}");
+    let (_, out) = run(&mut s, "::dis -n 1");
+    assert!(out.text().contains("needs an address"), "{}", out.text());
+}
+
+/// The call API returns `::dis`'s instructions as records, with no text formatted.
+#[test]
+fn the_call_api_returns_typed_records() {
+    let mut s = session();
+    let mut call = s
+        .call("::dis", Some(VirtAddr(0xffffffff81000100)), &["-n", "2"])
+        .unwrap();
+    let insns = call.take::<crate::records::Instruction>();
+    assert_eq!(insns.len(), 2);
+    assert_eq!(insns[0].addr, 0xffffffff81000100);
+    assert_eq!(insns[0].text, "pushq %rbp");
+    assert_eq!(insns[1].bytes, "4889e5");
+    assert!(call.records.is_empty() && call.lines.is_empty());
+    let err = s.call("dis", None, &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "::dis: needs an address (usage: addr::dis [-b] [-n count])"
+    );
+    assert!(matches!(
+        s.call("::nosuch", None, &[]),
+        Err(DcmdError::UnknownDcmd(_))
+    ));
+}

@@ -27,6 +27,7 @@ fn one_record_per_command() {
     assert_eq!(
         v[0],
         json!({
+            "schema": 2,
             "command": "1000,2/K",
             "ok": true,
             "output": ["1000:           1122334455667788 ffffffff81000010"],
@@ -38,6 +39,7 @@ fn one_record_per_command() {
     assert_eq!(
         v[1],
         json!({
+            "schema": 2,
             "command": "::nope",
             "ok": false,
             "output": [],

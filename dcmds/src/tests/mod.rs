@@ -8,6 +8,7 @@ mod json;
 mod pipeline;
 mod session;
 
+use crate::error::DcmdError;
 use crate::output::CaptureOutput;
 use crate::session::{ExecOutcome, Session};
 use qmdb_bridge::VirtAddr;

@@ -1,8 +1,8 @@
 //! The generic `list` walker: follow next pointers from a start address.
 
 use crate::args::{getopts, number, Arg};
+use crate::dcmd::{Walk, WalkerDef};
 use crate::error::DcmdError;
-use crate::registry::{Walk, WalkerDef};
 use crate::session::Session;
 use qmdb_bridge::VirtAddr;
 use std::collections::HashSet;

@@ -1,8 +1,8 @@
 //! `::walk thread` and `::walk proc`: every task, or every process, of the Linux guest.
 
 use crate::args::Arg;
+use crate::dcmd::{Walk, WalkerDef};
 use crate::error::DcmdError;
-use crate::registry::{Walk, WalkerDef};
 use crate::session::Session;
 use qmdb_bridge::VirtAddr;
 use qmdb_linux::{self, Scope};

@@ -70,7 +70,7 @@ pub fn parse_path(path: &str) -> Result<Vec<PathPart>, BtfError> {
             let (n, r) = r
                 .split_once(']')
                 .ok_or_else(|| bad("no closing ']'".into()))?;
-            let index = parse_number(n.trim()).map_err(bad)?;
+            let index = parse_number(n.trim()).map_err(|e| bad(e.to_string()))?;
             parts.push(PathPart::Index(index));
             rest = r;
             false

@@ -278,7 +278,7 @@ impl Btf {
             .split_whitespace()
             .filter(|w| !QUALIFIERS.contains(w))
             .collect();
-        let decl = parse_declarators(suffix).map_err(|why| bad(&why))?;
+        let decl = parse_declarators(suffix).map_err(|why| bad(&why.to_string()))?;
         let base = match words.as_slice() {
             [] => return Err(bad("no type name")),
             [tag @ ("struct" | "union" | "enum"), name] => {
@@ -316,8 +316,21 @@ impl Btf {
     }
 }
 
+/// Why the declarator suffix of a type name (`*`, `[N]`) does not parse.
+#[derive(Debug, thiserror::Error)]
+enum DeclaratorError {
+    #[error("no closing ']'")]
+    Unclosed,
+    #[error("bad array length '{0}'")]
+    BadLength(String),
+    #[error("unexpected '{0}'")]
+    Unexpected(String),
+    #[error("too many declarators")]
+    TooDeep,
+}
+
 /// `* const *[4][2]` → `[Pointer, Pointer, Array(2), Array(4)]` (from the base outwards).
-fn parse_declarators(text: &str) -> Result<Vec<Declarator>, String> {
+fn parse_declarators(text: &str) -> Result<Vec<Declarator>, DeclaratorError> {
     let mut out = Vec::new();
     let mut rest = text.trim_start();
     while let Some(r) = rest.strip_prefix('*') {
@@ -331,21 +344,19 @@ fn parse_declarators(text: &str) -> Result<Vec<Declarator>, String> {
     }
     let mut dims = Vec::new();
     while let Some(r) = rest.strip_prefix('[') {
-        let (n, r) = r
-            .split_once(']')
-            .ok_or_else(|| "no closing ']'".to_string())?;
+        let (n, r) = r.split_once(']').ok_or(DeclaratorError::Unclosed)?;
         let n: u32 = n
             .trim()
             .parse()
-            .map_err(|_| format!("bad array length '{}'", n.trim()))?;
+            .map_err(|_| DeclaratorError::BadLength(n.trim().to_string()))?;
         dims.push(Declarator::Array(n));
         rest = r.trim_start();
     }
     if !rest.is_empty() {
-        return Err(format!("unexpected '{rest}'"));
+        return Err(DeclaratorError::Unexpected(rest.to_string()));
     }
     if out.len() + dims.len() > MAX_DEPTH {
-        return Err("too many declarators".into());
+        return Err(DeclaratorError::TooDeep);
     }
     out.extend(dims.into_iter().rev());
     Ok(out)

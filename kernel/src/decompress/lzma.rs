@@ -1,6 +1,6 @@
 //! .lzma (`lzma -9`) and .xz (scripts/xz_wrap.sh, with a BCJ filter) payloads, by lzma-rust2.
 
-use super::read_bounded;
+use super::{read_bounded, DecompressError};
 use lzma_rust2::{LzmaReader, XzReader};
 
 /// The largest dictionary a kernel's xz_wrap.sh asks for (128 MiB from 6.12 on; `lzma -9`
@@ -17,14 +17,14 @@ fn mem_limit_kb(limit: usize) -> u32 {
 
 /// The .lzma format: properties, dictionary size and decompressed size (all ones from a pipe:
 /// the stream then ends with an end marker), then the LZMA stream.
-pub(super) fn lzma(data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
-    let reader =
-        LzmaReader::new_mem_limit(data, mem_limit_kb(limit), None).map_err(|e| e.to_string())?;
+pub(super) fn lzma(data: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
+    let reader = LzmaReader::new_mem_limit(data, mem_limit_kb(limit), None)
+        .map_err(|e| DecompressError::Decoder(e.to_string()))?;
     read_bounded(reader, limit)
 }
 
 /// One .xz stream (filters LZMA2 and BCJ, checks verified); what follows it is ignored.
-pub(super) fn xz(data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+pub(super) fn xz(data: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
     read_bounded(
         XzReader::new_mem_limit(data, false, mem_limit_kb(limit)),
         limit,

@@ -17,7 +17,7 @@
 //! Every checksum is verified (the kernel's own unlzo verifies none). Filters (only ever
 //! written by lzop's undocumented `--filter`) are refused, as the kernel refuses them.
 
-use super::too_large;
+use super::DecompressError;
 
 const MAGIC: [u8; 9] = [0x89, b'L', b'Z', b'O', 0, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -41,32 +41,51 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn bytes(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
-        let Some(end) = end else {
-            return Err(format!(
-                "truncated at offset {:#x}: {what} needs {n} bytes, {} left",
-                self.pos,
-                self.data.len() - self.pos
-            ));
-        };
-        let b = &self.data[self.pos..end];
-        self.pos = end;
+    fn truncated(&self, needed: usize, what: &'static str) -> DecompressError {
+        DecompressError::Truncated {
+            offset: self.pos,
+            what,
+            needed,
+            left: self.data.len().saturating_sub(self.pos),
+        }
+    }
+
+    fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecompressError> {
+        let b = self
+            .data
+            .get(self.pos..)
+            .and_then(|rest| rest.get(..n))
+            .ok_or_else(|| self.truncated(n, what))?;
+        self.pos += n;
         Ok(b)
     }
 
-    fn u8(&mut self, what: &str) -> Result<u8, String> {
-        Ok(self.bytes(1, what)?[0])
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecompressError> {
+        let (&b, _) = self
+            .data
+            .get(self.pos..)
+            .and_then(<[u8]>::split_first_chunk::<N>)
+            .ok_or_else(|| self.truncated(N, what))?;
+        self.pos += N;
+        Ok(b)
     }
 
-    fn u16(&mut self, what: &str) -> Result<u16, String> {
-        let b = self.bytes(2, what)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
+    /// The bytes read since `start` (an earlier position).
+    fn since(&self, start: usize) -> &'a [u8] {
+        self.data.get(start..self.pos).unwrap_or_default()
     }
 
-    fn u32(&mut self, what: &str) -> Result<u32, String> {
-        let b = self.bytes(4, what)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    fn u8(&mut self, what: &'static str) -> Result<u8, DecompressError> {
+        let [b] = self.array(what)?;
+        Ok(b)
+    }
+
+    fn u16(&mut self, what: &'static str) -> Result<u16, DecompressError> {
+        Ok(u16::from_be_bytes(self.array(what)?))
+    }
+
+    fn u32(&mut self, what: &'static str) -> Result<u32, DecompressError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
     }
 }
 
@@ -79,21 +98,33 @@ fn crc32(data: &[u8]) -> u32 {
 }
 
 /// Compares a checksum read from the file with the one computed.
-fn check(what: &str, offset: usize, stored: u32, computed: u32) -> Result<(), String> {
+fn check(
+    what: &'static str,
+    offset: usize,
+    stored: u32,
+    computed: u32,
+) -> Result<(), DecompressError> {
     if stored == computed {
         Ok(())
     } else {
-        Err(format!(
-            "{what} at offset {offset:#x} is {stored:#010x}, the data gives {computed:#010x}"
-        ))
+        Err(DecompressError::Checksum {
+            what,
+            offset,
+            stored,
+            computed,
+        })
     }
 }
 
+fn corrupt(offset: usize, what: String) -> DecompressError {
+    DecompressError::Corrupt { offset, what }
+}
+
 /// Decompresses an lzop file of at most `limit` bytes; what follows its end block is ignored.
-pub(super) fn lzop(data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+pub(super) fn lzop(data: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
     let mut c = Cursor { data, pos: 0 };
     if c.bytes(MAGIC.len(), "the magic")? != MAGIC {
-        return Err("not an lzop file (bad magic)".into());
+        return Err(corrupt(0, "not an lzop file (bad magic)".into()));
     }
     let flags = header(&mut c)?;
     let mut out = Vec::new();
@@ -104,39 +135,45 @@ pub(super) fn lzop(data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
             break;
         }
         if dst_len == u32::MAX {
-            return Err(format!("block at offset {at:#x}: a split lzop file"));
+            return Err(DecompressError::Unsupported(format!(
+                "block at offset {at:#x}: a split lzop file"
+            )));
         }
         let dst_len = dst_len as usize;
         if dst_len > MAX_BLOCK {
-            return Err(format!(
-                "block at offset {at:#x}: {dst_len} bytes, more than lzop's 64 MiB blocks"
+            return Err(corrupt(
+                at,
+                format!("a block of {dst_len} bytes, more than lzop's 64 MiB blocks"),
             ));
         }
         if out.len() + dst_len > limit {
-            return Err(too_large(limit));
+            return Err(DecompressError::TooLarge { limit });
         }
         let src_len = c.u32("a block's compressed size")? as usize;
         if src_len == 0 || src_len > dst_len {
-            return Err(format!(
-                "block at offset {at:#x}: {src_len} bytes compressed, {dst_len} decompressed"
+            return Err(corrupt(
+                at,
+                format!("a block of {src_len} bytes compressed, {dst_len} decompressed"),
             ));
         }
         let compressed = src_len < dst_len;
         let mut sums = [None; 4];
-        for (i, flag) in [F_ADLER32_D, F_CRC32_D, F_ADLER32_C, F_CRC32_C]
+        for (i, (flag, sum)) in [F_ADLER32_D, F_CRC32_D, F_ADLER32_C, F_CRC32_C]
             .into_iter()
+            .zip(&mut sums)
             .enumerate()
         {
             // The checksums of the compressed data are only there when it is compressed.
             if flags & flag != 0 && (i < 2 || compressed) {
-                sums[i] = Some(c.u32("a block's checksum")?);
+                *sum = Some(c.u32("a block's checksum")?);
             }
         }
+        let [adler_d, crc_d, adler_c, crc_c] = sums;
         let data_at = c.pos;
         let src = c.bytes(src_len, "a block's data")?;
-        let start = out.len();
-        if compressed {
-            if let Some(sum) = sums[2] {
+        let decoded;
+        let block: &[u8] = if compressed {
+            if let Some(sum) = adler_c {
                 check(
                     "Adler-32 of the compressed block",
                     data_at,
@@ -144,56 +181,66 @@ pub(super) fn lzop(data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
                     adler32(src),
                 )?;
             }
-            if let Some(sum) = sums[3] {
+            if let Some(sum) = crc_c {
                 check("CRC-32 of the compressed block", data_at, sum, crc32(src))?;
             }
-            out.resize(start + dst_len, 0);
-            let n = lzokay::decompress::decompress(src, &mut out[start..]).map_err(|e| {
-                format!("LZO1X block at offset {data_at:#x} ({src_len} bytes): {e}")
-            })?;
+            let mut buf = vec![0u8; dst_len];
+            let n = lzokay::decompress::decompress(src, &mut buf)
+                .map_err(|e| corrupt(data_at, format!("LZO1X block ({src_len} bytes): {e}")))?;
             if n != dst_len {
-                return Err(format!(
-                    "LZO1X block at offset {data_at:#x}: {n} bytes, the header says {dst_len}"
+                return Err(corrupt(
+                    data_at,
+                    format!("LZO1X block of {n} bytes, the header says {dst_len}"),
                 ));
             }
+            decoded = buf;
+            &decoded
         } else {
-            out.extend_from_slice(src);
-        }
-        let block = &out[start..];
-        if let Some(sum) = sums[0] {
+            src
+        };
+        if let Some(sum) = adler_d {
             check("Adler-32 of the block", data_at, sum, adler32(block))?;
         }
-        if let Some(sum) = sums[1] {
+        if let Some(sum) = crc_d {
             check("CRC-32 of the block", data_at, sum, crc32(block))?;
         }
+        out.extend_from_slice(block);
     }
     Ok(out)
 }
 
 /// Reads (and checks) the header after the magic; gives its flags.
-fn header(c: &mut Cursor) -> Result<u32, String> {
+fn header(c: &mut Cursor) -> Result<u32, DecompressError> {
     let start = c.pos;
     let version = c.u16("the version")?;
     if version < 0x0900 {
-        return Err(format!("lzop format version {version:#06x} is too old"));
+        return Err(DecompressError::Unsupported(format!(
+            "lzop format version {version:#06x} is too old"
+        )));
     }
     c.u16("the library version")?;
     if version >= V0940 {
         let needed = c.u16("the version needed to extract")?;
         if needed < 0x0900 {
-            return Err(format!("lzop format version {needed:#06x} is not known"));
+            return Err(DecompressError::Unsupported(format!(
+                "lzop format version {needed:#06x} is not known"
+            )));
         }
     }
     let method = c.u8("the method")?;
     if !(1..=3).contains(&method) {
-        return Err(format!("lzop method {method} is not LZO1X"));
+        return Err(DecompressError::Unsupported(format!(
+            "lzop method {method} is not LZO1X"
+        )));
     }
     if version >= V0940 {
         c.u8("the level")?;
     }
     let flags = c.u32("the flags")?;
     if flags & F_H_FILTER != 0 {
-        return Err("lzop files with a filter are not supported".into());
+        return Err(DecompressError::Unsupported(
+            "lzop files with a filter are not supported".into(),
+        ));
     }
     c.u32("the mode")?;
     c.u32("the mtime")?;
@@ -202,7 +249,7 @@ fn header(c: &mut Cursor) -> Result<u32, String> {
     }
     let name_len = c.u8("the name's length")?;
     c.bytes(name_len.into(), "the name")?;
-    let header = &c.data[start..c.pos];
+    let header = c.since(start);
     let at = c.pos;
     let sum = c.u32("the header's checksum")?;
     if flags & F_H_CRC32 != 0 {
@@ -214,7 +261,7 @@ fn header(c: &mut Cursor) -> Result<u32, String> {
         let start = c.pos;
         let len = c.u32("the extra field's length")? as usize;
         c.bytes(len, "the extra field")?;
-        let field = &c.data[start..c.pos];
+        let field = c.since(start);
         let at = c.pos;
         let sum = c.u32("the extra field's checksum")?;
         if flags & F_H_CRC32 != 0 {

@@ -20,6 +20,41 @@ mod tests;
 use super::ImageError;
 use std::io::Read;
 
+/// Why a payload does not decompress: what was wrong, and where in the compressed data when
+/// the format says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecompressError {
+    /// The output would be larger than the limit (1 GiB for a kernel, less where asked).
+    #[error("{}", too_large_message(*limit))]
+    TooLarge { limit: usize },
+    /// The decoder library refused the stream (its own message; it gives no offset).
+    #[error("{0}")]
+    Decoder(String),
+    /// A field or block runs past the end of the data.
+    #[error("truncated at offset {offset:#x}: {what} needs {needed} bytes, {left} left")]
+    Truncated {
+        offset: usize,
+        what: &'static str,
+        needed: usize,
+        left: usize,
+    },
+    /// A checksum stored in the stream does not match the data it covers.
+    #[error("{what} at offset {offset:#x} is {stored:#010x}, the data gives {computed:#010x}")]
+    Checksum {
+        what: &'static str,
+        offset: usize,
+        stored: u32,
+        computed: u32,
+    },
+    /// A malformed field or block at `offset`.
+    #[error("at offset {offset:#x}: {what}")]
+    Corrupt { offset: usize, what: String },
+    /// A well-formed stream using a feature kernels never use (and qmdb does not read).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
 /// The largest decompressed kernel accepted (a kernel is tens of MiB).
 pub const MAX_KERNEL: usize = 1 << 30;
 
@@ -65,7 +100,7 @@ pub fn decompress_limited(data: &[u8], limit: usize) -> Result<(Compression, Vec
         Compression::Gzip => read_bounded(flate2::read::GzDecoder::new(data), limit),
         Compression::Bzip2 => read_bounded(bzip2::read::BzDecoder::new(data), limit),
         Compression::Zstd => zstd::stream::read::Decoder::new(data)
-            .map_err(|e| e.to_string())
+            .map_err(|e| DecompressError::Decoder(e.to_string()))
             .and_then(|dec| read_bounded(dec.single_frame(), limit)),
         Compression::Xz => lzma::xz(data, limit),
         Compression::Lzma => lzma::lzma(data, limit),
@@ -80,19 +115,19 @@ pub fn decompress_limited(data: &[u8], limit: usize) -> Result<(Compression, Vec
 }
 
 /// Everything `r` gives, as long as that is at most `limit` bytes.
-fn read_bounded(r: impl Read, limit: usize) -> Result<Vec<u8>, String> {
+fn read_bounded(r: impl Read, limit: usize) -> Result<Vec<u8>, DecompressError> {
     let mut out = Vec::new();
     r.take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DecompressError::Decoder(e.to_string()))?;
     if out.len() > limit {
-        return Err(too_large(limit));
+        return Err(DecompressError::TooLarge { limit });
     }
     Ok(out)
 }
 
-/// The error of an output larger than `limit`.
-fn too_large(limit: usize) -> String {
+/// The message of an output larger than `limit`.
+fn too_large_message(limit: usize) -> String {
     if limit == MAX_KERNEL {
         "decompressed kernel larger than 1 GiB".into()
     } else {

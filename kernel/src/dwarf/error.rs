@@ -15,6 +15,12 @@ pub enum DwarfError {
         size: u64,
         max: u64,
     },
+    #[error("section {section} decompressed to {size} bytes, its header says {header}")]
+    SizeMismatch {
+        section: String,
+        size: u64,
+        header: u64,
+    },
     #[error("bad unit header at .debug_info offset {offset:#x}: {message}")]
     UnitHeader { offset: usize, message: String },
     #[error(

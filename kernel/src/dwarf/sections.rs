@@ -71,29 +71,36 @@ fn section<'a>(obj: &object::File<'a>, name: &str) -> Result<Cow<'a, [u8]>, Dwar
         });
     }
     let out = match c.format {
-        CompressionFormat::Zlib => {
-            read_exact_size(flate2::read::ZlibDecoder::new(c.data), c.uncompressed_size)
-        }
+        CompressionFormat::Zlib => read_exact_size(
+            name,
+            flate2::read::ZlibDecoder::new(c.data),
+            c.uncompressed_size,
+        ),
         CompressionFormat::Zstandard => {
             let dec = zstd::stream::read::Decoder::new(c.data).map_err(|e| fail(e.to_string()))?;
-            read_exact_size(dec, c.uncompressed_size)
+            read_exact_size(name, dec, c.uncompressed_size)
         }
         other => return Err(fail(format!("unsupported compression {other:?}"))),
     };
-    out.map(Cow::Owned).map_err(fail)
+    out.map(Cow::Owned)
 }
 
-/// Everything `r` yields, which must be exactly `size` bytes.
-fn read_exact_size(r: impl Read, size: u64) -> Result<Vec<u8>, String> {
+/// Everything `r` (the decompressor of section `name`) yields, which must be exactly `size`
+/// bytes.
+fn read_exact_size(name: &str, r: impl Read, size: u64) -> Result<Vec<u8>, DwarfError> {
     let mut out = Vec::with_capacity(usize::try_from(size.min(64 << 20)).unwrap_or(0));
     r.take(size.saturating_add(1))
         .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DwarfError::Section {
+            section: name.to_string(),
+            message: e.to_string(),
+        })?;
     if out.len() as u64 != size {
-        return Err(format!(
-            "decompressed to {} bytes, the header says {size}",
-            out.len()
-        ));
+        return Err(DwarfError::SizeMismatch {
+            section: name.to_string(),
+            size: out.len() as u64,
+            header: size,
+        });
     }
     Ok(out)
 }

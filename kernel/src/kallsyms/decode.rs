@@ -40,13 +40,16 @@ impl<'a> Tokens<'a> {
                     len: 1,
                 })?;
             // One pass: the first byte that is not printable must be the NUL.
-            let len = match window.iter().position(|&b| !token_byte(b)) {
-                Some(p) if window[p] == 0 => p,
-                Some(p) => {
+            let len = window.iter().take_while(|&&b| token_byte(b)).count();
+            // `len` counts bytes of `window`: the split is in range.
+            let (token, rest) = window.split_at_checked(len).unwrap_or((window, &[]));
+            match rest.first() {
+                Some(0) => {}
+                Some(&b) => {
                     return Err(KallsymsError::corrupt(
                         Table::TokenTable,
-                        off + p,
-                        format!("token {i} holds the unprintable byte {:#04x}", window[p]),
+                        off + len,
+                        format!("token {i} holds the unprintable byte {b:#04x}"),
                     ))
                 }
                 None if window.len() <= KSYM_NAME_LEN => {
@@ -63,8 +66,7 @@ impl<'a> Tokens<'a> {
                         format!("token {i} is longer than {KSYM_NAME_LEN} bytes"),
                     ))
                 }
-            };
-            let token = &window[..len];
+            }
             let token = std::str::from_utf8(token).map_err(|_| {
                 KallsymsError::corrupt(Table::TokenTable, off, format!("token {i} is not text"))
             })?;
@@ -279,7 +281,8 @@ pub(crate) fn decode_layout(ro: Rodata<'_>, layout: &Layout) -> Result<Decoded, 
     let table_addr = ro.link(layout.offsets.start);
     let mut prev_addr = 0u64;
     let mut big_lengths = false;
-    for (i, value) in offsets.chunks_exact(4).enumerate() {
+    // `offsets` is 4n bytes: no remainder.
+    for (i, &value) in offsets.as_chunks::<4>().0.iter().enumerate() {
         if i % MARKER_STRIDE == 0 {
             let at = layout.markers.start + 4 * (i / MARKER_STRIDE);
             let marker = ro.u32(Table::Markers, at)? as usize;
@@ -298,7 +301,7 @@ pub(crate) fn decode_layout(ro: Rodata<'_>, layout: &Layout) -> Result<Decoded, 
         let span = entry(ro, off, i)?;
         big_lengths |= span.0 - off == 2;
         let (kind, name) = expand(ro, &tokens, off, i, span)?;
-        let value = u32::from_le_bytes([value[0], value[1], value[2], value[3]]);
+        let value = u32::from_le_bytes(value);
         let addr = layout.encoding.address(table_addr, i, value);
         if addr < prev_addr {
             return Err(KallsymsError::corrupt(

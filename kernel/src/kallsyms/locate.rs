@@ -346,7 +346,7 @@ impl Iterator for MarkerRuns<'_> {
                         found.push(MarkerRun {
                             at: low,
                             end,
-                            values: values[..m].to_vec(),
+                            values: values.iter().take(m).copied().collect(),
                         });
                     }
                 }
@@ -421,10 +421,10 @@ fn find_names(
 /// Whether every group of 256 names runs exactly from its marker to the next, each
 /// starting with a type letter.
 fn groups_fit(ro: Rodata<'_>, tokens: &Tokens<'_>, names_at: usize, markers: &[u32]) -> bool {
-    markers.windows(2).all(|w| {
-        let from = names_at + w[0] as usize;
+    markers.iter().zip(markers.iter().skip(1)).all(|(&a, &b)| {
+        let from = names_at + a as usize;
         entry_at(ro, from).is_some_and(|(start, _)| entry_kind(ro, tokens, start).is_some())
-            && walk(ro, from, MARKER_STRIDE) == Some(names_at + w[1] as usize)
+            && walk(ro, from, MARKER_STRIDE) == Some(names_at + b as usize)
     })
 }
 

@@ -50,18 +50,15 @@ impl<'a> Rodata<'a> {
     }
 
     pub fn get_u16(&self, off: usize) -> Option<u16> {
-        self.get_bytes(off, 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        crate::le::u16_at(self.data, off)
     }
 
     pub fn get_u32(&self, off: usize) -> Option<u32> {
-        self.get_bytes(off, 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        crate::le::u32_at(self.data, off)
     }
 
     pub fn get_u64(&self, off: usize) -> Option<u64> {
-        self.get_bytes(off, 8)
-            .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        crate::le::u64_at(self.data, off)
     }
 
     pub fn bytes(&self, table: Table, off: usize, len: usize) -> Result<&'a [u8], KallsymsError> {
@@ -73,7 +70,11 @@ impl<'a> Rodata<'a> {
     }
 
     pub fn u8(&self, table: Table, off: usize) -> Result<u8, KallsymsError> {
-        self.bytes(table, off, 1).map(|b| b[0])
+        self.get_u8(off).ok_or(KallsymsError::Truncated {
+            table,
+            offset: off,
+            len: 1,
+        })
     }
 
     pub fn u16(&self, table: Table, off: usize) -> Result<u16, KallsymsError> {

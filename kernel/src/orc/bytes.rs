@@ -62,7 +62,7 @@ impl OrcTable {
         out.extend_from_slice(&first.to_le_bytes());
         out.extend_from_slice(header.unwrap_or_default());
         let mut prev = first;
-        for &ip in &self.ips[..n] {
+        for &ip in self.ips.iter().take(n) {
             let mut delta = ip.wrapping_sub(prev);
             prev = ip;
             loop {
@@ -75,7 +75,7 @@ impl OrcTable {
                 out.push(byte | 0x80);
             }
         }
-        for e in &self.entries[..n] {
+        for e in self.entries.iter().take(n) {
             out.extend_from_slice(&e.pack());
         }
         let sum = fnv1a(&out);
@@ -89,12 +89,10 @@ impl OrcTable {
         if data.get(..8) != Some(MAGIC.as_slice()) {
             return Err(err(0, "not a qmdb ORC cache (bad magic)"));
         }
-        let fixed = data
-            .get(..FIXED)
+        let fixed: &[u8; FIXED] = data
+            .first_chunk()
             .ok_or_else(|| err(data.len(), "truncated header"))?;
-        let u32_at =
-            |o: usize| u32::from_le_bytes([fixed[o], fixed[o + 1], fixed[o + 2], fixed[o + 3]]);
-        let version = u32_at(8);
+        let version = u32::from_le_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]);
         if version != ORC_CACHE_VERSION {
             return Err(err(
                 8,
@@ -106,10 +104,10 @@ impl OrcTable {
             .checked_sub(8)
             .filter(|&l| l >= FIXED)
             .ok_or_else(|| err(data.len(), "truncated: no checksum"))?;
-        let (body, tail) = data.split_at(body_len);
-        let mut sum = [0u8; 8];
-        sum.copy_from_slice(tail);
-        let (stored, computed) = (u64::from_le_bytes(sum), fnv1a(body));
+        let (body, tail) = data
+            .split_last_chunk::<8>()
+            .ok_or_else(|| err(data.len(), "truncated: no checksum"))?;
+        let (stored, computed) = (u64::from_le_bytes(*tail), fnv1a(body));
         if stored != computed {
             return Err(err(
                 body_len,
@@ -122,17 +120,17 @@ impl OrcTable {
             2 => OrcFormat::Renumbered,
             f => return Err(err(12, format!("unknown format code {f}"))),
         };
-        if fixed[14..16] != [0, 0] {
+        if [fixed[14], fixed[15]] != [0, 0] {
             return Err(err(14, "reserved bytes are not zero"));
         }
-        let n = u32_at(16) as usize;
+        let n = u32::from_le_bytes([fixed[16], fixed[17], fixed[18], fixed[19]]) as usize;
         // Each entry takes at least 7 bytes (a one-byte delta and 6 entry bytes).
         if n > MAX_ORC_ENTRIES || n > body.len() / 7 {
             return Err(err(16, format!("entry count {n} does not fit the data")));
         }
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&fixed[20..28]);
-        let mut ip = u64::from_le_bytes(first);
+        let mut ip = u64::from_le_bytes([
+            fixed[20], fixed[21], fixed[22], fixed[23], fixed[24], fixed[25], fixed[26], fixed[27],
+        ]);
         let mut pos = FIXED;
         let header = match fixed[13] {
             NO_HEADER => None,
@@ -177,8 +175,9 @@ impl OrcTable {
             .get(pos..pos + entries_len)
             .ok_or_else(|| err(pos, "truncated entries"))?;
         let mut entries = Vec::with_capacity(n);
-        for (i, c) in raw.chunks_exact(6).enumerate() {
-            let e = OrcEntry::unpack([c[0], c[1], c[2], c[3], c[4], c[5]])
+        // `raw` is 6n bytes: no remainder.
+        for (i, &c) in raw.as_chunks::<6>().0.iter().enumerate() {
+            let e = OrcEntry::unpack(c)
                 .ok_or_else(|| err(pos + 6 * i, format!("entry {i} has an unknown kind")))?;
             entries.push(e);
         }

@@ -326,7 +326,7 @@ impl OrcFormat {
     /// legacy layout and 2 in the 6.4 one.
     fn sp_call_counts(unwind_data: &[u8]) -> [usize; 3] {
         let mut counts = [0usize; 3];
-        for c in unwind_data.chunks_exact(6) {
+        for c in unwind_data.as_chunks::<6>().0 {
             match (c[4] & 0xf, c[5] & 0xf) {
                 (5, 0) => counts[0] += 1,
                 (5, 2) => counts[1] += 1,
@@ -343,9 +343,13 @@ impl OrcFormat {
     pub fn guess(unwind_data: &[u8]) -> Option<OrcFormat> {
         let counts = OrcFormat::sp_call_counts(unwind_data);
         let formats = [OrcFormat::Legacy, OrcFormat::Current, OrcFormat::Renumbered];
-        (0..3)
-            .find(|&i| (0..3).all(|j| j == i || counts[i] > 2 * counts[j]))
-            .map(|i| formats[i])
+        // `n > 2 * n` never holds, so "more than twice each other" is "more than twice
+        // two of the three".
+        formats
+            .into_iter()
+            .zip(counts)
+            .find(|&(_, n)| counts.iter().filter(|&&m| n > 2 * m).count() == 2)
+            .map(|(f, _)| f)
     }
 
     /// The format of a kernel's `.orc_unwind`, given whether the kernel has `.orc_header`:

@@ -123,8 +123,9 @@ impl OrcTable {
             });
         }
         let mut ips = Vec::with_capacity(count);
-        for (i, c) in ip_data.chunks_exact(4).enumerate() {
-            let rel = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        // The lengths were checked above: the remainders are empty.
+        for (i, &c) in ip_data.as_chunks::<4>().0.iter().enumerate() {
+            let rel = i32::from_le_bytes(c);
             let ip = ip_addr
                 .wrapping_add(4 * i as u64)
                 .wrapping_add(i64::from(rel) as u64);
@@ -141,8 +142,10 @@ impl OrcTable {
             ips.push(ip);
         }
         let entries = unwind_data
-            .chunks_exact(6)
-            .map(|c| OrcEntry::decode([c[0], c[1], c[2], c[3], c[4], c[5]], format))
+            .as_chunks::<6>()
+            .0
+            .iter()
+            .map(|&c| OrcEntry::decode(c, format))
             .collect();
         Ok(OrcTable {
             format,

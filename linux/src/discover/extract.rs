@@ -1,9 +1,9 @@
 //! Everything a kernel file would give, read from the running kernel: kallsyms from its
 //! `.rodata`, then by symbol the banner, build id, BTF, ORC tables and VMCOREINFO.
 
-use super::image_map::{KERNEL_IMAGE_REGION, START_KERNEL_MAP};
 use super::vmcoreinfo::{VmcoreInfo, MAX_NOTE};
 use super::{FoundImage, GuestKernelError, Progress};
+use crate::arch::{DEFAULT_LINK_TEXT, KERNEL_IMAGE_REGION, START_KERNEL_MAP};
 use qmdb_bridge::{MemoryExt, Target, VirtAddr};
 use qmdb_kernel::banner::Banner;
 use qmdb_kernel::cache::KernelFiles;
@@ -12,10 +12,6 @@ use qmdb_kernel::symtab::{Symbol, SymbolTable};
 use qmdb_unwind::{OrcFormat, OrcTable};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// The link-time `_text` of x86_64 kernels built with the default `CONFIG_PHYSICAL_START`
-/// (16 MiB): the slide when the kernel has no VMCOREINFO to say it exactly.
-pub const DEFAULT_LINK_TEXT: u64 = 0xffff_ffff_8100_0000;
 
 /// The most read when `.rodata` cannot be told apart (early boot): the whole image.
 const MAX_IMAGE_READ: u64 = 256 << 20;

@@ -12,33 +12,35 @@
 //!    file's, under its build id.
 
 mod extract;
-pub mod image_map;
 pub mod vmcoreinfo;
 
-use image_map::{walk_image, ImageMap};
-use qmdb_bridge::paging::{PageTableRoot, PTI_USER_PGTABLE_MASK};
+/// The kernel image's mapping from the page tables (x86_64; kept at this path).
+pub use crate::arch::image_map;
+
+use crate::arch::{self, Paging};
+use image_map::{walk_image, ImageMap, MapError};
+use qmdb_bridge::paging::PageTableRoot;
 use qmdb_bridge::{BridgeError, Target, VcpuId, VirtAddr};
 use qmdb_kernel::cache::{self, Origin};
 use qmdb_kernel::Kernel;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
+pub use crate::arch::DEFAULT_LINK_TEXT;
 /// The GNU build id in an ELF notes blob (`.notes`): its offset and bytes.
 pub use extract::gnu_build_id;
-pub use extract::DEFAULT_LINK_TEXT;
 
 /// Reports what a slow step is doing (for a status line or stderr).
 pub type Progress<'a> = &'a mut dyn FnMut(&str);
-
-/// CR0.PG.
-const CR0_PG: u64 = 1 << 31;
 
 /// Why the kernel could not be found in guest memory.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GuestKernelError {
+    /// The vCPU's registers could not be read.
     #[error("cannot read the registers of vCPU {vcpu}: {cause}")]
     Registers { vcpu: VcpuId, cause: BridgeError },
+    /// No vCPU has paging on: firmware or boot loader.
     #[error("no vCPU has paging on (vCPU {vcpu}: CR0={cr0:#x}): the kernel is not running yet (firmware or boot loader)")]
     PagingOff { vcpu: VcpuId, cr0: u64 },
     #[error(
@@ -46,9 +48,15 @@ pub enum GuestKernelError {
          page tables of any vCPU (vCPU {vcpu}: CR3={cr3:#x}): the kernel is not running yet \
          (boot loader or decompressor), or the guest is not x86_64 Linux"
     )]
+    /// Nothing is mapped in the kernel image region.
     NotMapped { vcpu: VcpuId, cr3: u64 },
+    /// A page table of the image's mapping could not be read.
     #[error("cannot walk the page tables of vCPU {vcpu}: {cause}")]
-    PageTables { vcpu: VcpuId, cause: String },
+    PageTables {
+        vcpu: VcpuId,
+        cause: MapError<BridgeError>,
+    },
+    /// A part of the kernel (`what`) could not be read.
     #[error("cannot read {what} ({len} bytes at {addr}): {cause}")]
     Read {
         what: &'static str,
@@ -56,16 +64,20 @@ pub enum GuestKernelError {
         len: usize,
         cause: BridgeError,
     },
+    /// The kernel data read holds no kallsyms tables.
     #[error("no kallsyms tables in the {len} bytes of kernel data at {addr}: {cause}")]
     Kallsyms {
         addr: VirtAddr,
         len: usize,
         cause: qmdb_kernel::kallsyms::KallsymsError,
     },
+    /// The user interrupted the (long) read of the kernel.
     #[error("interrupted")]
     Interrupted,
+    /// kallsyms lacks a symbol the extraction needs.
     #[error("kallsyms has no {0} symbol")]
     MissingSymbol(&'static str),
+    /// What a symbol points at does not look like what it should be.
     #[error("{what} at {addr} is not plausible: {why}")]
     Implausible {
         what: &'static str,
@@ -77,8 +89,11 @@ pub enum GuestKernelError {
 /// Where the kernel is mapped, as one vCPU's page tables say.
 #[derive(Debug, Clone)]
 pub struct FoundImage {
+    /// The vCPU whose page tables were read.
     pub vcpu: VcpuId,
+    /// The page-table root the image was found in (the PTI kernel twin when there is one).
     pub root: PageTableRoot,
+    /// The image's mappings.
     pub map: ImageMap,
     /// Runtime `_text`: the first mapped page.
     pub text: u64,
@@ -167,27 +182,14 @@ fn find_on_vcpu(target: &mut dyn Target, vcpu: VcpuId) -> Result<FoundImage, Gue
         target.select_vcpu(vcpu).map_err(regs_err)?;
     }
     let regs = target.read_registers().map_err(regs_err)?;
-    let reg = |name| regs.get_u64(name).unwrap_or(0);
-    let (cr0, cr3, cr4) = (reg("cr0"), reg("cr3"), reg("cr4"));
-    if cr0 & CR0_PG == 0 {
-        return Err(GuestKernelError::PagingOff { vcpu, cr0 });
-    }
-    let own = PageTableRoot::from_cr3(cr3, cr4);
-    // Under PTI a vCPU in user mode runs on the user PGD, which maps little of the kernel;
-    // the kernel PGD is its twin.
-    let mut roots = Vec::new();
-    if cr3 & PTI_USER_PGTABLE_MASK != 0 {
-        roots.push(own.pti_kernel());
-    }
-    roots.push(own);
+    let (cr3, roots) = match arch::paging(&regs) {
+        Paging::Off { cr0 } => return Err(GuestKernelError::PagingOff { vcpu, cr0 }),
+        Paging::On { root_reg, roots } => (root_reg, roots),
+    };
     let mut best: Option<(PageTableRoot, ImageMap)> = None;
     for root in roots {
-        let map = walk_image(&mut |phys| target.read_physical(phys, 4096), root).map_err(|e| {
-            GuestKernelError::PageTables {
-                vcpu,
-                cause: e.to_string(),
-            }
-        })?;
+        let map = walk_image(&mut |phys| target.read_physical(phys, 4096), root)
+            .map_err(|cause| GuestKernelError::PageTables { vcpu, cause })?;
         let better = match &best {
             None => !map.runs.is_empty(),
             Some((_, b)) => b.rodata().is_none() && map.rodata().is_some(),

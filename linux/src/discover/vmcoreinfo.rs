@@ -12,16 +12,20 @@ pub const MAX_NOTE: usize = 4096;
 /// The parsed lines.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VmcoreInfo {
+    /// `KEY` to `value`, every line of the note.
     pub entries: BTreeMap<String, String>,
 }
 
 /// Why a note is not VMCOREINFO.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VmcoreInfoError {
+    /// The note ends before the header field at this offset.
     #[error("the note header is cut at byte {0}")]
     Truncated(usize),
+    /// The note is another one.
     #[error("the note is named {0:?}, not VMCOREINFO")]
     WrongName(String),
+    /// The description is longer than what was read.
     #[error("the note's text ({len} bytes) runs past its {max}-byte page")]
     TooLong { len: usize, max: usize },
 }
@@ -69,6 +73,7 @@ impl VmcoreInfo {
         VmcoreInfo { entries }
     }
 
+    /// The value of `key` (`OSRELEASE`, `KERNELOFFSET`...), if the note has it.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries.get(key).map(String::as_str)
     }

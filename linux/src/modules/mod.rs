@@ -21,7 +21,8 @@ pub use symbols::{
     LayeredSymbols, ModuleSymbol, ModuleSymbols, MAX_MODULE_SYMBOLS, MAX_STRTAB,
 };
 
-use super::layout::{find_member, find_struct};
+use super::layout::{find_member, find_struct, struct_size, LayoutError};
+use crate::memory::GuestMemory;
 use crate::Error;
 use crate::Program;
 use qmdb_bridge::VirtAddr;
@@ -91,7 +92,7 @@ pub struct ModuleOrcRef {
     pub unwind: u64,
 }
 
-fn off(btf: &Btf, id: TypeId, sname: &str, path: &str) -> Result<(u64, u64), String> {
+fn off(btf: &Btf, id: TypeId, sname: &str, path: &str) -> Result<(u64, u64), LayoutError> {
     find_member(btf, id, sname, path).map(|m| (m.offset, m.size))
 }
 
@@ -113,7 +114,7 @@ fn enum_values(btf: &Btf, name: &str) -> Vec<(u64, String)> {
 
 impl ModuleLayout {
     /// Looks the offsets up in `btf`; the error names what is missing.
-    pub fn from_btf(btf: &Btf) -> Result<ModuleLayout, String> {
+    pub fn from_btf(btf: &Btf) -> Result<ModuleLayout, LayoutError> {
         let m = find_struct(btf, "module")?;
         let list = off(btf, m, "module", "list")?.0;
         let (name, name_len) = off(btf, m, "module", "name")?;
@@ -121,9 +122,7 @@ impl ModuleLayout {
         let kallsyms = off(btf, m, "module", "kallsyms").ok().map(|f| f.0);
         let mem = if let Ok((mem, total)) = off(btf, m, "module", "mem") {
             let mm = find_struct(btf, "module_memory")?;
-            let stride = btf
-                .size_of(mm)
-                .map_err(|e| format!("struct module_memory: {e}"))?;
+            let stride = struct_size(btf, mm, "module_memory")?;
             let types = enum_values(btf, "mod_mem_type");
             let index = |name: &str| types.iter().find(|(_, n)| n == name).map(|(v, _)| *v);
             MemLayout::Mem {
@@ -137,7 +136,11 @@ impl ModuleLayout {
             }
         } else {
             let core = off(btf, m, "module", "core_layout")
-                .map_err(|_| "struct module has neither mem nor core_layout".to_string())?
+                .map_err(|_| LayoutError::Neither {
+                    sname: "module".into(),
+                    first: "mem".into(),
+                    second: "core_layout".into(),
+                })?
                 .0;
             let ml = find_struct(btf, "module_layout")?;
             MemLayout::Layout {
@@ -225,7 +228,9 @@ impl ModuleLayout {
 pub struct Module {
     /// The `struct module`.
     pub addr: u64,
+    /// `mod->name`.
     pub name: String,
+    /// Its state as `/proc/modules` prints it (`Live`, `Loading`...).
     pub state: String,
     /// Whether the module is still being set up (`MODULE_STATE_UNFORMED`).
     pub unformed: bool,
@@ -233,6 +238,7 @@ pub struct Module {
     pub base: u64,
     /// Every region's size added up, as `/proc/modules` prints it.
     pub size: u64,
+    /// The core text's size.
     pub text_size: u64,
     /// The module's memory regions, `[start, end)`.
     pub regions: Vec<(u64, u64)>,
@@ -247,37 +253,20 @@ pub struct Module {
 /// The modules found and what was skipped.
 #[derive(Debug, Clone, Default)]
 pub struct ModuleList {
+    /// The modules, in list order.
     pub modules: Vec<Module>,
+    /// What was skipped and why, one line each.
     pub problems: Vec<String>,
 }
 
-/// Guest memory, as the walk reads it (a [`Program`], or a test's map).
-pub trait ModuleMemory {
-    fn read(&mut self, addr: u64, len: usize, what: &str) -> Result<Vec<u8>, Error>;
-    /// The readable bytes from `addr`, at most `len`.
-    fn read_some(&mut self, addr: u64, len: usize) -> Result<Vec<u8>, Error>;
-}
-
-impl ModuleMemory for Program {
-    fn read(&mut self, addr: u64, len: usize, what: &str) -> Result<Vec<u8>, Error> {
-        self.read_bytes(VirtAddr(addr), len, Some(what))
-    }
-    fn read_some(&mut self, addr: u64, len: usize) -> Result<Vec<u8>, Error> {
-        Ok(self.read_partial(VirtAddr(addr), len)?.data)
-    }
-}
-
+/// The little-endian `u64` at `off` of a module's bytes; 0 past the end.
 pub(crate) fn u64_at(b: &[u8], off: u64) -> u64 {
-    let o = off as usize;
-    b.get(o..o + 8)
-        .map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
+    crate::memory::u64_at(b, off)
 }
 
+/// The little-endian `u32` at `off` of a module's bytes, widened; 0 past the end.
 pub(crate) fn u32_at(b: &[u8], off: u64) -> u64 {
-    let o = off as usize;
-    b.get(o..o + 4).map_or(0, |s| {
-        u32::from_le_bytes(s.try_into().unwrap_or([0; 4])) as u64
-    })
+    u64::from(crate::memory::u32_at(b, off))
 }
 
 pub(crate) fn cstr(b: &[u8]) -> String {
@@ -287,10 +276,11 @@ pub(crate) fn cstr(b: &[u8]) -> String {
 
 /// Decodes the `struct module` at `addr` from its first bytes.
 pub fn decode_module(addr: u64, b: &[u8], l: &ModuleLayout) -> Module {
-    let name = cstr(
-        b.get(l.name as usize..(l.name + l.name_len) as usize)
-            .unwrap_or(&[]),
-    );
+    let name = usize::try_from(l.name)
+        .ok()
+        .zip(usize::try_from(l.name.saturating_add(l.name_len)).ok())
+        .and_then(|(s, e)| b.get(s..e))
+        .map_or_else(String::new, cstr);
     let state_v = u32_at(b, l.state);
     let unformed = l
         .states
@@ -382,14 +372,14 @@ pub fn decode_module(addr: u64, b: &[u8], l: &ModuleLayout) -> Module {
 
 /// Walks the `modules` list from its head at `head`, at most `limit` modules.
 pub fn walk_modules(
-    mem: &mut dyn ModuleMemory,
+    mem: &mut dyn GuestMemory,
     l: &ModuleLayout,
     head: u64,
     limit: u64,
 ) -> Result<ModuleList, Error> {
     let mut out = ModuleList::default();
-    let mut next = match mem.read(head, 8, "modules list head") {
-        Ok(b) => u64_at(&b, 0),
+    let mut next = match mem.read_u64(VirtAddr(head), Some("modules list head")) {
+        Ok(n) => n,
         Err(e) if e.ends_command() => return Err(e),
         Err(e) => {
             out.problems.push(format!("modules: {e}"));
@@ -416,7 +406,7 @@ pub fn walk_modules(
             break;
         }
         let addr = next.wrapping_sub(l.list);
-        match mem.read(addr, len, "struct module") {
+        match mem.read_bytes(VirtAddr(addr), len, Some("struct module")) {
             Ok(b) => {
                 next = u64_at(&b, l.list);
                 out.modules.push(decode_module(addr, &b, l));
@@ -439,7 +429,7 @@ pub fn session_modules(
     cmd: &str,
 ) -> Result<(ModuleLayout, ModuleList), Error> {
     let btf = program.types()?;
-    let layout = ModuleLayout::from_btf(&btf).map_err(|e| Error::missing(cmd, e))?;
+    let layout = ModuleLayout::from_btf(&btf).map_err(|e| Error::layout(cmd, e))?;
     let head = program
         .symbols()
         .lookup_name("modules")
@@ -454,39 +444,8 @@ mod tests {
     use super::*;
     use qmdb_kernel::symbols::SymbolLookup;
     use qmdb_unwind::{ModuleLookup, OrcEntry, OrcFormat};
-    use std::collections::BTreeMap;
 
-    /// Sparse memory: reads outside written bytes fail.
-    #[derive(Default)]
-    struct Mem(BTreeMap<u64, u8>);
-
-    impl Mem {
-        fn put(&mut self, addr: u64, b: &[u8]) {
-            for (i, &c) in b.iter().enumerate() {
-                self.0.insert(addr + i as u64, c);
-            }
-        }
-    }
-
-    impl ModuleMemory for Mem {
-        fn read(&mut self, addr: u64, len: usize, what: &str) -> Result<Vec<u8>, Error> {
-            let b = self.read_some(addr, len)?;
-            if b.len() < len {
-                return Err(Error::Corrupt(format!("cannot read {what} at {addr:x}")));
-            }
-            Ok(b)
-        }
-        fn read_some(&mut self, addr: u64, len: usize) -> Result<Vec<u8>, Error> {
-            let mut out = Vec::new();
-            for a in addr..addr + len as u64 {
-                match self.0.get(&a) {
-                    Some(c) => out.push(*c),
-                    None => break,
-                }
-            }
-            Ok(out)
-        }
-    }
+    type Mem = crate::mock::SparseMemory;
 
     fn layout() -> ModuleLayout {
         ModuleLayout {

@@ -3,8 +3,10 @@
 //! place-relative (ip = `&orc_unwind_ip[i]` + value) and `orc_unwind` holds entries in the
 //! kernel's own format, so a module's table is an [`OrcTable`] at runtime addresses.
 
-use super::{Module, ModuleList, ModuleMemory};
+use super::{Module, ModuleList};
+use crate::memory::GuestMemory;
 use crate::Error;
+use qmdb_bridge::VirtAddr;
 use qmdb_unwind::{ModuleOrc, ModuleOrcs, OrcFormat, OrcTable};
 
 /// At most this many ORC entries are read from one module (a large module such as a GPU
@@ -14,7 +16,7 @@ pub const MAX_MODULE_ORCS: u64 = 1 << 20;
 /// Reads `m`'s ORC table: `Ok(None)` when it has none (no ORC in the kernel, or
 /// `num_orcs` is 0); the error names the module and the address that failed.
 pub fn read_module_orc(
-    mem: &mut dyn ModuleMemory,
+    mem: &mut dyn GuestMemory,
     m: &Module,
     format: OrcFormat,
 ) -> Result<Option<OrcTable>, Error> {
@@ -30,8 +32,16 @@ pub fn read_module_orc(
             m.name, m.addr, o.num
         )));
     }
-    let ips = mem.read(o.ip, (o.num * 4) as usize, "module orc_unwind_ip")?;
-    let entries = mem.read(o.unwind, (o.num * 6) as usize, "module orc_unwind")?;
+    let ips = mem.read_bytes(
+        VirtAddr(o.ip),
+        (o.num * 4) as usize,
+        Some("module orc_unwind_ip"),
+    )?;
+    let entries = mem.read_bytes(
+        VirtAddr(o.unwind),
+        (o.num * 6) as usize,
+        Some("module orc_unwind"),
+    )?;
     let table = OrcTable::from_sections(o.ip, &ips, &entries, format)
         .map_err(|e| Error::Corrupt(format!("module {}: ORC table at {:x}: {e}", m.name, o.ip)))?;
     Ok(Some(table))
@@ -42,7 +52,7 @@ pub fn read_module_orc(
 /// one: its frames are then unwound as the kernel would without ORC data (by frame
 /// pointer, unreliable).
 pub fn load_orcs(
-    mem: &mut dyn ModuleMemory,
+    mem: &mut dyn GuestMemory,
     list: &ModuleList,
     format: Option<OrcFormat>,
 ) -> Result<(ModuleOrcs, Vec<String>), Error> {

@@ -1,7 +1,8 @@
 //! Module symbols: each module's own kallsyms (`mod->kallsyms`), and [`LayeredSymbols`],
 //! which puts them over the kernel's.
 
-use super::{cstr, u32_at, u64_at, Module, ModuleLayout, ModuleList, ModuleMemory};
+use super::{cstr, u32_at, u64_at, Module, ModuleLayout, ModuleList};
+use crate::memory::GuestMemory;
 use crate::Error;
 use crate::Program;
 use qmdb_bridge::VirtAddr;
@@ -20,8 +21,11 @@ const ELF64_SYM: u64 = 24;
 /// One module symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleSymbol {
+    /// Its runtime address.
     pub addr: u64,
+    /// The bare symbol name.
     pub name: String,
+    /// The module defining it.
     pub module: String,
     /// The `/proc/kallsyms` type letter (`t`, `T`, `d`...), `?` when the module has no
     /// type table.
@@ -45,10 +49,12 @@ impl ModuleSymbols {
         ModuleSymbols { syms, regions }
     }
 
+    /// How many symbols, over every module.
     pub fn len(&self) -> usize {
         self.syms.len()
     }
 
+    /// Whether no module has a symbol.
     pub fn is_empty(&self) -> bool {
         self.syms.is_empty()
     }
@@ -61,6 +67,7 @@ impl ModuleSymbols {
             .map(|(_, _, n)| n.as_str())
     }
 
+    /// Every symbol, by address.
     pub fn symbols(&self) -> &[ModuleSymbol] {
         &self.syms
     }
@@ -121,7 +128,7 @@ fn region_list(list: &ModuleList) -> Vec<(u64, u64, String)> {
 
 /// Reads `m`'s own kallsyms: `mod->kallsyms->{symtab, num_symtab, strtab, typetab}`.
 pub fn read_module_symbols(
-    mem: &mut dyn ModuleMemory,
+    mem: &mut dyn GuestMemory,
     l: &ModuleLayout,
     m: &Module,
 ) -> Result<Vec<ModuleSymbol>, Error> {
@@ -133,7 +140,11 @@ pub fn read_module_symbols(
         .max(l.ks_num)
         .max(l.ks_symtab)
         .max(l.ks_typetab.unwrap_or(0));
-    let ks = mem.read(m.kallsyms, (end + 8) as usize, "struct mod_kallsyms")?;
+    let ks = mem.read_bytes(
+        VirtAddr(m.kallsyms),
+        (end + 8) as usize,
+        Some("struct mod_kallsyms"),
+    )?;
     let symtab = u64_at(&ks, l.ks_symtab);
     let num = u32_at(&ks, l.ks_num).min(MAX_MODULE_SYMBOLS);
     let strtab = u64_at(&ks, l.ks_strtab);
@@ -141,7 +152,11 @@ pub fn read_module_symbols(
     if num == 0 || symtab == 0 || strtab == 0 {
         return Ok(Vec::new());
     }
-    let raw = mem.read(symtab, (num * ELF64_SYM) as usize, "module symtab")?;
+    let raw = mem.read_bytes(
+        VirtAddr(symtab),
+        (num * ELF64_SYM) as usize,
+        Some("module symtab"),
+    )?;
     let entries: Vec<(u64, u64, u64)> = raw
         .chunks_exact(ELF64_SYM as usize)
         .map(|e| (u32_at(e, 0), u64_at(e, 8), u32_at(e, 4) >> 16))
@@ -149,11 +164,11 @@ pub fn read_module_symbols(
     let types = if typetab == 0 {
         Vec::new()
     } else {
-        mem.read_some(typetab, num as usize)?
+        mem.read_some(VirtAddr(typetab), num as usize)?
     };
     let max_name = entries.iter().map(|e| e.0).max().unwrap_or(0);
     let want = (max_name + MAX_NAME as u64).min(MAX_STRTAB);
-    let strings = mem.read_some(strtab, want as usize)?;
+    let strings = mem.read_some(VirtAddr(strtab), want as usize)?;
     let mut out = Vec::new();
     for (i, (name_off, value, shndx)) in entries.into_iter().enumerate() {
         if value == 0 || shndx == 0 {
@@ -183,7 +198,7 @@ pub fn read_module_symbols(
 
 /// Every module's symbols; a module whose kallsyms cannot be read is reported and skipped.
 pub fn load_symbols(
-    mem: &mut dyn ModuleMemory,
+    mem: &mut dyn GuestMemory,
     l: &ModuleLayout,
     list: &ModuleList,
 ) -> Result<(ModuleSymbols, Vec<String>), Error> {
@@ -202,7 +217,9 @@ pub fn load_symbols(
 /// Module symbols over the kernel's: names resolve in the kernel first, then the modules;
 /// an address inside a module's memory is named from that module's symbols.
 pub struct LayeredSymbols {
+    /// The kernel's own symbols, asked first for names.
     pub kernel: Box<dyn SymbolLookup>,
+    /// The loaded modules' symbols.
     pub modules: Arc<ModuleSymbols>,
 }
 
@@ -250,8 +267,11 @@ pub fn refresh_symbols(program: &mut Program, cmd: &str) -> Result<Vec<String>, 
 /// it is in (`None` for the kernel).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameSymbol {
+    /// The function's name, without the module.
     pub name: String,
+    /// `pc`'s offset into it.
     pub offset: u64,
+    /// The module holding it; `None` for the kernel.
     pub module: Option<String>,
 }
 

@@ -10,6 +10,9 @@
 //! Everything here is guest data: sheaf sizes and barn lists are bounded.
 
 use crate::layout::{find_member, find_struct};
+use crate::memory::{le_u64, recoverable, GuestMemory};
+use crate::Error;
+use qmdb_bridge::VirtAddr;
 use qmdb_kernel::btf::Btf;
 
 /// Object pointers read from one sheaf at most (sheaves hold tens).
@@ -79,45 +82,61 @@ impl SheafLayout {
     }
 }
 
-/// Guest memory as the sheaf search reads it.
-pub trait SheafMemory {
-    /// The 8-byte word at `addr`, `None` when it cannot be read.
-    fn word(&mut self, addr: u64) -> Option<u64>;
-    /// `len` bytes at `addr`, `None` when they cannot be read.
-    fn bytes(&mut self, addr: u64, len: usize) -> Option<Vec<u8>>;
+/// The sheaf `what` at `addr` read, `None` when it cannot be (the search is then
+/// inconclusive), `Err` only for what ends the command.
+fn word(mem: &mut dyn GuestMemory, addr: u64, what: &str) -> Result<Option<u64>, Error> {
+    recoverable(mem.read_u64(VirtAddr(addr), Some(what)))
 }
 
-/// Whether the sheaf at `sheaf` holds `obj`; `None` when it cannot be read.
-fn sheaf_holds(l: &SheafLayout, mem: &mut dyn SheafMemory, sheaf: u64, obj: u64) -> Option<bool> {
-    let size = mem.bytes(sheaf.wrapping_add(l.size), 4)?;
-    let size = u64::from(u32::from_le_bytes(size.get(..4)?.try_into().ok()?)).min(MAX_SHEAF);
-    let len = usize::try_from(size * 8).ok()?;
+/// Whether the sheaf at `sheaf` holds `obj`; `Ok(None)` when it cannot be read.
+fn sheaf_holds(
+    l: &SheafLayout,
+    mem: &mut dyn GuestMemory,
+    sheaf: u64,
+    obj: u64,
+) -> Result<Option<bool>, Error> {
+    let at = VirtAddr(sheaf.wrapping_add(l.size));
+    let Some(size) = recoverable(mem.read_u32(at, Some("slab_sheaf.size")))? else {
+        return Ok(None);
+    };
+    let size = u64::from(size).min(MAX_SHEAF);
+    let Ok(len) = usize::try_from(size * 8) else {
+        return Ok(None);
+    };
     if len == 0 {
-        return Some(false);
+        return Ok(Some(false));
     }
-    let ptrs = mem.bytes(sheaf.wrapping_add(l.objects), len)?;
-    Some(
-        ptrs.chunks_exact(8)
-            .any(|w| w.try_into().ok().map(u64::from_le_bytes) == Some(obj)),
-    )
+    let at = VirtAddr(sheaf.wrapping_add(l.objects));
+    let Some(ptrs) = recoverable(mem.read_bytes(at, len, Some("slab_sheaf.objects")))? else {
+        return Ok(None);
+    };
+    Ok(Some(ptrs.chunks_exact(8).any(|w| le_u64(w) == Some(obj))))
 }
 
 /// Looks for `obj` in every CPU's sheaves (`cpus`: each CPU and its `slub_percpu_sheaves`
 /// address) and then in the full sheaves of the barns of `nodes` nodes of the cache at
-/// `cache`. `Some(None)`: in none of them; `None`: something could not be read.
+/// `cache`. `Some(None)`: in none of them; `None`: something could not be read; `Err`
+/// only for what ends the command (connection lost, interrupted).
 pub fn find(
     l: &SheafLayout,
-    mem: &mut dyn SheafMemory,
+    mem: &mut dyn GuestMemory,
     cpus: &[(u32, u64)],
     cache: u64,
     nodes: u64,
     obj: u64,
-) -> Option<Option<InSheaf>> {
+) -> Result<Option<Option<InSheaf>>, Error> {
     for &(cpu, pcs) in cpus {
         for &m in &l.pcs {
-            let sheaf = mem.word(pcs.wrapping_add(m))?;
-            if sheaf != 0 && sheaf_holds(l, mem, sheaf, obj)? {
-                return Some(Some(InSheaf::Cpu(cpu)));
+            let Some(sheaf) = word(mem, pcs.wrapping_add(m), "slub_percpu_sheaves")? else {
+                return Ok(None);
+            };
+            if sheaf == 0 {
+                continue;
+            }
+            match sheaf_holds(l, mem, sheaf, obj)? {
+                Some(true) => return Ok(Some(Some(InSheaf::Cpu(cpu)))),
+                Some(false) => {}
+                None => return Ok(None),
             }
         }
     }
@@ -125,52 +144,42 @@ pub fn find(
         let entry = cache
             .wrapping_add(l.per_node)
             .wrapping_add(node.wrapping_mul(l.per_node_stride));
-        let barn = mem.word(entry.wrapping_add(l.barn))?;
+        let Some(barn) = word(mem, entry.wrapping_add(l.barn), "kmem_cache.per_node")? else {
+            return Ok(None);
+        };
         if barn == 0 {
             continue;
         }
         let head = barn.wrapping_add(l.sheaves_full);
-        let mut next = mem.word(head)?;
+        let Some(mut next) = word(mem, head, "node_barn.sheaves_full")? else {
+            return Ok(None);
+        };
         let mut seen = 0;
         while next != head {
             seen += 1;
             if seen > MAX_BARN_SHEAVES || next == 0 {
-                return None;
+                return Ok(None);
             }
             let sheaf = next.wrapping_sub(l.barn_list);
-            if sheaf_holds(l, mem, sheaf, obj)? {
-                return Some(Some(InSheaf::Barn(u32::try_from(node).ok()?)));
+            match sheaf_holds(l, mem, sheaf, obj)? {
+                Some(true) => return Ok(u32::try_from(node).ok().map(|n| Some(InSheaf::Barn(n)))),
+                Some(false) => {}
+                None => return Ok(None),
             }
-            next = mem.word(next)?;
+            let Some(n) = word(mem, next, "slab_sheaf.barn_list")? else {
+                return Ok(None);
+            };
+            next = n;
         }
     }
-    Some(None)
+    Ok(Some(None))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    /// Word-granular memory.
-    #[derive(Default)]
-    struct Mem(HashMap<u64, u64>);
-
-    impl SheafMemory for Mem {
-        fn word(&mut self, addr: u64) -> Option<u64> {
-            self.0.get(&addr).copied()
-        }
-        fn bytes(&mut self, addr: u64, len: usize) -> Option<Vec<u8>> {
-            let mut out = Vec::new();
-            let mut a = addr & !7;
-            let skip = (addr & 7) as usize;
-            while out.len() < skip + len {
-                out.extend_from_slice(&self.word(a)?.to_le_bytes());
-                a += 8;
-            }
-            Some(out[skip..skip + len].to_vec())
-        }
-    }
+    type Mem = crate::mock::SparseMemory;
 
     // The layout of Debian's 7.2.13 (its BTF): sheaves at 0 of kmem_cache, per_node at
     // 0xd0 (16-byte entries, barn first), main/spare/rcu_free at 8/16/24, a sheaf's size
@@ -190,9 +199,9 @@ mod tests {
     }
 
     fn sheaf(m: &mut Mem, at: u64, objs: &[u64]) {
-        m.0.insert(at + 0x18, objs.len() as u64);
+        m.put_u64(at + 0x18, objs.len() as u64);
         for (i, o) in objs.iter().enumerate() {
-            m.0.insert(at + 0x20 + 8 * i as u64, *o);
+            m.put_u64(at + 0x20 + 8 * i as u64, *o);
         }
     }
 
@@ -202,27 +211,31 @@ mod tests {
         let mut m = Mem::default();
         let (cache, pcs0, pcs1, barn) = (0x1000, 0x2000, 0x3000, 0x4000);
         // CPU 0: main holds a and b, no spare, no rcu_free; CPU 1: spare holds c.
-        m.0.extend([(pcs0 + 8, 0x5000), (pcs0 + 16, 0), (pcs0 + 24, 0)]);
-        m.0.extend([(pcs1 + 8, 0), (pcs1 + 16, 0x6000), (pcs1 + 24, 0)]);
+        for (a, v) in [(pcs0 + 8, 0x5000), (pcs0 + 16, 0), (pcs0 + 24, 0)] {
+            m.put_u64(a, v);
+        }
+        for (a, v) in [(pcs1 + 8, 0), (pcs1 + 16, 0x6000), (pcs1 + 24, 0)] {
+            m.put_u64(a, v);
+        }
         sheaf(&mut m, 0x5000, &[0xa0, 0xb0]);
         sheaf(&mut m, 0x6000, &[0xc0]);
         // Node 0's barn: two full sheaves, holding d and e.
-        m.0.insert(cache + 0xd0, barn);
-        m.0.insert(barn + 8, 0x7000);
-        m.0.insert(0x7000, 0x8000);
-        m.0.insert(0x8000, barn + 8);
+        m.put_u64(cache + 0xd0, barn);
+        m.put_u64(barn + 8, 0x7000);
+        m.put_u64(0x7000, 0x8000);
+        m.put_u64(0x8000, barn + 8);
         sheaf(&mut m, 0x7000, &[0xd0]);
         sheaf(&mut m, 0x8000, &[0x1, 0xe0]);
         let cpus = [(0, pcs0), (1, pcs1)];
-        let f = |m: &mut Mem, obj| find(&l, m, &cpus, cache, 1, obj);
+        let f = |m: &mut Mem, obj| find(&l, m, &cpus, cache, 1, obj).unwrap();
         assert_eq!(f(&mut m, 0xb0), Some(Some(InSheaf::Cpu(0))));
         assert_eq!(f(&mut m, 0xc0), Some(Some(InSheaf::Cpu(1))));
         assert_eq!(f(&mut m, 0xe0), Some(Some(InSheaf::Barn(0))));
         assert_eq!(f(&mut m, 0xf0), Some(None));
         // A barn list that never comes back is cut, and unreadable memory is unknown.
-        m.0.insert(0x8000, 0x7000);
+        m.put_u64(0x8000, 0x7000);
         assert_eq!(f(&mut m, 0xf0), None);
-        m.0.remove(&(pcs1 + 16));
+        m.remove(pcs1 + 16, 8);
         assert_eq!(f(&mut m, 0xf0), None);
     }
 
@@ -230,10 +243,10 @@ mod tests {
     fn sheaf_sizes_are_bounded() {
         let l = layout();
         let mut m = Mem::default();
-        m.0.insert(0x5000 + 0x18, u64::from(u32::MAX));
+        m.put_u64(0x5000 + 0x18, u64::from(u32::MAX));
         // Only MAX_SHEAF pointers would be read, and they are not there.
-        assert_eq!(sheaf_holds(&l, &mut m, 0x5000, 1), None);
-        m.0.insert(0x5000 + 0x18, 0);
-        assert_eq!(sheaf_holds(&l, &mut m, 0x5000, 1), Some(false));
+        assert_eq!(sheaf_holds(&l, &mut m, 0x5000, 1).unwrap(), None);
+        m.put_u64(0x5000 + 0x18, 0);
+        assert_eq!(sheaf_holds(&l, &mut m, 0x5000, 1).unwrap(), Some(false));
     }
 }

@@ -1,35 +1,34 @@
-//! Filling the panes: the dcmds each pane runs, with their output captured and their
-//! records turned into rows ([`super::rows`]).
+//! Filling the panes: the dcmds each pane calls ([`Session::call`]), their typed records
+//! turned into rows ([`super::rows`]).
 
 use super::rows;
 use super::stream::with_interrupt;
-use crate::protocol::{Event, Pane, StackView};
+use crate::protocol::{Event, Pane};
 use qmdb_bridge::VirtAddr;
-use qmdb_dcmds::{CaptureOutput, CommandRecord, Session};
+use qmdb_dcmds::records::{CpuRow, Instruction, Registers, TaskRow, TaskStack, VcpuStack};
+use qmdb_dcmds::{Call, Session};
 use std::sync::atomic::AtomicBool;
 
 /// How far before the pc the disassembly pane starts, at most: from the function's start
 /// when it is this close, else from the pc.
 const DIS_LOOKBACK: u64 = 0x800;
 
-/// Runs `line` capturing its records; `Err` is a fatal error's message.
-pub(super) fn capture(
+/// Calls the dcmd `name` for a pane. The outer `Err` is a fatal error's message (the
+/// connection is gone); the inner one why the pane cannot be filled.
+pub(super) fn call(
     session: &mut Session,
     interrupt: &AtomicBool,
-    line: &str,
-) -> Result<Vec<CommandRecord>, String> {
-    let mut out = CaptureOutput::new();
-    let outcome = with_interrupt(interrupt, session, |s| s.execute(line, &mut out));
-    let (records, _) = out.take();
-    if outcome.fatal {
-        let why = records
-            .iter()
-            .rev()
-            .find_map(|r| r.error.clone())
-            .unwrap_or_else(|| "the connection was lost".into());
-        return Err(why);
+    name: &str,
+    addr: Option<u64>,
+    args: &[&str],
+) -> Result<Result<Call, String>, String> {
+    match with_interrupt(interrupt, session, |s| {
+        s.call(name, addr.map(VirtAddr), args)
+    }) {
+        Ok(call) => Ok(Ok(call)),
+        Err(e) if e.is_fatal() => Err(e.to_string()),
+        Err(e) => Ok(Err(e.to_string())),
     }
-    Ok(records)
 }
 
 /// A pane's event (or why not), and the message of a fatal error if the connection went.
@@ -38,39 +37,53 @@ pub(super) fn pane_event(
     interrupt: &AtomicBool,
     pane: &Pane,
 ) -> (Result<Event, String>, Option<String>) {
-    let run = |s: &mut Session, line: &str| capture(s, interrupt, line);
-    let result = match pane {
-        Pane::Threads => run(session, "::ps -t; ::cpuinfo").map(|recs| match recs.first() {
-            Some(ps) => rows::threads(ps, recs.get(1)).map(Event::Threads),
-            None => Err("::ps gave nothing".into()),
-        }),
-        Pane::Registers => run(session, "::regs").map(|recs| {
-            let layout = session.target().register_layout();
-            match recs.first() {
-                Some(r) => rows::registers(r, layout).map(Event::Registers),
-                None => Err("::regs gave nothing".into()),
-            }
-        }),
-        Pane::Stack { thread } => {
-            let line = match thread {
-                Some(t) => format!("{t:#x}::findstack"),
-                None => "$c".to_string(),
-            };
-            run(session, &line).map(|recs| {
-                let view: Result<StackView, String> = match (recs.first(), thread) {
-                    (Some(r), Some(t)) => rows::findstack(r, *t),
-                    (Some(r), None) => rows::vcpu_stack(r),
-                    (None, _) => Err(format!("{line} gave nothing")),
-                };
-                view.map(Event::Stack)
-            })
-        }
-        Pane::Disassembly { addr } => disassembly(session, interrupt, *addr),
-    };
-    match result {
+    match pane_result(session, interrupt, pane) {
         Ok(ev) => (ev, None),
         Err(fatal) => (Err(fatal.clone()), Some(fatal)),
     }
+}
+
+fn pane_result(
+    session: &mut Session,
+    interrupt: &AtomicBool,
+    pane: &Pane,
+) -> Result<Result<Event, String>, String> {
+    Ok(match pane {
+        Pane::Threads => match call(session, interrupt, "ps", None, &["-t"])? {
+            Ok(mut ps) => {
+                // Without `::cpuinfo` only the on-CPU markers are lost.
+                let cpus = match call(session, interrupt, "cpuinfo", None, &[])? {
+                    Ok(mut c) => c.take::<CpuRow>(),
+                    Err(_) => Vec::new(),
+                };
+                Ok(Event::Threads(rows::threads(&ps.take::<TaskRow>(), &cpus)))
+            }
+            Err(e) => Err(e),
+        },
+        Pane::Registers => call(session, interrupt, "regs", None, &[])?.and_then(|mut c| {
+            let layout = session.target().register_layout();
+            c.take::<Registers>()
+                .first()
+                .map(|r| Event::Registers(rows::registers(r, layout)))
+                .ok_or_else(|| "::regs gave nothing".to_string())
+        }),
+        Pane::Stack { thread: Some(t) } => call(session, interrupt, "findstack", Some(*t), &[])?
+            .and_then(|mut c| {
+                c.take::<TaskStack>()
+                    .first()
+                    .map(|st| Event::Stack(rows::findstack(st)))
+                    .ok_or_else(|| format!("::findstack gave no stack for {t:x}"))
+            }),
+        Pane::Stack { thread: None } => {
+            call(session, interrupt, "$c", None, &[])?.and_then(|mut c| {
+                c.take::<VcpuStack>()
+                    .first()
+                    .map(|st| Event::Stack(rows::vcpu_stack(st)))
+                    .ok_or_else(|| "$c gave no stack".to_string())
+            })
+        }
+        Pane::Disassembly { addr } => disassembly(session, interrupt, *addr)?,
+    })
 }
 
 /// Instructions around `addr` (the selected vCPU's pc when `None`): from the start of its
@@ -108,14 +121,13 @@ fn disassembly(
         tries.push((pc, rows::DIS_AFTER));
     }
     for (start, count) in tries {
-        let recs = capture(session, interrupt, &format!("{start:#x}::dis -n {count}"))?;
-        let Some(rec) = recs.first() else {
-            return Ok(Err("::dis gave nothing".into()));
-        };
-        match rows::disassembly(rec, pc, |a| symbol(session, a)) {
-            Ok(Some(rows)) => return Ok(Ok(Event::Disassembly(rows))),
-            Ok(None) => continue,
+        let count = count.to_string();
+        let insns = match call(session, interrupt, "dis", Some(start), &["-n", &count])? {
+            Ok(mut c) => c.take::<Instruction>(),
             Err(e) => return Ok(Err(e)),
+        };
+        if let Some(rows) = rows::disassembly(&insns, pc, |a| symbol(session, a)) {
+            return Ok(Ok(Event::Disassembly(rows)));
         }
     }
     Ok(Err(format!("no instruction starts at {pc:x}")))

@@ -1,79 +1,33 @@
-//! Pane rows from the `--json` data records of ordinary dcmds.
+//! Pane rows from the typed records of ordinary dcmds ([`qmdb_dcmds::records`]), as
+//! [`qmdb_dcmds::Session::call`] returns them.
 //!
-//! Every function here is pure: it reads [`CommandRecord`]s (as [`CaptureOutput`] keeps them)
-//! and never panics on a record of the wrong shape; a missing or malformed field becomes a
-//! default (`?`, `None`) or, when the record is useless without it, an error message.
-//!
-//! [`CaptureOutput`]: qmdb_dcmds::CaptureOutput
+//! Every function here is pure and never panics on a record whose fields are out of the
+//! ordinary: a missing value becomes a default (`?`, `None`).
 
 use crate::protocol::{DisasmRow, FrameRow, RegisterRow, StackView, ThreadRow};
 use qmdb_bridge::regs::RegLayout;
-use qmdb_dcmds::CommandRecord;
+use qmdb_dcmds::records::{CpuRow, Frame, Instruction, Registers, TaskRow, TaskStack, VcpuStack};
 use qmdb_kernel::btf::Kind;
 use qmdb_kernel::Kernel;
-use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-/// `"0x…"` (or bare hex) as a `u64`; `None` for anything else, or for more than 64 bits.
-pub(crate) fn hex_u64(v: &Value) -> Option<u64> {
-    let s = v.as_str()?;
-    let digits = s.strip_prefix("0x").unwrap_or(s);
-    u64::from_str_radix(digits, 16).ok()
-}
-
-/// The record's error, or, when it has none, its data records.
-fn data_of(rec: &CommandRecord) -> Result<&[Value], String> {
-    match &rec.error {
-        Some(e) if !rec.ok => Err(e.clone()),
-        _ => Ok(&rec.data),
-    }
-}
-
-/// The records of `::ps -t` and (optionally) `::cpuinfo` merged: a task on a vCPU gets its
-/// index as `on_vcpu`. A failing `::cpuinfo` only loses the on-CPU markers.
-pub(crate) fn threads(
-    ps: &CommandRecord,
-    cpuinfo: Option<&CommandRecord>,
-) -> Result<Vec<ThreadRow>, String> {
-    let mut on_vcpu: HashMap<u64, u32> = HashMap::new();
-    if let Some(Ok(data)) = cpuinfo.map(data_of) {
-        for r in data {
-            let thread = r.get("thread").and_then(hex_u64);
-            let vcpu = r.get("vcpu").and_then(as_u32);
-            if let (Some(t), Some(v)) = (thread, vcpu) {
-                on_vcpu.insert(t, v);
-            }
-        }
-    }
-    Ok(data_of(ps)?
+/// The tasks of `::ps -t` with, from `::cpuinfo`, the vCPU each one runs on.
+pub(crate) fn threads(ps: &[TaskRow], cpus: &[CpuRow]) -> Vec<ThreadRow> {
+    let on_vcpu: HashMap<u64, u32> = cpus
         .iter()
-        .filter_map(|r| {
-            let thread = r.get("thread").and_then(hex_u64)?;
-            Some(ThreadRow {
-                thread,
-                pid: r.get("pid").and_then(Value::as_i64).unwrap_or(-1),
-                tgid: r.get("tgid").and_then(Value::as_i64).unwrap_or(-1),
-                comm: r
-                    .get("comm")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_string(),
-                state: state_char(r.get("state")),
-                cpu: r.get("cpu").and_then(as_u32),
-                on_vcpu: on_vcpu.get(&thread).copied(),
-            })
+        .filter_map(|c| Some((c.thread?, c.vcpu)))
+        .collect();
+    ps.iter()
+        .map(|t| ThreadRow {
+            thread: t.thread,
+            pid: i64::from(t.pid),
+            tgid: i64::from(t.tgid),
+            comm: t.comm.clone(),
+            state: t.state.chars().next().unwrap_or('?'),
+            cpu: t.cpu,
+            on_vcpu: on_vcpu.get(&t.thread).copied(),
         })
-        .collect())
-}
-
-fn as_u32(v: &Value) -> Option<u32> {
-    v.as_u64().and_then(|n| u32::try_from(n).ok())
-}
-
-fn state_char(v: Option<&Value>) -> char {
-    v.and_then(Value::as_str)
-        .and_then(|s| s.chars().next())
-        .unwrap_or('?')
+        .collect()
 }
 
 /// The kernel's symbol names and its named BTF types (structs, unions, enums, typedefs,
@@ -113,16 +67,9 @@ pub(crate) fn names(k: &Kernel) -> (Vec<String>, Vec<String>) {
 /// Register groups that are not shown: they hold wide or floating-point values.
 const HIDDEN_GROUPS: &[&str] = &["float", "vector"];
 
-/// The registers of a `::regs` record that fit 64 bits, in the stub's order (`layout`), then
-/// any the layout does not name, by name.
-pub(crate) fn registers(
-    rec: &CommandRecord,
-    layout: &RegLayout,
-) -> Result<Vec<RegisterRow>, String> {
-    let map: &Map<String, Value> = data_of(rec)?
-        .iter()
-        .find_map(Value::as_object)
-        .ok_or_else(|| "::regs gave no registers".to_string())?;
+/// The registers of `::regs` that fit 64 bits, in the stub's order (`layout`), then any the
+/// layout does not name, in the record's order.
+pub(crate) fn registers(regs: &Registers, layout: &RegLayout) -> Vec<RegisterRow> {
     let mut rows = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for desc in &layout.regs {
@@ -134,197 +81,160 @@ pub(crate) fn registers(
         {
             continue;
         }
-        if let Some(value) = map.get(&desc.name).and_then(hex_u64) {
+        if let Some(value) = regs.get_u64(&desc.name) {
             rows.push(RegisterRow {
                 name: desc.name.clone(),
                 value,
             });
         }
     }
-    for (name, v) in map {
+    for (name, _) in &regs.values {
         if seen.contains(name.as_str()) {
             continue;
         }
-        if let Some(value) = hex_u64(v) {
+        if let Some(value) = regs.get_u64(name) {
             rows.push(RegisterRow {
                 name: name.clone(),
                 value,
             });
         }
     }
-    Ok(rows)
+    rows
 }
 
-/// `name+0x1a` as mdb prints it (`name` at offset 0), or the hex pc.
-fn frame_symbol(f: &Value, pc: u64) -> String {
-    match (
-        f.get("symbol").and_then(Value::as_str),
-        f.get("offset").and_then(Value::as_u64),
-    ) {
-        (Some(name), Some(0)) => name.to_string(),
-        (Some(name), Some(off)) => format!("{name}+{off:#x}"),
-        // `$c` gives the symbolised form already.
-        (Some(name), None) => name.to_string(),
-        (None, _) => format!("{pc:x}"),
-    }
-}
-
-fn frames(rec: &Value) -> Vec<FrameRow> {
-    rec.get("frames")
-        .and_then(Value::as_array)
-        .map(|fs| {
-            fs.iter()
-                .filter_map(|f| {
-                    let pc = f.get("pc").and_then(hex_u64)?;
-                    Some(FrameRow {
-                        sp: f.get("sp").and_then(hex_u64).unwrap_or(0),
-                        pc,
-                        symbol: frame_symbol(f, pc),
-                        reliable: f.get("reliable").and_then(Value::as_bool).unwrap_or(false),
-                    })
-                })
-                .collect()
+fn frames(frames: &[Frame]) -> Vec<FrameRow> {
+    frames
+        .iter()
+        .map(|f| FrameRow {
+            sp: f.sp,
+            pc: f.pc,
+            symbol: f.name(),
+            reliable: f.reliable,
         })
-        .unwrap_or_default()
+        .collect()
 }
 
-/// The stack pane from `ADDR::findstack`: its first text line is the header.
-pub(crate) fn findstack(rec: &CommandRecord, thread: u64) -> Result<StackView, String> {
-    let r = data_of(rec)?
-        .iter()
-        .find(|v| v.is_object())
-        .ok_or_else(|| format!("::findstack gave no stack for {thread:x}"))?;
-    let header = rec
-        .output
-        .iter()
-        .find(|l| l.starts_with("stack pointer"))
-        .cloned()
-        .unwrap_or_else(|| {
-            let sp = r.get("sp").and_then(hex_u64).unwrap_or(0);
-            format!("stack pointer for thread {thread:x}: {sp:x}")
-        });
-    let user = match (
-        r.get("user_pc").and_then(hex_u64),
-        r.get("user_sp").and_then(hex_u64),
-    ) {
+/// The stack pane from `ADDR::findstack`.
+pub(crate) fn findstack(st: &TaskStack) -> StackView {
+    let user = match (st.user_pc, st.user_sp) {
         (Some(pc), Some(sp)) => Some(format!("user mode: pc {pc:x} sp {sp:x}")),
         _ => None,
     };
-    let end = r
-        .get("end")
-        .and_then(Value::as_str)
-        .map(|e| format!("walk ended: {e}"));
-    Ok(StackView {
-        thread: Some(thread),
-        header,
-        frames: frames(r),
-        note: end.or(user),
-    })
+    StackView {
+        thread: Some(st.thread),
+        header: st.header(),
+        frames: frames(&st.frames),
+        note: st.end.as_ref().map(|e| format!("walk ended: {e}")).or(user),
+    }
 }
 
-/// The stack pane from `$c` (the selected vCPU's task); its parenthesised text lines (the
-/// user-mode note, why the walk ended) become the note.
-pub(crate) fn vcpu_stack(rec: &CommandRecord) -> Result<StackView, String> {
-    let r = data_of(rec)?
+/// The stack pane from `$c` (the selected vCPU's task): the user-mode note and why the walk
+/// ended become the note.
+pub(crate) fn vcpu_stack(st: &VcpuStack) -> StackView {
+    let notes: Vec<String> = st
+        .note
         .iter()
-        .find(|v| v.is_object())
-        .ok_or_else(|| "$c gave no stack".to_string())?;
-    let vcpu = r.get("vcpu").and_then(Value::as_u64).unwrap_or(0);
-    let thread = r.get("thread").and_then(hex_u64).unwrap_or(0);
-    let pid = r.get("pid").and_then(Value::as_i64).unwrap_or(-1);
-    let comm = r.get("comm").and_then(Value::as_str).unwrap_or("?");
-    let notes: Vec<&str> = rec
-        .output
-        .iter()
-        .filter_map(|l| l.strip_prefix('(').and_then(|l| l.strip_suffix(')')))
+        .map(|n| n.trim_start_matches('(').trim_end_matches(')').to_string())
+        .chain(st.end_note.iter().map(|n| format!("walk ended: {n}")))
         .collect();
-    Ok(StackView {
+    StackView {
         thread: None,
-        header: format!("stack of vCPU {vcpu}: thread {thread:x} ({pid} {comm})"),
-        frames: frames(r),
+        header: format!(
+            "stack of vCPU {}: thread {:x} ({} {})",
+            st.vcpu, st.thread, st.pid, st.comm
+        ),
+        frames: frames(&st.frames),
         note: (!notes.is_empty()).then(|| notes.join("; ")),
-    })
+    }
 }
 
 /// Instructions before and after the centre shown by the disassembly pane.
 pub(crate) const DIS_BEFORE: usize = 8;
 pub(crate) const DIS_AFTER: usize = 24;
 
-/// The `::dis` records around `pc`: up to [`DIS_BEFORE`] instructions before it and
-/// [`DIS_AFTER`] from it, the one at `pc` marked. `None` when no instruction starts at `pc`
-/// (the disassembly started out of step). `symbol` names an address (`func+0x1a`).
+/// The instructions around `pc`: up to [`DIS_BEFORE`] before it and [`DIS_AFTER`] from it,
+/// the one at `pc` marked. `None` when no instruction starts at `pc` (the disassembly
+/// started out of step). `symbol` names an address (`func+0x1a`).
 pub(crate) fn disassembly(
-    rec: &CommandRecord,
+    all: &[Instruction],
     pc: u64,
     symbol: impl Fn(u64) -> Option<String>,
-) -> Result<Option<Vec<DisasmRow>>, String> {
-    let all: Vec<(u64, &Value)> = data_of(rec)?
-        .iter()
-        .filter_map(|r| Some((r.get("addr").and_then(hex_u64)?, r)))
-        .collect();
-    let Some(at) = all.iter().position(|(a, _)| *a == pc) else {
-        return Ok(None);
-    };
+) -> Option<Vec<DisasmRow>> {
+    let at = all.iter().position(|i| i.addr == pc)?;
     let from = at.saturating_sub(DIS_BEFORE);
     let to = at.saturating_add(DIS_AFTER).min(all.len());
-    Ok(Some(
+    Some(
         all.get(from..to)
             .unwrap_or_default()
             .iter()
-            .map(|&(addr, r)| DisasmRow {
-                addr,
-                symbol: symbol(addr),
-                bytes: r
-                    .get("bytes")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                text: r
-                    .get("text")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                current: addr == pc,
+            .map(|i| DisasmRow {
+                addr: i.addr,
+                symbol: symbol(i.addr),
+                bytes: i.bytes.clone(),
+                text: i.text.clone(),
+                current: i.addr == pc,
             })
             .collect(),
-    ))
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn rec(data: Vec<Value>, output: &[&str]) -> CommandRecord {
-        CommandRecord {
-            command: "x".into(),
-            ok: true,
-            output: output.iter().map(|s| s.to_string()).collect(),
-            data,
-            ..CommandRecord::default()
+    fn task(thread: u64, pid: i32, comm: &str, state: &str, cpu: Option<u32>) -> TaskRow {
+        TaskRow {
+            thread,
+            pid,
+            tgid: pid,
+            ppid: 0,
+            comm: comm.into(),
+            state: state.into(),
+            flags: 0,
+            cpu,
+        }
+    }
+
+    fn cpu(vcpu: u32, thread: Option<u64>) -> CpuRow {
+        CpuRow {
+            vcpu,
+            vcpu_id: qmdb_bridge::VcpuId {
+                pid: 1,
+                tid: vcpu + 1,
+            },
+            cpu: Some(vcpu),
+            online: Some(true),
+            thread,
+            pid: None,
+            comm: None,
+            mode: "kernel",
+            pc: 0,
+            symbol: None,
+        }
+    }
+
+    fn frame(sp: u64, pc: u64, symbol: Option<&str>, offset: u64, reliable: bool) -> Frame {
+        Frame {
+            sp,
+            pc,
+            symbol: symbol.map(str::to_string),
+            offset: symbol.map(|_| offset),
+            module: None,
+            reliable,
+            pt_regs: None,
+            user: None,
+            how: qmdb_dcmds::records::FrameHow::Call,
         }
     }
 
     #[test]
-    fn threads_merge_cpuinfo_and_survive_bad_records() {
-        let ps = rec(
-            vec![
-                json!({"thread":"0xffff1000","pid":1,"tgid":1,"comm":"init","state":"S","cpu":0}),
-                json!({"thread":"0xffff2000","pid":94,"tgid":94,"comm":"qmdb-busy","state":"R","cpu":1}),
-                json!({"thread":"not hex","pid":3}),
-                json!({"thread":"0xffff3000"}),
-                json!("0xffff4000"),
-            ],
-            &[],
-        );
-        let cpuinfo = rec(
-            vec![
-                json!({"vcpu":1,"thread":"0xffff2000"}),
-                json!({"vcpu":0,"thread":null}),
-            ],
-            &[],
-        );
-        let rows = threads(&ps, Some(&cpuinfo)).unwrap();
+    fn threads_merge_cpuinfo() {
+        let ps = [
+            task(0xffff1000, 1, "init", "S", Some(0)),
+            task(0xffff2000, 94, "qmdb-busy", "R", Some(1)),
+            task(0xffff3000, 95, "odd", "", None),
+        ];
+        let rows = threads(&ps, &[cpu(1, Some(0xffff2000)), cpu(0, None)]);
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].on_vcpu, None);
         assert_eq!(
@@ -332,15 +242,7 @@ mod tests {
             ("qmdb-busy", Some(1))
         );
         assert_eq!(rows[1].state, 'R');
-        assert_eq!((rows[2].pid, rows[2].state, rows[2].cpu), (-1, '?', None));
-    }
-
-    #[test]
-    fn a_failed_command_is_an_error() {
-        let mut ps = rec(vec![], &[]);
-        ps.ok = false;
-        ps.error = Some("no kernel".into());
-        assert_eq!(threads(&ps, None), Err("no kernel".to_string()));
+        assert_eq!((rows[2].pid, rows[2].state, rows[2].cpu), (95, '?', None));
     }
 
     #[test]
@@ -360,73 +262,67 @@ mod tests {
                 desc("xmm0", Some("vector")),
             ],
         };
-        let r = rec(
-            vec![
-                json!({"rax":"0x1","rip":"0xffffffff81000010","xmm0":"0x2","extra":"0x3",
-                        "wide":"0x112233445566778899"}),
+        let le = |v: u64| v.to_le_bytes().to_vec();
+        let regs = Registers {
+            values: vec![
+                ("rax".into(), le(1)),
+                ("rip".into(), le(0xffffffff81000010)),
+                ("xmm0".into(), le(2)),
+                ("extra".into(), le(3)),
+                (
+                    "wide".into(),
+                    vec![0x99, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11],
+                ),
             ],
-            &[],
-        );
-        let rows = registers(&r, &layout).unwrap();
+            symbols: HashMap::new(),
+            all: false,
+        };
+        let rows = registers(&regs, &layout);
         let names: Vec<_> = rows.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["rip", "rax", "extra"]);
         assert_eq!(rows[0].value, 0xffffffff81000010);
     }
 
     #[test]
-    fn findstack_rows() {
-        let r = rec(
-            vec![json!({"thread":"0xffff1000","sp":"0xc000","frames":[
-                {"sp":"0xc008","pc":"0xffffffff81000100","symbol":"schedule","offset":90,"reliable":true},
-                {"sp":"0xc010","pc":"0xffffffff81000200","symbol":null,"offset":null,"reliable":false},
-                {"sp":"0xc018"}],
-                "user_pc":"0x4bfde3","user_sp":"0x7fff0000","end":null})],
-            &[
-                "stack pointer for thread ffff1000 (90 sleeper): c000",
-                "  more",
-            ],
-        );
-        let v = findstack(&r, 0xffff1000).unwrap();
-        assert_eq!(
-            v.header,
-            "stack pointer for thread ffff1000 (90 sleeper): c000"
-        );
-        assert_eq!(v.frames.len(), 2);
-        assert_eq!(v.frames[0].symbol, "schedule+0x5a");
-        assert_eq!(v.frames[1].symbol, "ffffffff81000200");
-        assert!(!v.frames[1].reliable);
-        assert_eq!(v.note.as_deref(), Some("user mode: pc 4bfde3 sp 7fff0000"));
-    }
-
-    #[test]
     fn vcpu_stack_rows() {
-        let r = rec(
-            vec![
-                json!({"vcpu":1,"thread":"0xffff2000","pid":94,"comm":"busy","frames":[
-                {"sp":"0xc008","pc":"0xffffffff81000100","symbol":"do_idle+0x206","reliable":true}]}),
+        let st = VcpuStack {
+            vcpu: 1,
+            thread: 0xffff2000,
+            pid: 94,
+            comm: "busy".into(),
+            frames: vec![
+                frame(0xc008, 0xffffffff81000100, Some("do_idle"), 0x206, true),
+                frame(0xc010, 0xffffffff81000200, None, 0, false),
             ],
-            &["(user mode; pc 52bdcb)", "do_idle+0x206()"],
-        );
-        let v = vcpu_stack(&r).unwrap();
+            note: Some("(user mode; pc 52bdcb)".into()),
+            end_note: None,
+            with_sp: false,
+        };
+        let v = vcpu_stack(&st);
         assert_eq!(v.thread, None);
         assert_eq!(v.header, "stack of vCPU 1: thread ffff2000 (94 busy)");
         assert_eq!(v.frames[0].symbol, "do_idle+0x206");
+        assert_eq!(v.frames[1].symbol, "ffffffff81000200");
+        assert!(!v.frames[1].reliable);
         assert_eq!(v.note.as_deref(), Some("user mode; pc 52bdcb"));
     }
 
     #[test]
     fn disassembly_window_marks_the_pc() {
-        let data = (0..40u64)
-            .map(|i| json!({"addr": format!("{:#x}", 0x1000 + i), "bytes":"90", "text":"nop"}))
+        let all: Vec<Instruction> = (0..40u64)
+            .map(|i| Instruction {
+                addr: 0x1000 + i,
+                bytes: "90".into(),
+                text: "nop".into(),
+                label: String::new(),
+                show_bytes: false,
+            })
             .collect();
-        let r = rec(data, &[]);
-        let rows = disassembly(&r, 0x1010, |a| Some(format!("f+{:#x}", a - 0x1000)))
-            .unwrap()
-            .unwrap();
+        let rows = disassembly(&all, 0x1010, |a| Some(format!("f+{:#x}", a - 0x1000))).unwrap();
         assert_eq!(rows.len(), DIS_BEFORE + DIS_AFTER);
         assert_eq!(rows.iter().filter(|r| r.current).count(), 1);
         assert_eq!(rows[DIS_BEFORE].addr, 0x1010);
         assert_eq!(rows[0].symbol.as_deref(), Some("f+0x8"));
-        assert_eq!(disassembly(&r, 0x2000, |_| None).unwrap(), None);
+        assert_eq!(disassembly(&all, 0x2000, |_| None), None);
     }
 }

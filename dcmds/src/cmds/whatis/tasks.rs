@@ -3,8 +3,8 @@
 
 use super::members::member_at;
 use super::Match;
-use crate::cmds::findstack::kernel_frames;
 use crate::error::DcmdError;
+use crate::records::stack::kernel_frames;
 use crate::session::Session;
 use qmdb_bridge::VirtAddr;
 use qmdb_linux::backtrace::TaskBacktrace;

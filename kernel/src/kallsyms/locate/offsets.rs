@@ -126,6 +126,33 @@ pub(super) fn find_offsets(
     })
 }
 
+/// Why a candidate `kallsyms_offsets` is not the table scripts/kallsyms wrote (entry
+/// indices count from the candidate's start).
+#[derive(Debug, thiserror::Error)]
+enum Mismatch {
+    #[error("the first entry is {0:#x}, not 0 (the base is the first symbol)")]
+    FirstNotZero(u32),
+    #[error(
+        "the first relative entry is {0:#x}, not -1 (the base is the first symbol that is \
+         not per-CPU)"
+    )]
+    FirstRelativeNotMinusOne(u32),
+    #[error("no entry is relative")]
+    NoRelative,
+    #[error("entry {index} is past the end of .rodata")]
+    PastEnd { index: usize },
+    #[error("entry {index} decodes to {addr:#x}, below the previous symbol's {prev:#x}")]
+    Unsorted { index: usize, addr: u64, prev: u64 },
+    #[error("entry {index} is absolute ({addr:#x}) but typed {kind:?}, not 'A'")]
+    AbsoluteNotA { index: usize, addr: u64, kind: char },
+    #[error("{outside} of {sampled} sampled addresses lie outside the image")]
+    OutsideImage { outside: usize, sampled: usize },
+    #[error("{outside} of {text} sampled text symbols lie outside executable sections")]
+    TextOutsideExec { outside: usize, text: usize },
+    #[error("only {wide} of {addresses} symbols are 8 bytes or more past the previous one")]
+    Crowded { wide: usize, addresses: usize },
+}
+
 /// Whether the n values at `x` decode, under `encoding`, to the symbol table
 /// scripts/kallsyms would have written; if not, why.
 fn check_offsets(
@@ -134,27 +161,19 @@ fn check_offsets(
     kinds: &[u8],
     x: usize,
     encoding: AddressEncoding,
-) -> Result<(), String> {
+) -> Result<(), Mismatch> {
     let value = |i: usize| ro.get_u32(x + 4 * i).unwrap_or(0);
     // The base is chosen so that the first symbol (6.15+), or the first symbol that is not
     // an absolute per-CPU one (up to 6.14), is at offset 0 (encoded as -1 in the latter).
     match encoding {
         AddressEncoding::BaseRelative { .. } if value(0) != 0 => {
-            return Err(format!(
-                "the first entry is {:#x}, not 0 (the base is the first symbol)",
-                value(0)
-            ))
+            return Err(Mismatch::FirstNotZero(value(0)))
         }
         AddressEncoding::AbsolutePercpu { .. } => {
             match (0..kinds.len()).map(value).find(|&v| (v as i32) < 0) {
                 Some(u32::MAX) => {}
-                Some(v) => {
-                    return Err(format!(
-                        "the first relative entry is {v:#x}, not -1 (the base is the first \
-                         symbol that is not per-CPU)"
-                    ))
-                }
-                None => return Err("no entry is relative".into()),
+                Some(v) => return Err(Mismatch::FirstRelativeNotMinusOne(v)),
+                None => return Err(Mismatch::NoRelative),
             }
         }
         _ => {}
@@ -169,19 +188,22 @@ fn check_offsets(
     let (mut text, mut text_outside) = (0usize, 0usize);
     for (i, &kind) in kinds.iter().enumerate() {
         let Some((a, abs)) = address_at(ro, encoding, x, i) else {
-            return Err(format!("entry {i} is past the end of .rodata"));
+            return Err(Mismatch::PastEnd { index: i });
         };
         if a < prev {
-            return Err(format!(
-                "entry {i} decodes to {a:#x}, below the previous symbol's {prev:#x}"
-            ));
+            return Err(Mismatch::Unsorted {
+                index: i,
+                addr: a,
+                prev,
+            });
         }
         // With absolute per-CPU symbols, scripts/kallsyms types those `A`.
         if percpu && abs && !matches!(kind, b'A' | b'a') {
-            return Err(format!(
-                "entry {i} is absolute ({a:#x}) but typed {:?}, not 'A'",
-                char::from(kind)
-            ));
+            return Err(Mismatch::AbsoluteNotA {
+                index: i,
+                addr: a,
+                kind: char::from(kind),
+            });
         }
         if !abs {
             addresses += 1;
@@ -203,22 +225,19 @@ fn check_offsets(
     // A few odd symbols are allowed (7.2 types `__end_rodata` 'T' past .rodata's end), a
     // table of some other data is not.
     if outside > sampled / 4 {
-        return Err(format!(
-            "{outside} of {sampled} sampled addresses lie outside the image"
-        ));
+        return Err(Mismatch::OutsideImage { outside, sampled });
     }
     if text_outside > text / 4 {
-        return Err(format!(
-            "{text_outside} of {text} sampled text symbols lie outside executable sections"
-        ));
+        return Err(Mismatch::TextOutsideExec {
+            outside: text_outside,
+            text,
+        });
     }
     // A kernel's symbols are spread out: 95% of them start at least 8 bytes after the
     // previous one. This turns away constant arrays, which decode to one address or
     // (place-relative) to addresses 4 bytes apart, when no sections rule them out.
     if wide < addresses / 2 {
-        return Err(format!(
-            "only {wide} of {addresses} symbols are 8 bytes or more past the previous one"
-        ));
+        return Err(Mismatch::Crowded { wide, addresses });
     }
     Ok(())
 }

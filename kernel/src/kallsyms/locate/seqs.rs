@@ -20,13 +20,13 @@ pub(crate) fn find_seqs(
     // versions compared names cut at the first '.'.
     for search in [false, true] {
         for cut in [false, true] {
-            let key = |i: usize| sort_key(names[i].0, cut);
-            let cmp = |a: usize, b: usize| {
-                key(a)
-                    .cmp(key(b))
-                    .then(names[a].1.cmp(&names[b].1))
-                    .then(a.cmp(&b))
+            // By name, then address, then index (indices are below `n`).
+            let key = |i: usize| {
+                names
+                    .get(i)
+                    .map(|&(name, addr)| (sort_key(name, cut), addr))
             };
+            let cmp = |a: usize, b: usize| key(a).cmp(&key(b)).then(a.cmp(&b));
             for width in [3usize, 4] {
                 let found = if search {
                     let pattern = first_seqs(n, &cmp, width);
@@ -51,7 +51,7 @@ pub(crate) fn find_seqs(
 fn first_seqs(n: usize, cmp: &dyn Fn(usize, usize) -> std::cmp::Ordering, width: usize) -> Vec<u8> {
     let mut first: Vec<usize> = Vec::with_capacity(5);
     for i in 0..n {
-        if first.len() == 4 && cmp(first[3], i).is_lt() {
+        if first.get(3).is_some_and(|&last| cmp(last, i).is_lt()) {
             continue;
         }
         let pos = first.partition_point(|&f| cmp(f, i).is_lt());
@@ -90,7 +90,7 @@ fn try_seqs(
 fn sort_key(name: &str, cut: bool) -> &[u8] {
     let s = name.as_bytes();
     if cut {
-        &s[..s.iter().position(|&b| b == b'.').unwrap_or(s.len())]
+        s.split(|&b| b == b'.').next().unwrap_or(s)
     } else {
         s
     }
@@ -106,10 +106,10 @@ fn seqs_valid(
     let mut seen = vec![false; n];
     let mut prev: Option<usize> = None;
     for e in bytes.chunks_exact(width) {
-        let i = if width == 3 {
-            (usize::from(e[0]) << 16) | (usize::from(e[1]) << 8) | usize::from(e[2])
-        } else {
-            u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as usize
+        let i = match *e {
+            [a, b, c] => (usize::from(a) << 16) | (usize::from(b) << 8) | usize::from(c),
+            [a, b, c, d] => u32::from_le_bytes([a, b, c, d]) as usize,
+            _ => return false,
         };
         match seen.get_mut(i) {
             Some(s) if !*s => *s = true,

@@ -20,15 +20,16 @@
 //!   take no part in address lookups (see [`SymbolTable::lookup_absolute`]) and are not
 //!   moved by the KASLR slide ([`SlidSymbols`]).
 //!
-//! [`SymbolTable::to_bytes`]/[`SymbolTable::from_bytes`] are a compact, checksummed
-//! serialization for a cache keyed by build id.
+//! The module is split by job: this file holds the table and its lookups; [`elf`] reads a
+//! table out of an image (its `.symtab`, or its kallsyms); [`codec`] is the compact,
+//! checksummed serialization ([`SymbolTable::to_bytes`]/[`SymbolTable::from_bytes`]) for a
+//! cache keyed by build id.
 
-use super::kallsyms::{self, KallsymsError, MAX_SYMBOLS};
-use super::KernelImage;
+pub mod codec;
+pub mod elf;
+
+use crate::kallsyms::{KallsymsError, MAX_SYMBOLS};
 use crate::symbols::{SymbolHit, SymbolLookup};
-use object::{
-    Object, ObjectSection, ObjectSymbol, ObjectSymbolTable, SectionFlags, SymbolKind, SymbolSection,
-};
 use qmdb_bridge::VirtAddr;
 use std::ops::Range;
 use std::sync::Arc;
@@ -81,6 +82,7 @@ pub enum SymbolSource {
 }
 
 impl SymbolSource {
+    /// The byte that stands for the source in the cache form.
     fn code(self) -> u8 {
         match self {
             SymbolSource::Given => 0,
@@ -89,6 +91,7 @@ impl SymbolSource {
         }
     }
 
+    /// Inverse of [`SymbolSource::code`].
     fn from_code(c: u8) -> Option<Self> {
         Some(match c {
             0 => SymbolSource::Given,
@@ -103,10 +106,13 @@ impl SymbolSource {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SymbolError {
+    /// The image's ELF does not parse, or its `.symtab` is unreasonable.
     #[error("bad kernel ELF: {0}")]
     Elf(String),
+    /// No `.symtab`, and the kallsyms tables do not decode.
     #[error("the image has no .symtab, and its kallsyms do not decode: {0}")]
     Kallsyms(#[from] KallsymsError),
+    /// The cache form ([`SymbolTable::from_bytes`]) is damaged at `offset`.
     #[error("bad symbol cache at byte {offset:#x}: {reason}")]
     Cache { offset: usize, reason: String },
 }
@@ -117,6 +123,9 @@ fn cache_err(offset: usize, reason: impl Into<String>) -> SymbolError {
         reason: reason.into(),
     }
 }
+
+/// More than any kernel's `.symtab` (kallsyms is capped lower, at `MAX_SYMBOLS`).
+const MAX_CACHED_SYMBOLS: usize = 4 * MAX_SYMBOLS as usize;
 
 /// Symbols, fast both ways.
 #[derive(Debug, Default)]
@@ -178,43 +187,12 @@ impl SymbolTable {
         }
     }
 
-    /// Symbols from the image: its `.symtab` when it has one with symbols, otherwise its
-    /// kallsyms tables.
-    pub fn from_image(image: &KernelImage) -> Result<SymbolTable, SymbolError> {
-        let obj = image
-            .object()
-            .map_err(|e| SymbolError::Elf(e.to_string()))?;
-        let sections = kallsyms::sections_of(&obj);
-        let regions: Vec<Range<u64>> = sections
-            .iter()
-            .map(|s| s.addr..s.addr.saturating_add(s.size))
-            .collect();
-        let elf = elf_symbols(&obj);
-        if elf.len() > MAX_CACHED_SYMBOLS {
-            return Err(SymbolError::Elf(format!(
-                ".symtab has {} symbols, more than the {MAX_CACHED_SYMBOLS} qmdb accepts",
-                elf.len()
-            )));
-        }
-        if !elf.is_empty() {
-            return Ok(SymbolTable::build(elf, regions, SymbolSource::ElfSymtab));
-        }
-        let rodata = obj
-            .section_by_name(".rodata")
-            .ok_or(KallsymsError::NoRodata)?;
-        let data = rodata.data().map_err(|_| KallsymsError::NoRodata)?;
-        let k = kallsyms::decode(data, rodata.address(), &sections)?;
-        Ok(SymbolTable::build(
-            k.symbols,
-            regions,
-            SymbolSource::Kallsyms,
-        ))
-    }
-
+    /// How many symbols, absolute ones included.
     pub fn len(&self) -> usize {
         self.symbols.len()
     }
 
+    /// Whether the table has no symbols.
     pub fn is_empty(&self) -> bool {
         self.symbols.is_empty()
     }
@@ -236,7 +214,7 @@ impl SymbolTable {
 
     /// The absolute symbols, by value.
     pub fn absolute_symbols(&self) -> &[Symbol] {
-        &self.symbols[..self.absolute]
+        self.split().0
     }
 
     /// The symbols (not absolute) whose address is in `range`, by address.
@@ -244,7 +222,8 @@ impl SymbolTable {
         let syms = self.address_symbols();
         let lo = syms.partition_point(|s| s.addr < range.start);
         let hi = syms.partition_point(|s| s.addr < range.end).max(lo);
-        &syms[lo..hi]
+        // lo <= hi <= len: partition points, and hi is at least lo.
+        syms.get(lo..hi).unwrap_or_default()
     }
 
     /// The preferred symbol named `name` (see the module documentation).
@@ -268,7 +247,9 @@ impl SymbolTable {
     fn same_hash(&self, name: &str) -> impl Iterator<Item = &Symbol> + '_ {
         let h = name_hash(name);
         let from = self.by_name.partition_point(|&(k, _)| k < h);
-        self.by_name[from..]
+        self.by_name
+            .get(from..)
+            .unwrap_or_default()
             .iter()
             .take_while(move |&&(k, _)| k == h)
             .filter_map(|&(_, i)| self.symbols.get(i as usize))
@@ -304,331 +285,63 @@ impl SymbolTable {
     }
 
     fn address_symbols(&self) -> &[Symbol] {
-        &self.symbols[self.absolute..]
+        self.split().1
+    }
+
+    /// The absolute symbols and the others. `absolute <= len` always holds ([`Self::build`]
+    /// counts them, [`SymbolTable::from_bytes`] checks the count).
+    fn split(&self) -> (&[Symbol], &[Symbol]) {
+        self.symbols
+            .split_at_checked(self.absolute)
+            .unwrap_or((&[], &self.symbols))
     }
 
     fn region_of(&self, addr: u64) -> Option<&Range<u64>> {
         let i = self.regions.partition_point(|r| r.start <= addr);
         // Regions may overlap; look back over those starting at or before addr.
-        self.regions[..i]
+        self.regions
+            .get(..i)
+            .unwrap_or_default()
             .iter()
             .rev()
             .take(8)
             .find(|r| addr < r.end)
     }
-
-    /// The compact serialization, for a cache keyed by the image's build id. (Names must
-    /// be shorter than 64 KiB, as all kernel names are: [`SymbolTable::from_bytes`] refuses
-    /// the output otherwise.)
-    ///
-    /// Layout (little-endian): magic `QMDBSYMS`, u32 version, u32 symbol count, u32 count
-    /// of absolute symbols, u32 region count, u32 name bytes, u8 source, 3 zero bytes; then
-    /// the addresses (u64 each), the regions (two u64 each), the symbol indices in name-hash
-    /// order (u32 each), the name lengths (u16 each), the type letters (u8 each), the names
-    /// back to back; last a u64 checksum of everything before it.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let names: usize = self.symbols.iter().map(|s| s.name.len()).sum();
-        let n = self.symbols.len();
-        let mut out = Vec::with_capacity(HEADER + n * 15 + self.regions.len() * 16 + names + 8);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&CACHE_VERSION.to_le_bytes());
-        for v in [n, self.absolute, self.regions.len(), names] {
-            out.extend_from_slice(&(v as u32).to_le_bytes());
-        }
-        out.extend_from_slice(&[self.source.code(), 0, 0, 0]);
-        for s in &self.symbols {
-            out.extend_from_slice(&s.addr.to_le_bytes());
-        }
-        for r in &self.regions {
-            out.extend_from_slice(&r.start.to_le_bytes());
-            out.extend_from_slice(&r.end.to_le_bytes());
-        }
-        for &(_, i) in &self.by_name {
-            out.extend_from_slice(&i.to_le_bytes());
-        }
-        for s in &self.symbols {
-            out.extend_from_slice(&(s.name.len() as u16).to_le_bytes());
-        }
-        for s in &self.symbols {
-            out.push(s.kind as u8);
-        }
-        for s in &self.symbols {
-            out.extend_from_slice(s.name.as_bytes());
-        }
-        let sum = checksum(&out);
-        out.extend_from_slice(&sum.to_le_bytes());
-        out
-    }
-
-    /// Loads [`SymbolTable::to_bytes`] output, checking every field: sizes, checksum, type
-    /// letters, UTF-8 names, symbol order, regions, and that the name order is a permutation
-    /// sorted by name hash.
-    pub fn from_bytes(data: &[u8]) -> Result<SymbolTable, SymbolError> {
-        let u32_at = |off: usize| {
-            data.get(off..off + 4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .ok_or_else(|| cache_err(off, "truncated header"))
-        };
-        if data.get(..8) != Some(MAGIC.as_slice()) {
-            return Err(cache_err(0, "not a qmdb symbol cache (bad magic)"));
-        }
-        let version = u32_at(8)?;
-        if version != CACHE_VERSION {
-            return Err(cache_err(
-                8,
-                format!("version {version}, expected {CACHE_VERSION}"),
-            ));
-        }
-        let n = u32_at(12)? as usize;
-        let absolute = u32_at(16)? as usize;
-        let nregions = u32_at(20)? as usize;
-        let names_len = u32_at(24)? as usize;
-        let source = data
-            .get(28)
-            .and_then(|&c| SymbolSource::from_code(c))
-            .ok_or_else(|| cache_err(28, "unknown symbol source"))?;
-        if data.get(29..32) != Some(&[0, 0, 0]) {
-            return Err(cache_err(29, "reserved header bytes are not zero"));
-        }
-        if n > MAX_CACHED_SYMBOLS {
-            return Err(cache_err(
-                12,
-                format!("{n} symbols is more than qmdb accepts"),
-            ));
-        }
-        if absolute > n {
-            return Err(cache_err(16, "more absolute symbols than symbols"));
-        }
-        // n is capped, so these cannot overflow; the region count and name size can.
-        let addrs_at = HEADER;
-        let regions_at = addrs_at + 8 * n;
-        let order_at = nregions
-            .checked_mul(16)
-            .and_then(|r| regions_at.checked_add(r))
-            .ok_or_else(|| cache_err(20, "region count overflows"))?;
-        let lens_at = order_at + 4 * n;
-        let kinds_at = lens_at + 2 * n;
-        let names_at = kinds_at + n;
-        let sum_at = names_at
-            .checked_add(names_len)
-            .ok_or_else(|| cache_err(24, "name size overflows"))?;
-        if data.len() != sum_at.saturating_add(8) {
-            return Err(cache_err(
-                data.len().min(sum_at),
-                format!(
-                    "size {} does not match the header ({})",
-                    data.len(),
-                    sum_at.saturating_add(8)
-                ),
-            ));
-        }
-        let (body, tail) = data.split_at(sum_at);
-        let stored = u64::from_le_bytes(
-            tail.try_into()
-                .map_err(|_| cache_err(sum_at, "truncated checksum"))?,
-        );
-        if checksum(body) != stored {
-            return Err(cache_err(sum_at, "checksum mismatch"));
-        }
-        let u64s = |at: usize, count: usize| {
-            body[at..at + 8 * count]
-                .chunks_exact(8)
-                .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-        };
-        let mut regions: Vec<Range<u64>> = Vec::with_capacity(nregions);
-        let mut bounds = u64s(regions_at, 2 * nregions);
-        for k in 0..nregions {
-            let (Some(start), Some(end)) = (bounds.next(), bounds.next()) else {
-                return Err(cache_err(regions_at + 16 * k, "truncated region"));
-            };
-            if start == 0 || start >= end || regions.last().is_some_and(|p| p.start > start) {
-                return Err(cache_err(regions_at + 16 * k, "bad region"));
-            }
-            regions.push(start..end);
-        }
-        let names = std::str::from_utf8(&body[names_at..])
-            .map_err(|e| cache_err(names_at + e.valid_up_to(), "names are not UTF-8"))?;
-        let lens = body[lens_at..kinds_at]
-            .chunks_exact(2)
-            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])));
-        let mut symbols: Vec<Symbol> = Vec::with_capacity(n);
-        let mut name_off = 0usize;
-        for (i, ((addr, len), &kind)) in u64s(addrs_at, n)
-            .zip(lens)
-            .zip(&body[kinds_at..names_at])
-            .enumerate()
-        {
-            if !kind.is_ascii_alphabetic() {
-                return Err(cache_err(kinds_at + i, "bad type letter"));
-            }
-            let name = name_off
-                .checked_add(len)
-                .filter(|_| len > 0)
-                .and_then(|end| names.get(name_off..end))
-                .ok_or_else(|| cache_err(lens_at + 2 * i, "bad name length"))?;
-            let sym = Symbol {
-                name: name.to_owned(),
-                addr,
-                kind: char::from(kind),
-            };
-            let order_ok = match symbols.last() {
-                None => true,
-                Some(p) => {
-                    (p.is_absolute() && !sym.is_absolute())
-                        || (p.is_absolute() == sym.is_absolute() && p.addr <= sym.addr)
-                }
-            };
-            if sym.is_absolute() != (i < absolute) || !order_ok {
-                return Err(cache_err(addrs_at + 8 * i, "symbols out of order"));
-            }
-            symbols.push(sym);
-            name_off += len;
-        }
-        if name_off != names.len() {
-            return Err(cache_err(names_at + name_off, "name lengths do not add up"));
-        }
-        // The name order must be a permutation sorted by (hash, index).
-        let hashes: Vec<u64> = symbols.iter().map(|s| name_hash(&s.name)).collect();
-        let mut seen = vec![false; n];
-        let mut by_name: Vec<(u64, u32)> = Vec::with_capacity(n);
-        for (k, b) in body[order_at..lens_at].chunks_exact(4).enumerate() {
-            let i = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            let entry = hashes.get(i as usize).map(|&h| (h, i));
-            match (entry, seen.get_mut(i as usize)) {
-                (Some(e), Some(s)) if !*s && by_name.last().is_none_or(|&p| p < e) => {
-                    *s = true;
-                    by_name.push(e);
-                }
-                _ => return Err(cache_err(order_at + 4 * k, "bad name order")),
-            }
-        }
-        Ok(SymbolTable {
-            symbols,
-            absolute,
-            by_name,
-            regions,
-            source,
-        })
-    }
 }
-
-const MAGIC: &[u8; 8] = b"QMDBSYMS";
-const CACHE_VERSION: u32 = 1;
-const HEADER: usize = 32;
-/// More than any kernel's `.symtab` (kallsyms is capped lower, at `MAX_SYMBOLS`).
-const MAX_CACHED_SYMBOLS: usize = 4 * MAX_SYMBOLS as usize;
 
 /// The symbol whose start is the greatest ≤ `addr` in `syms` (sorted), preferring the
 /// first of aliases; its start; and the next greater start, if any.
 fn containing(syms: &[Symbol], addr: u64) -> Option<(&Symbol, u64, Option<u64>)> {
-    let i = syms.partition_point(|s| s.addr <= addr);
-    let start = syms.get(i.checked_sub(1)?)?.addr;
-    let first = syms[..i].partition_point(|s| s.addr < start);
-    Some((&syms[first], start, syms.get(i).map(|s| s.addr)))
-}
-
-/// The symbols of an ELF's `.symtab`, with nm type letters, in the order scripts/kallsyms
-/// would give aliases (non-weak first, then fewer leading underscores). Empty if the ELF
-/// has no `.symtab`.
-///
-/// As scripts/kallsyms does, symbols of a `.data..percpu` section linked at 0 (6.1–6.14)
-/// are typed `A`: their values are per-CPU offsets.
-fn elf_symbols(obj: &object::File<'_>) -> Vec<Symbol> {
-    let Some(table) = obj.symbol_table() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for sym in table.symbols() {
-        if sym.is_undefined() || matches!(sym.kind(), SymbolKind::Section | SymbolKind::File) {
-            continue;
-        }
-        let Ok(name) = sym.name() else { continue };
-        if name.is_empty() || name.len() > usize::from(u16::MAX) {
-            continue;
-        }
-        let letter = match sym.section() {
-            SymbolSection::Absolute => 'a',
-            SymbolSection::Common => 'c',
-            SymbolSection::Section(idx) => {
-                let Ok(section) = obj.section_by_index(idx) else {
-                    continue;
-                };
-                let SectionFlags::Elf { sh_flags, .. } = section.flags() else {
-                    continue;
-                };
-                let sh_flags = sh_flags.0;
-                if sh_flags & 0x2 == 0 {
-                    // Not allocated (debug info): kallsyms drops these too.
-                    continue;
-                }
-                if section.name() == Ok(".data..percpu") && section.address() == 0 {
-                    'A'
-                } else if sh_flags & 0x4 != 0 {
-                    't'
-                } else if section.kind() == object::SectionKind::UninitializedData {
-                    'b'
-                } else if sh_flags & 0x1 != 0 {
-                    'd'
-                } else {
-                    'r'
-                }
-            }
-            _ => continue,
-        };
-        let kind = if letter == 'A' {
-            'A'
-        } else if sym.is_weak() {
-            if sym.kind() == SymbolKind::Data {
-                'V'
-            } else {
-                'W'
-            }
-        } else if sym.is_global() {
-            letter.to_ascii_uppercase()
-        } else {
-            letter
-        };
-        out.push(Symbol {
-            name: name.to_owned(),
-            addr: sym.address(),
-            kind,
-        });
-    }
-    out.sort_by_key(|s| {
-        (
-            !s.is_absolute(),
-            s.addr,
-            matches!(s.kind, 'W' | 'w'),
-            s.name.bytes().take_while(|&b| b == b'_').count(),
-        )
-    });
-    out
+    let (upto, after) = syms.split_at_checked(syms.partition_point(|s| s.addr <= addr))?;
+    let start = upto.last()?.addr;
+    let first = upto.partition_point(|s| s.addr < start);
+    Some((upto.get(first)?, start, after.first().map(|s| s.addr)))
 }
 
 /// A 64-bit hash of a name (FxHash-style word mixing with a final avalanche).
-fn name_hash(name: &str) -> u64 {
+pub(crate) fn name_hash(name: &str) -> u64 {
     let mut h = word_hash(0x9e37_79b9_7f4a_7c15, name.as_bytes());
     h ^= name.len() as u64;
     fmix(h)
 }
 
-fn word_hash(mut h: u64, bytes: &[u8]) -> u64 {
+pub(crate) fn word_hash(mut h: u64, bytes: &[u8]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    let (words, rest) = bytes.as_chunks::<8>();
+    for &w in words {
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
     }
-    let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
+        for (d, &s) in b.iter_mut().zip(rest) {
+            *d = s;
+        }
         h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
     }
     h
 }
 
-fn fmix(mut h: u64) -> u64 {
+pub(crate) fn fmix(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
@@ -636,20 +349,18 @@ fn fmix(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// The cache checksum: not cryptographic, it catches truncation and corruption.
-fn checksum(bytes: &[u8]) -> u64 {
-    fmix(word_hash(0x2545_f491_4f6c_dd1d, bytes) ^ bytes.len() as u64)
-}
-
 /// A [`SymbolTable`] seen at runtime addresses: link-time address + `slide` (the KASLR
 /// slide). Absolute symbols keep their values.
 #[derive(Debug, Clone)]
 pub struct SlidSymbols {
+    /// The table, at link-time addresses.
     pub table: Arc<SymbolTable>,
+    /// Runtime address minus link-time address.
     pub slide: u64,
 }
 
 impl SlidSymbols {
+    /// `table` seen at runtime addresses under KASLR `slide`.
     pub fn new(table: Arc<SymbolTable>, slide: u64) -> Self {
         SlidSymbols { table, slide }
     }

@@ -16,22 +16,23 @@ use qmdb_bridge::paging::{
 };
 use std::ops::Range;
 
-/// `__START_KERNEL_map`: the start of the kernel image's virtual region.
-pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
-/// The size of that region with KASLR (`KERNEL_IMAGE_SIZE`).
-pub const KERNEL_IMAGE_REGION: u64 = 1 << 30;
+pub use super::{KERNEL_IMAGE_REGION, START_KERNEL_MAP};
 
 /// A run of pages mapped with the same protection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappedRun {
+    /// The virtual addresses, `[start, end)`.
     pub range: Range<u64>,
+    /// Writable at every level of the tables.
     pub writable: bool,
+    /// Executable (no NX bit at any level).
     pub exec: bool,
 }
 
 /// The kernel image's mappings, by address, adjacent runs of equal protection merged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageMap {
+    /// The runs, by address.
     pub runs: Vec<MappedRun>,
     /// Page-table pages read to build it.
     pub tables_read: usize,
@@ -40,8 +41,10 @@ pub struct ImageMap {
 /// Why the image's mappings could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum MapError<E: std::error::Error + 'static> {
+    /// The page-table page at `addr` could not be read.
     #[error("cannot read the page table at physical {addr:#x}: {cause}")]
     Read { addr: u64, cause: E },
+    /// The page-table page at `addr` came back shorter than 4 KiB.
     #[error("the page table at physical {addr:#x} is not a whole 4 KiB page")]
     Short { addr: u64 },
 }
