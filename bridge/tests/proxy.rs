@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use qmdb_bridge::blocking::{BlockingTarget, ConnectOptions};
 use qmdb_bridge::client::ClientOptions;
 use qmdb_bridge::proxy::{
-    serve, ProxyBackend, ProxyError, ProxyOptions, ProxyThread, SavedRegisters, ThreadKey,
-    ThreadsMode,
+    serve, BackendError, ProxyBackend, ProxyError, ProxyOptions, ProxyThread, SavedRegisters,
+    ThreadKey, ThreadsMode,
 };
 use qmdb_bridge::rsp::encoding::{expand_rle, from_hex, to_hex};
 use qmdb_bridge::rsp::frame::{encode, Event, FrameDecoder};
@@ -50,9 +50,9 @@ impl ProxyBackend for FakeKernel {
         &mut self.target
     }
 
-    fn threads(&mut self) -> Result<Vec<ProxyThread>, String> {
+    fn threads(&mut self) -> Result<Vec<ProxyThread>, BackendError> {
         // A real backend reads guest memory here: it must only be asked while stopped.
-        read_exact(&mut self.target, VirtAddr(DATA), 8).map_err(|e| e.to_string())?;
+        read_exact(&mut self.target, VirtAddr(DATA), 8)?;
         let mut out = vec![
             ProxyThread {
                 key: ThreadKey::Task(SLEEPER),
@@ -77,10 +77,10 @@ impl ProxyBackend for FakeKernel {
         Ok(out)
     }
 
-    fn saved_registers(&mut self, thread: ThreadKey) -> Result<SavedRegisters, String> {
+    fn saved_registers(&mut self, thread: ThreadKey) -> Result<SavedRegisters, BackendError> {
         match thread {
             ThreadKey::Task(SLEEPER) => Ok(vec![("rip", SLEEPER_RIP), ("rsp", SLEEPER_RSP)]),
-            other => Err(format!("{other:?} saved nothing")),
+            other => Err(format!("{other:?} saved nothing").into()),
         }
     }
 

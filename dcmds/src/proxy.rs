@@ -82,16 +82,55 @@ struct FrameLayout {
     regs: Vec<(&'static str, u64)>,
 }
 
+/// Why the backend cannot give gdb the kernel's tasks or a task's registers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    #[error("no kernel: {0}")]
+    NoKernel(String),
+    #[error("the kernel image has no type information (BTF)")]
+    NoTypes,
+    /// The kernel's types lack what the task layout needs.
+    #[error("{0}")]
+    Layout(String),
+    #[error("the kernel's BTF has no struct inactive_task_frame")]
+    NoSwitchFrame,
+    #[error("struct inactive_task_frame: {0}")]
+    SwitchFrame(String),
+    #[error("struct inactive_task_frame: ret_addr at {ret_addr:#x} is past its size {size:#x}")]
+    RetAddrPastFrame { ret_addr: u64, size: u64 },
+    #[error("task {addr:x}: no saved registers without kernel types: {cause}")]
+    NoKernelView { addr: u64, cause: Box<BackendError> },
+    /// The task (or its saved frame) could not be read.
+    #[error("task {addr:x}: {cause}")]
+    Task { addr: u64, cause: String },
+    #[error("{who}: saved stack pointer {sp:x} is outside its stack {start:x}-{end:x}")]
+    SpOutsideStack {
+        who: String,
+        sp: u64,
+        start: u64,
+        end: u64,
+    },
+    #[error("{who}: offset {offset:#x} is outside the saved frame")]
+    OutsideFrame { who: String, offset: u64 },
+    #[error("vCPU {0} has no saved registers: its registers are the vCPU's")]
+    VcpuRegisters(u32),
+    #[error("cannot list the vCPUs: {0}")]
+    Vcpus(String),
+    #[error("cannot list the kernel's tasks: {0}")]
+    Tasks(String),
+}
+
 impl FrameLayout {
-    fn from_btf(btf: &Btf, layout: &LinuxLayout) -> Result<FrameLayout, String> {
+    fn from_btf(btf: &Btf, layout: &LinuxLayout) -> Result<FrameLayout, BackendError> {
         let id = btf
             .find("struct inactive_task_frame")
             .ok()
             .and_then(|c| c.plain())
-            .ok_or("the kernel's BTF has no struct inactive_task_frame")?;
+            .ok_or(BackendError::NoSwitchFrame)?;
         let size = btf
             .size_of(id)
-            .map_err(|e| format!("struct inactive_task_frame: {e}"))?;
+            .map_err(|e| BackendError::SwitchFrame(e.to_string()))?;
         let regs = FRAME_REGS
             .iter()
             .filter_map(|&(member, reg)| {
@@ -102,9 +141,7 @@ impl FrameLayout {
             .collect();
         let ret_addr = layout.switch_frame.ret_addr;
         if ret_addr.checked_add(8).is_none_or(|end| end > size) {
-            return Err(format!(
-                "struct inactive_task_frame: ret_addr at {ret_addr:#x} is past its size {size:#x}"
-            ));
+            return Err(BackendError::RetAddrPastFrame { ret_addr, size });
         }
         Ok(FrameLayout {
             size,
@@ -127,7 +164,7 @@ pub struct SessionBackend {
     view: ThreadView,
     /// The kernel's layouts once looked up, or why there are none (decided once: neither
     /// changes while attached).
-    kernel: Option<Result<KernelView, String>>,
+    kernel: Option<Result<KernelView, BackendError>>,
 }
 
 impl SessionBackend {
@@ -170,7 +207,7 @@ impl SessionBackend {
     /// Why tasks cannot be gdb's threads, when [`ThreadView::Tasks`] was asked for but
     /// the kernel's types are missing (the threads are then the vCPUs); `None` when they
     /// can, or when [`ThreadView::Vcpus`] was asked for.
-    pub fn tasks_unavailable(&mut self) -> Option<String> {
+    pub fn tasks_unavailable(&mut self) -> Option<BackendError> {
         if self.view == ThreadView::Vcpus {
             return None;
         }
@@ -178,37 +215,37 @@ impl SessionBackend {
     }
 
     /// The kernel's layouts, looked up on first use.
-    fn kernel_view(&mut self) -> Result<KernelView, String> {
+    fn kernel_view(&mut self) -> Result<KernelView, BackendError> {
         if self.kernel.is_none() {
             self.kernel = Some(self.look_up_kernel());
         }
         match &self.kernel {
             Some(k) => k.clone(),
-            None => Err("no kernel".into()),
+            None => Err(BackendError::NoKernel(
+                self.session.kernel_missing().to_string(),
+            )),
         }
     }
 
-    fn look_up_kernel(&self) -> Result<KernelView, String> {
+    fn look_up_kernel(&self) -> Result<KernelView, BackendError> {
         let kernel = self
             .session
             .kernel()
-            .ok_or_else(|| format!("no kernel: {}", self.session.kernel_missing()))?;
-        let btf = kernel
-            .types
-            .clone()
-            .ok_or("the kernel image has no type information (BTF)")?;
-        let layout = LinuxLayout::from_btf(&btf).map_err(|e| e.to_string())?;
+            .ok_or_else(|| BackendError::NoKernel(self.session.kernel_missing().to_string()))?;
+        let btf = kernel.types.clone().ok_or(BackendError::NoTypes)?;
+        let layout =
+            LinuxLayout::from_btf(&btf).map_err(|e| BackendError::Layout(e.to_string()))?;
         let frame = FrameLayout::from_btf(&btf, &layout)?;
         Ok(KernelView { layout, frame })
     }
 
     /// QEMU's vCPUs as threads.
-    fn vcpu_threads(&mut self) -> Result<Vec<ProxyThread>, String> {
+    fn vcpu_threads(&mut self) -> Result<Vec<ProxyThread>, BackendError> {
         let vcpus = self
             .session
             .target_mut()
             .vcpus()
-            .map_err(|e| format!("cannot list the vCPUs: {e}"))?;
+            .map_err(|e| BackendError::Vcpus(e.to_string()))?;
         Ok(vcpus
             .into_iter()
             .map(|v| ProxyThread {
@@ -293,35 +330,52 @@ impl SessionBackend {
     }
 
     /// The registers task `addr` saved when it last left a CPU.
-    fn task_registers(&mut self, addr: u64) -> Result<SavedRegisters, String> {
-        let kv = self
-            .kernel_view()
-            .map_err(|e| format!("task {addr:x}: no saved registers without kernel types: {e}"))?;
-        let task = read_task(&mut self.session, &kv.layout, TaskRef(VirtAddr(addr)))
-            .map_err(|e| format!("task {addr:x}: {e}"))?;
+    fn task_registers(&mut self, addr: u64) -> Result<SavedRegisters, BackendError> {
+        let kv = self.kernel_view().map_err(|e| BackendError::NoKernelView {
+            addr,
+            cause: Box::new(e),
+        })?;
+        let task =
+            read_task(&mut self.session, &kv.layout, TaskRef(VirtAddr(addr))).map_err(|e| {
+                BackendError::Task {
+                    addr,
+                    cause: e.to_string(),
+                }
+            })?;
         let who = format!("task {addr:x} (pid {} {})", task.pid, task.comm);
         let sp = task.saved_sp;
         let range = task.stack_range();
         let frame = &kv.frame;
         let end = sp.checked_add(frame.size);
         if !range.contains(&sp) || end.is_none_or(|e| e > range.end) {
-            return Err(format!(
-                "{who}: saved stack pointer {sp:x} is outside its stack {:x}-{:x}",
-                range.start, range.end
-            ));
+            return Err(BackendError::SpOutsideStack {
+                who,
+                sp,
+                start: range.start,
+                end: range.end,
+            });
         }
-        let len = usize::try_from(frame.size).map_err(|_| format!("{who}: frame too large"))?;
+        let len = usize::try_from(frame.size).map_err(|_| BackendError::OutsideFrame {
+            who: who.clone(),
+            offset: frame.size,
+        })?;
         let bytes = self
             .session
             .read_bytes(VirtAddr(sp), len, Some("inactive_task_frame"))
-            .map_err(|e| format!("{who}: {e}"))?;
-        let word = |off: u64| -> Result<u64, String> {
+            .map_err(|e| BackendError::Task {
+                addr,
+                cause: e.to_string(),
+            })?;
+        let word = |off: u64| -> Result<u64, BackendError> {
             usize::try_from(off)
                 .ok()
                 .and_then(|o| bytes.get(o..o.checked_add(8)?))
                 .and_then(|b| b.try_into().ok())
                 .map(u64::from_le_bytes)
-                .ok_or_else(|| format!("{who}: offset {off:#x} is outside the saved frame"))
+                .ok_or_else(|| BackendError::OutsideFrame {
+                    who: who.clone(),
+                    offset: off,
+                })
         };
         let mut regs: SavedRegisters = vec![
             ("rip", word(frame.ret_addr)?),
@@ -406,30 +460,27 @@ impl ProxyBackend for SessionBackend {
         self.session.target_mut()
     }
 
-    fn threads(&mut self) -> Result<Vec<ProxyThread>, String> {
-        if self.view == ThreadView::Vcpus {
-            return self.vcpu_threads();
-        }
-        if self.kernel_view().is_err() {
-            return self.vcpu_threads();
+    fn threads(&mut self) -> Result<Vec<ProxyThread>, qmdb_bridge::proxy::BackendError> {
+        if self.view == ThreadView::Vcpus || self.kernel_view().is_err() {
+            return Ok(self.vcpu_threads()?);
         }
         match self.task_threads() {
             Ok(t) => Ok(t),
-            Err(e) if e.ends_command() => Err(format!("cannot list the kernel's tasks: {e}")),
+            Err(e) if e.ends_command() => Err(BackendError::Tasks(e.to_string()).into()),
             Err(e) => {
                 tracing::warn!("proxy: cannot list the kernel's tasks ({e}); showing the vCPUs");
-                self.vcpu_threads()
+                Ok(self.vcpu_threads()?)
             }
         }
     }
 
-    fn saved_registers(&mut self, thread: ThreadKey) -> Result<SavedRegisters, String> {
+    fn saved_registers(
+        &mut self,
+        thread: ThreadKey,
+    ) -> Result<SavedRegisters, qmdb_bridge::proxy::BackendError> {
         match thread {
-            ThreadKey::Task(addr) => self.task_registers(addr),
-            ThreadKey::Vcpu(v) => Err(format!(
-                "vCPU {} has no saved registers: its registers are the vCPU's",
-                v.cpu_index()
-            )),
+            ThreadKey::Task(addr) => Ok(self.task_registers(addr)?),
+            ThreadKey::Vcpu(v) => Err(BackendError::VcpuRegisters(v.cpu_index()).into()),
         }
     }
 

@@ -110,7 +110,10 @@ fn a_wild_saved_stack_pointer_is_an_error_naming_the_task() {
     let a = w.addr(SYSTEMD);
     w.image.w64(a + THREAD_SP, 0xdead_0000_0000);
     let mut b = backend(&w);
-    let e = b.saved_registers(ThreadKey::Task(a)).unwrap_err();
+    let e = b
+        .saved_registers(ThreadKey::Task(a))
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains(&format!("{a:x}")) && e.contains("dead00000000") && e.contains("systemd"),
         "{e}"
@@ -118,12 +121,14 @@ fn a_wild_saved_stack_pointer_is_an_error_naming_the_task() {
     // An address that is no task_struct at all.
     let e = b
         .saved_registers(ThreadKey::Task(0x1000))
-        .expect_err("unmapped");
+        .expect_err("unmapped")
+        .to_string();
     assert!(e.contains("1000"), "{e}");
     // A vCPU has no saved registers.
     let e = b
         .saved_registers(ThreadKey::Vcpu(vcpu(1)))
-        .expect_err("vcpu");
+        .expect_err("vcpu")
+        .to_string();
     assert!(e.contains("vCPU 1"), "{e}");
 }
 
@@ -135,7 +140,8 @@ fn an_unreadable_stack_is_an_error_naming_the_task() {
     let mut b = backend(&w);
     let e = b
         .saved_registers(ThreadKey::Task(t.addr))
-        .expect_err("unmapped stack");
+        .expect_err("unmapped stack")
+        .to_string();
     assert!(
         e.contains(&format!("{:x}", t.addr)) && e.contains("inactive_task_frame"),
         "{e}"
@@ -148,7 +154,7 @@ fn without_a_kernel_the_threads_are_the_vcpus() {
     let mut b = SessionBackend::new(Session::new(Box::new(w.image.target())));
     assert!(
         b.tasks_unavailable()
-            .is_some_and(|why| why.contains("--kernel")),
+            .is_some_and(|why| why.to_string().contains("--kernel")),
         "{:?}",
         b.tasks_unavailable()
     );

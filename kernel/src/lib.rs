@@ -5,6 +5,7 @@
 //! returns typed data or an error naming the table and offset that were wrong. The guest side
 //! (finding the image in memory, the KASLR slide) is `qmdb-linux`'s.
 
+pub mod arch;
 pub mod banner;
 pub mod btf;
 pub mod cache;
@@ -14,10 +15,11 @@ pub mod image;
 pub mod kallsyms;
 mod le;
 pub mod number;
-pub mod orc;
 pub mod symbols;
 pub mod symtab;
 
+/// The ORC unwind tables (x86_64 only), at their historical path.
+pub use arch::x86_64::orc;
 pub use banner::{find_banner, Banner};
 pub use btf::Btf;
 pub use decompress::{Compression, DecompressError};
@@ -49,21 +51,28 @@ pub struct Kernel {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ImageError {
+    /// The file cannot be read.
     #[error("cannot read {path}: {message}")]
     Io { path: String, message: String },
+    /// Neither a bzImage nor an ELF file.
     #[error("not a kernel image: no bzImage header (HdrS) and no ELF magic")]
     NotKernel,
+    /// A bzImage header field at `offset` points past the end of the file.
     #[error("truncated kernel image: the header field at offset {offset:#x} points past the end")]
     Truncated { offset: usize },
+    /// The payload's magic is no format the kernel builds with.
     #[error("unknown compression of the bzImage payload")]
     UnknownCompression,
+    /// The payload does not decompress.
     #[error("cannot decompress the {format:?} payload: {message}")]
     Decompress {
         format: Compression,
         message: decompress::DecompressError,
     },
+    /// The decompressed payload is not an ELF file.
     #[error("the decompressed payload is not an ELF file")]
     NotElf,
+    /// The ELF does not parse.
     #[error("bad kernel ELF: {0}")]
     Elf(String),
 }
@@ -72,12 +81,16 @@ pub enum ImageError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KernelError {
+    /// The image does not load.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// The image (named) has no banner to recognise the running kernel by.
     #[error("{0}: no linux_banner (\"Linux version ...\") in its .rodata")]
     NoBanner(String),
+    /// The image (named) has no `.text`.
     #[error("{0}: no .text section")]
     NoText(String),
+    /// Neither `.symtab` nor kallsyms give symbols.
     #[error(transparent)]
     Symbols(#[from] symtab::SymbolError),
 }

@@ -8,6 +8,7 @@ use qmdb_bridge::VirtAddr;
 /// The symbol containing an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SymbolHit {
+    /// The symbol's name.
     pub name: String,
     /// `addr - symbol's address`.
     pub offset: u64,

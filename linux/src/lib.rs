@@ -3,8 +3,12 @@
 //! offsets from the kernel's BTF.
 //!
 //! - [`program`]: the [`Program`] every walker reads through, and its [`Error`];
+//! - [`memory`]: [`GuestMemory`], the one trait walkers read guest memory through
+//!   (implemented by [`Program`] and by tests' in-memory maps);
+//! - [`arch`]: what is x86_64-specific (registers, per-CPU base, image region, extra
+//!   stacks, page tables), behind one seam for arm64;
 //! - [`load`], [`discover`] and [`kaslr`]: the kernel from `--kernel`, or found in memory;
-//! - [`layout`]: the offsets, looked up by member name;
+//! - [`layout`](mod@layout): the offsets, looked up by member name;
 //! - [`task`] and [`state`]: one task decoded, its `ps` state letter;
 //! - [`tasks`]: walking every task (process list, thread lists, idle tasks);
 //! - [`percpu`]: the possible CPUs (online or not) and per-CPU variables;

@@ -9,30 +9,31 @@
 //! cannot be entered again, and any sp outside every region ends the walk.
 //!
 //! - the ORC table ([`OrcTable`]), its entry layouts and cache form are `qmdb_kernel::orc`'s;
-//! - [`frame`]: the ORC walk, after the kernel's arch/x86/kernel/unwind_orc.c;
-//! - [`fp`]: a frame-pointer walk for kernels without ORC;
-//! - [`scan`]: the stack scan that finishes a failed walk with unreliable (`?`) frames;
-//! - [`regs`]: the `struct pt_regs` layout; [`stack`]: the caller-facing traits and regions;
-//! - [`modules`]: loaded modules' ORC tables ([`ModuleOrcs`]), used for pcs in their text.
+//! - [`arch`]: what is x86_64's own, re-exported here at its historical paths:
+//!   - [`frame`]: the ORC walk, after the kernel's arch/x86/kernel/unwind_orc.c;
+//!   - [`fp`]: a frame-pointer walk for kernels without ORC;
+//!   - [`regs`]: the `struct pt_regs` layout;
+//!   - [`modules`]: loaded modules' ORC tables ([`ModuleOrcs`]), used for pcs in their text;
+//! - generic: [`scan`], the stack scan that finishes a failed walk with unreliable (`?`)
+//!   frames; [`stack`], the caller-facing traits and regions and the bounds and cycle
+//!   checks; and here the [`Backtrace`], [`Frame`] and [`EndReason`] every walk returns.
 //!
 //! Addresses in the walk are runtime addresses; [`UnwindContext::slide`] maps them to the
 //! kernel ORC table's link-time ips (runtime = link + slide); module tables are at runtime
 //! addresses.
 
-pub mod fp;
-pub mod frame;
-pub mod modules;
-pub mod regs;
+pub mod arch;
 pub mod scan;
 pub mod stack;
+
+pub use arch::x86_64::{fp, frame, modules, regs};
 
 #[cfg(test)]
 mod tests;
 
-pub use modules::{ModuleLookup, ModuleOrc, ModuleOrcs};
+pub use arch::{ModuleLookup, ModuleOrc, ModuleOrcs, PtRegs, Reg, THREAD_SIZE};
 pub use qmdb_kernel::orc::{OrcEntry, OrcError, OrcFormat, OrcKind, OrcReg, OrcTable};
-pub use regs::{PtRegs, Reg};
-pub use stack::{StackKind, StackMemory, StackReadError, StackRegion, TextTest, THREAD_SIZE};
+pub use stack::{StackKind, StackMemory, StackReadError, StackRegion, TextTest};
 
 /// Frames returned at most by default.
 pub const DEFAULT_MAX_FRAMES: usize = 256;
@@ -257,10 +258,7 @@ pub fn unwind_with_modules(
     mem: &mut dyn StackMemory,
     start: &UnwindStart,
 ) -> Backtrace {
-    let mut bt = match ctx.orc {
-        Some(table) => frame::unwind_orc_with_modules(ctx, table, modules, mem, start),
-        None => fp::unwind_fp(ctx, mem, start),
-    };
+    let mut bt = arch::walk(ctx, modules, mem, start);
     if ctx.options.scan_after_failure && scan::should_scan(&bt.end) {
         let from = bt.frames.last().map_or(start.sp, |f| f.sp);
         scan::scan_into(ctx, mem, from, &mut bt.frames);

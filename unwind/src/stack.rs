@@ -39,7 +39,8 @@ pub enum StackKind {
     Task,
     /// A per-CPU hard IRQ stack.
     Irq,
-    /// A per-CPU exception (IST) stack, by name (`NMI`, `DF`, `DB`, `MCE`, `VC`...).
+    /// A per-CPU exception stack, by name (x86_64's IST stacks: `NMI`, `DF`, `DB`, `MCE`,
+    /// `VC`...; arm64's overflow and SDEI stacks would be named here too).
     Exception(String),
 }
 
@@ -53,7 +54,8 @@ pub struct StackRegion {
 }
 
 impl StackRegion {
-    /// A task stack of `THREAD_SIZE` bytes at `base` (`task->stack`).
+    /// A task stack of `thread_size` bytes (the architecture's `THREAD_SIZE`, larger with
+    /// KASAN) at `base` (`task->stack`).
     pub fn task(base: u64, thread_size: u64) -> StackRegion {
         StackRegion {
             range: base..base.saturating_add(thread_size),
@@ -62,8 +64,8 @@ impl StackRegion {
     }
 }
 
-/// x86_64's `THREAD_SIZE` without KASAN: 16 KiB.
-pub const THREAD_SIZE: u64 = 0x4000;
+/// The current architecture's `THREAD_SIZE`, at its historical path.
+pub use crate::arch::THREAD_SIZE;
 
 /// The regions of one walk, with the lookups it needs.
 #[derive(Debug, Clone, Copy)]

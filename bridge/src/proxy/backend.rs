@@ -37,6 +37,10 @@ pub enum StopAction {
     Resume,
 }
 
+/// Why the backend could not answer: its own typed error, which the proxy only logs (gdb
+/// then gets the vCPUs, or an errno).
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
+
 /// The proxy's view of the session above it.
 pub trait ProxyBackend {
     /// The connection to the stub (QEMU), for everything forwarded as is.
@@ -44,10 +48,10 @@ pub trait ProxyBackend {
 
     /// The threads gdb sees now (the target is stopped), in the order to number them.
     /// Called again after every stop.
-    fn threads(&mut self) -> Result<Vec<ProxyThread>, String>;
+    fn threads(&mut self) -> Result<Vec<ProxyThread>, BackendError>;
 
     /// The registers saved by a thread that is not running on a vCPU.
-    fn saved_registers(&mut self, thread: ThreadKey) -> Result<SavedRegisters, String>;
+    fn saved_registers(&mut self, thread: ThreadKey) -> Result<SavedRegisters, BackendError>;
 
     /// Runs a `monitor` command line (dcmds, or `qemu CMD` for QEMU's monitor, or `help`),
     /// giving each output line to `out` as it is produced. Returns whether it succeeded.

@@ -61,7 +61,7 @@ use crate::error::BridgeError;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-pub use backend::{ProxyBackend, ProxyThread, SavedRegisters, ThreadKey};
+pub use backend::{BackendError, ProxyBackend, ProxyThread, SavedRegisters, ThreadKey};
 pub use gate::warn_if_exposed;
 pub use server::serve;
 

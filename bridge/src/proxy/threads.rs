@@ -59,7 +59,7 @@ impl ThreadTable {
                 Ok(t) if !t.is_empty() => t,
                 other => {
                     let why = match other {
-                        Err(e) => e,
+                        Err(e) => e.to_string(),
                         Ok(_) => "the backend lists no threads".to_string(),
                     };
                     if !std::mem::replace(&mut self.warned, true) {

@@ -1,12 +1,12 @@
 //! `::offsetof`: where a member lies in a struct or union, from the kernel's BTF.
 
-use super::print::{btf_error, kernel_types, mdb_hex};
+use super::print::{btf_error, kernel_types};
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
+use crate::records::MemberOffset;
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
-use serde_json::json;
 
 pub const OFFSETOF: DcmdDef = DcmdDef {
     name: "offsetof",
@@ -55,31 +55,14 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         sink.addr(VirtAddr(info.byte_offset()));
         return Ok(());
     }
-    let mut line = format!(
-        "offsetof ({name}, {member}) = {}",
-        mdb_hex(info.byte_offset())
-    );
-    if bit != 0 || info.bitfield_size != 0 {
-        line.push_str(&format!(".{bit:x}"));
-    }
-    if size > 0 {
-        line.push_str(&format!(", sizeof (...->{member}) = {}", mdb_hex(size)));
-    }
-    if info.bitfield_size != 0 {
-        line.push_str(&format!(" (bitfield :{})", info.bitfield_size));
-    }
-    sink.line(&line);
-    let mut data = json!({
-        "type": name,
-        "member": member,
-        "offset": info.byte_offset(),
-        "bit_offset": info.bit_offset,
-        "size": size,
-        "member_type": btf.type_name(info.ty),
+    sink.record(MemberOffset {
+        ty: name,
+        member: (*member).to_string(),
+        offset: info.byte_offset(),
+        bit_offset: info.bit_offset,
+        size,
+        member_type: btf.type_name(info.ty),
+        bits: (info.bitfield_size != 0).then_some(info.bitfield_size),
     });
-    if info.bitfield_size != 0 {
-        data["bits"] = json!(info.bitfield_size);
-    }
-    sink.data(data);
     Ok(())
 }

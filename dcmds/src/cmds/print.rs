@@ -3,6 +3,7 @@
 use crate::args::{self, getopts};
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::{bytes_word, DcmdError, ReadCause};
+use crate::records::{MemberLayout, PrintedValue, TypeLayout};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
@@ -12,7 +13,6 @@ use qmdb_kernel::btf::{
     parse_path, split_type_words, Btf, BtfError, CType, Declarator, Kind, MemberInfo, PathPart,
     TypeId,
 };
-use serde_json::json;
 use std::sync::Arc;
 
 pub const PRINT: DcmdDef = DcmdDef {
@@ -69,15 +69,6 @@ pub(crate) fn kernel_types(session: &Session, cmd: &str) -> Result<Arc<Btf>, Dcm
 /// A BTF lookup error as this dcmd's error.
 pub(crate) fn btf_error(cmd: &str, e: BtfError) -> DcmdError {
     DcmdError::usage(cmd, e.to_string())
-}
-
-/// `0` or `0x2a`, as mdb's `%#lr`.
-pub(crate) fn mdb_hex(v: u64) -> String {
-    if v == 0 {
-        "0".to_string()
-    } else {
-        format!("{v:#x}")
-    }
 }
 
 /// The decoder's view of guest memory: the session's fault-aware reads and its symbols.
@@ -234,14 +225,12 @@ impl Printer<'_> {
             let root = Decoder::new(self.btf, &mut mem, &self.vopts, 0, &[])
                 .root(self.ct, "", 0, 0)
                 .unwrap_or_else(|e| match e {});
-            for l in render::lines(&root, 0, None, &self.style) {
-                sink.line(&l);
-            }
-            sink.data(json!({
-                "type": self.name,
-                "size": self.btf.size_of_ctype(self.ct).ok(),
-                "members": render::layout_json(&root),
-            }));
+            sink.record(TypeLayout {
+                ty: self.name.clone(),
+                size: self.btf.size_of_ctype(self.ct).ok(),
+                tree: root,
+                style: self.style,
+            });
             return Ok(());
         }
         let id = self.ct.plain().ok_or_else(|| self.not_composite())?;
@@ -250,38 +239,34 @@ impl Printer<'_> {
             let root = Decoder::new(self.btf, &mut mem, &self.vopts, 0, &[])
                 .root(&CType::of(info.ty), "", info.bit_offset, info.bitfield_size)
                 .unwrap_or_else(|e| match e {});
-            for l in render::lines(&root, 0, Some(m), &self.style) {
-                sink.line(&l);
-            }
-            let mut data = json!({
-                "type": self.name,
-                "member": m,
-                "member_type": root.type_name,
-                "offset": info.byte_offset(),
-                "size": root.size,
+            let bitfield = info.bitfield_size != 0;
+            sink.record(MemberLayout {
+                ty: self.name.clone(),
+                member: (*m).to_string(),
+                member_type: root.type_name.clone(),
+                offset: info.byte_offset(),
+                size: root.size,
+                bit_offset: bitfield.then_some(info.bit_offset),
+                bits: bitfield.then_some(info.bitfield_size),
+                tree: root,
+                style: self.style,
             });
-            if info.bitfield_size != 0 {
-                data["bit_offset"] = json!(info.bit_offset);
-                data["bits"] = json!(info.bitfield_size);
-            }
-            sink.data(data);
         }
         Ok(())
     }
 
-    /// Prints (or pipes) `root`, decoded from the object at `addr`.
+    /// Prints (or pipes) `rec`, decoded from the object at its address; `truncated`: the
+    /// decoder cut the values.
     fn emit(
         &self,
-        root: &Field,
-        addr: u64,
-        prefix: Option<&str>,
+        rec: PrintedValue,
         truncated: bool,
-        data: serde_json::Value,
         sink: &mut Sink<'_>,
     ) -> Result<(), DcmdError> {
         if sink.pipe_out() {
-            let Some(v) = pipe_value(root, addr) else {
-                let text = render::lines(root, addr, prefix, &self.style).join(" ");
+            let Some(v) = pipe_value(&rec.tree, rec.addr) else {
+                let prefix = rec.member.as_deref();
+                let text = render::lines(&rec.tree, rec.addr, prefix, &self.style).join(" ");
                 return Err(DcmdError::Corrupt(format!(
                     "cannot pass on {}: {text}",
                     prefix.unwrap_or("the value")
@@ -290,13 +275,10 @@ impl Printer<'_> {
             sink.addr(VirtAddr(v));
             return Ok(());
         }
-        for l in render::lines(root, addr, prefix, &self.style) {
-            sink.line(&l);
-        }
+        sink.record(rec);
         if truncated {
             sink.warn("output cut: too many values (print members by name)");
         }
-        sink.data(data);
         Ok(())
     }
 
@@ -322,12 +304,14 @@ impl Printer<'_> {
         let mut dec = Decoder::new(self.btf, &mut mem, &self.vopts, addr, &bytes);
         let root = dec.root(self.ct, "", 0, 0)?;
         let truncated = dec.truncated;
-        let data = json!({
-            "addr": format!("{addr:#x}"),
-            "type": name,
-            "value": render::json(&root.value),
-        });
-        self.emit(&root, addr, None, truncated, data, sink)?;
+        let rec = PrintedValue {
+            addr,
+            member: None,
+            ty: name.clone(),
+            tree: root,
+            style: self.style,
+        };
+        self.emit(rec, truncated, sink)?;
         if let Some(e) = rest {
             sink.fail(&e);
         }
@@ -431,13 +415,14 @@ impl Printer<'_> {
         let mut dec = Decoder::new(self.btf, &mut mem, &self.vopts, loc.addr, &bytes);
         let root = dec.root(&CType::of(loc.ty), "", loc.bit, loc.bitfield)?;
         let truncated = dec.truncated;
-        let data = json!({
-            "addr": format!("{:#x}", loc.addr),
-            "member": path,
-            "type": root.type_name,
-            "value": render::json(&root.value),
-        });
-        self.emit(&root, loc.addr, Some(path), truncated, data, sink)?;
+        let rec = PrintedValue {
+            addr: loc.addr,
+            member: Some(path.to_string()),
+            ty: root.type_name.clone(),
+            tree: root,
+            style: self.style,
+        };
+        self.emit(rec, truncated, sink)?;
         if let Some(e) = rest {
             sink.fail(&e);
         }

@@ -1,12 +1,12 @@
 //! `::sizeof`: the size of a type, from the kernel's BTF.
 
-use super::print::{btf_error, kernel_types, mdb_hex};
+use super::print::{btf_error, kernel_types};
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
+use crate::records::TypeSize;
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
-use serde_json::json;
 
 pub const SIZEOF: DcmdDef = DcmdDef {
     name: "sizeof",
@@ -37,7 +37,6 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         sink.addr(VirtAddr(size));
         return Ok(());
     }
-    sink.line(&format!("sizeof ({name}) = {}", mdb_hex(size)));
-    sink.data(json!({ "type": name, "size": size }));
+    sink.record(TypeSize { ty: name, size });
     Ok(())
 }

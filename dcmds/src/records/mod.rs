@@ -9,9 +9,13 @@ pub mod dis;
 pub mod regs;
 pub mod stack;
 pub mod task;
+pub mod types;
+pub mod whatis;
 
 pub use cpu::CpuRow;
 pub use dis::Instruction;
 pub use regs::Registers;
 pub use stack::{Frame, FrameHow, StackGroup, TaskStack, VcpuStack};
 pub use task::{TaskDetail, TaskRow};
+pub use types::{MemberLayout, MemberOffset, PrintedValue, TypeLayout, TypeSize};
+pub use whatis::{MatchKind, Whatis, WhatisMatch};

@@ -37,6 +37,7 @@ fn info(kind: u8, kflag: bool, vlen: u16) -> u32 {
 }
 
 impl BtfBuilder {
+    /// An empty builder: no types, the empty string at offset 0.
     pub fn new() -> BtfBuilder {
         BtfBuilder {
             types: Vec::new(),
@@ -115,10 +116,12 @@ impl BtfBuilder {
         id
     }
 
+    /// A pointer to `target`.
     pub fn ptr(&mut self, target: TypeId) -> TypeId {
         self.header("", kind::PTR, false, 0, target)
     }
 
+    /// An array of `nelems` `elem`s, indexed by `index`.
     pub fn array(&mut self, elem: TypeId, index: TypeId, nelems: u32) -> TypeId {
         let id = self.header("", kind::ARRAY, false, 0, 0);
         self.word(elem);
@@ -165,6 +168,7 @@ impl BtfBuilder {
         self.members(kind::STRUCT, name, size, true, members)
     }
 
+    /// A union of `(name, type, byte offset)` members.
     pub fn union_(&mut self, name: &str, size: u32, members: &[(&str, TypeId, u32)]) -> TypeId {
         let m: Vec<_> = members.iter().map(|(n, t, o)| (*n, *t, *o, 0)).collect();
         self.members(kind::UNION, name, size, false, &m)
@@ -191,6 +195,7 @@ impl BtfBuilder {
         id
     }
 
+    /// A 64-bit enum.
     pub fn enum64(
         &mut self,
         name: &str,
@@ -208,26 +213,32 @@ impl BtfBuilder {
         id
     }
 
+    /// A forward declaration of a struct (or, with `union`, a union).
     pub fn fwd(&mut self, name: &str, union: bool) -> TypeId {
         self.header(name, kind::FWD, union, 0, 0)
     }
 
+    /// A typedef `name` of `target`.
     pub fn typedef(&mut self, name: &str, target: TypeId) -> TypeId {
         self.header(name, kind::TYPEDEF, false, 0, target)
     }
 
+    /// `volatile target`.
     pub fn volatile(&mut self, target: TypeId) -> TypeId {
         self.header("", kind::VOLATILE, false, 0, target)
     }
 
+    /// `const target`.
     pub fn const_(&mut self, target: TypeId) -> TypeId {
         self.header("", kind::CONST, false, 0, target)
     }
 
+    /// `restrict target`.
     pub fn restrict(&mut self, target: TypeId) -> TypeId {
         self.header("", kind::RESTRICT, false, 0, target)
     }
 
+    /// A type tag (`__attribute__((btf_type_tag(tag)))`) on `target`.
     pub fn type_tag(&mut self, tag: &str, target: TypeId) -> TypeId {
         self.header(tag, kind::TYPE_TAG, false, 0, target)
     }
@@ -248,6 +259,7 @@ impl BtfBuilder {
         id
     }
 
+    /// A variable `name` of type `ty`, with BTF linkage `linkage`.
     pub fn var(&mut self, name: &str, ty: TypeId, linkage: u32) -> TypeId {
         let id = self.header(name, kind::VAR, false, 0, ty);
         self.word(linkage);
@@ -265,6 +277,7 @@ impl BtfBuilder {
         id
     }
 
+    /// A floating-point type of `size` bytes.
     pub fn float(&mut self, name: &str, size: u32) -> TypeId {
         self.header(name, kind::FLOAT, false, 0, size)
     }

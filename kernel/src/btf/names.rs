@@ -13,7 +13,9 @@ const NAME_BUDGET: usize = 512;
 /// A pointer or array applied to a type, in a [`CType`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Declarator {
+    /// `*`: a pointer to what is inside.
     Pointer,
+    /// `[N]`: an array of N of what is inside.
     Array(u32),
 }
 
@@ -22,7 +24,9 @@ pub enum Declarator {
 /// record for the derived type, so it is kept apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CType {
+    /// The named BTF type (0 is `void`).
     pub base: TypeId,
+    /// The declarators, from the base outwards.
     pub decl: Vec<Declarator>,
 }
 

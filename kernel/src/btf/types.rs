@@ -223,6 +223,7 @@ impl<'a> Type<'a> {
         layout::info_vlen(self.info)
     }
 
+    /// The kind flag (bitfield member offsets, a union forward, a signed enum).
     pub fn kind_flag(&self) -> bool {
         layout::info_kind_flag(self.info)
     }

@@ -61,12 +61,19 @@ pub const MAX_KERNEL: usize = 1 << 30;
 /// A compression format of a bzImage payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
+    /// `gzip -n -9`.
     Gzip,
+    /// `bzip2 -9`.
     Bzip2,
+    /// `lzma -9` (the .lzma "alone" format).
     Lzma,
+    /// `xz` with the x86 BCJ filter.
     Xz,
+    /// `lzop -9`.
     Lzo,
+    /// `lz4 -l` (the legacy frame).
     Lz4,
+    /// `zstd -22 --ultra`.
     Zstd,
 }
 

@@ -34,7 +34,9 @@ use reader::Rodata;
 /// one address, the kernel's preferred name first), and where the tables were.
 #[derive(Debug, Clone)]
 pub struct Kallsyms {
+    /// The decoded symbols, at link-time addresses.
     pub symbols: Vec<Symbol>,
+    /// Where each table was found in `.rodata`, and its variant.
     pub layout: Layout,
 }
 

@@ -40,7 +40,9 @@ pub const MAX_SPAN_WITHOUT_REGIONS: u64 = 1 << 20;
 /// A kernel symbol at its link-time address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Symbol {
+    /// The symbol's name.
     pub name: String,
+    /// Its link-time address (for an absolute symbol, its value).
     pub addr: u64,
     /// nm-style type letter (`T` text, `D` data, `R` rodata, `B` bss, `A` absolute, `W`
     /// weak; lower case for local).

@@ -5,10 +5,10 @@
 //!    ([`image_map`]).
 //! 2. A kernel seen before is recognised by its build id and banner at their cached
 //!    addresses plus the slide: two small reads, and the cache entry is used
-//!    ([`super::cache::cached_identities`]).
+//!    (`qmdb_kernel::cache::cached_identities`).
 //! 3. Otherwise `.rodata` is read, kallsyms decoded from it as from a file, and through
 //!    its symbols `linux_banner`, `.notes` (the build id), `.BTF`, the ORC tables and
-//!    VMCOREINFO (the exact slide) are read ([`extract`]). The result is cached like a
+//!    VMCOREINFO (the exact slide) are read (`extract`). The result is cached like a
 //!    file's, under its build id.
 
 mod extract;

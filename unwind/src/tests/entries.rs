@@ -362,7 +362,7 @@ fn type_regs_partial_reads_the_iret_frame() {
     assert_eq!(
         bt.frames[1].kind,
         FrameKind::Regs {
-            pt_regs: iret - super::regs::IRET_FRAME_OFFSET,
+            pt_regs: iret - crate::regs::IRET_FRAME_OFFSET,
             user: false
         }
     );

@@ -13,11 +13,11 @@
 //!    module's text is looked up in that module's table, any other in the kernel's.
 //!    No entry: the kernel (5.10 onwards) assumes a frame-pointer frame
 //!    (`orc_fp_entry`: CFA = bp + 16, bp at CFA - 16) and marks the unwind unreliable; qmdb
-//!    does that when [`super::UnwindOptions::guess_frame_pointer`] is set, else stops.
+//!    does that when [`crate::UnwindOptions::guess_frame_pointer`] is set, else stops.
 //! 2. An UNDEFINED entry is an error, END_OF_STACK a clean end. Up to 6.3 these are
 //!    `sp_reg == UNDEFINED` with the `end` bit clear or set, checked before the type; from
 //!    6.4 they are types. (The weak section terminators among equal ips are resolved by
-//!    the lookup: [`super::OrcTable`] keeps the last of equal ips.)
+//!    the lookup: [`crate::OrcTable`] keeps the last of equal ips.)
 //! 3. The CFA (the caller's sp before the call) from `sp_reg`: SP or BP plus
 //!    `sp_offset`; BP_INDIRECT: `*(bp + sp_offset)` (all versions, used by GCC's DRAP
 //!    realignment); SP_INDIRECT: `*sp + sp_offset` (5.12+, commit 87ccc826bf1c, for the
@@ -43,8 +43,8 @@
 
 use super::modules::{ModuleLookup, ModuleOrcs};
 use super::regs::{IretFrame, PtRegs, Reg, IRET_FRAME_OFFSET, IRET_FRAME_SIZE, PT_REGS_SIZE};
-use super::stack::{Moved, Regions, StackMemory, StackReadError, Tracker};
-use super::{max_frames, Backtrace, EndReason, Frame, FrameKind, UnwindContext, UnwindStart};
+use crate::stack::{Moved, Regions, StackMemory, StackReadError, Tracker};
+use crate::{max_frames, Backtrace, EndReason, Frame, FrameKind, UnwindContext, UnwindStart};
 use qmdb_kernel::orc::{OrcEntry, OrcKind, OrcReg, OrcTable};
 
 /// The kernel's `orc_fp_entry`: what it assumes for code without ORC data.
@@ -109,7 +109,7 @@ struct Walk<'c, 'm> {
     tracker: Tracker,
 }
 
-/// Walks with ORC. See the module documentation; [`super::unwind`] adds the scan.
+/// Walks with ORC. See the module documentation; [`crate::unwind`] adds the scan.
 pub fn unwind_orc(
     ctx: &UnwindContext<'_>,
     table: &OrcTable,

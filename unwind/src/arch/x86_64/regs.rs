@@ -4,7 +4,7 @@
 //! The layout has been the same since 4.x: 21 u64 words, `r15` first. The hardware iret
 //! frame (ip, cs, flags, sp, ss) is its last five words.
 
-use super::stack::{StackMemory, StackReadError};
+use crate::stack::{StackMemory, StackReadError};
 
 /// Number of u64 words in `struct pt_regs`.
 pub const PT_REGS_WORDS: usize = 21;

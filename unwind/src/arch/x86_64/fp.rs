@@ -9,8 +9,8 @@
 
 use super::frame::{fault, moved};
 use super::regs::{PtRegs, Reg, PT_REGS_SIZE};
-use super::stack::{Regions, StackMemory, Tracker};
-use super::{max_frames, Backtrace, EndReason, Frame, FrameKind, UnwindContext, UnwindStart};
+use crate::stack::{Regions, StackMemory, Tracker};
+use crate::{max_frames, Backtrace, EndReason, Frame, FrameKind, UnwindContext, UnwindStart};
 
 /// Walks the bp chain from `start`.
 pub fn unwind_fp(
