@@ -67,7 +67,7 @@ pub fn attach(opts: &AttachOptions) -> Result<(Session, Option<Origin>), AttachE
             },
         )?;
         tracing::debug!(release = ?k.release, slide = k.slide, ?o, "kernel attached");
-        session.set_kernel(k);
+        qmdb_linux::load::install(&mut session, k);
         origin = Some(o);
     } else {
         let mut report = |msg: &str| {
@@ -84,7 +84,7 @@ pub fn attach(opts: &AttachOptions) -> Result<(Session, Option<Origin>), AttachE
         ) {
             Ok((k, o)) => {
                 tracing::debug!(release = ?k.release, slide = k.slide, ?o, "kernel found in guest memory");
-                session.set_kernel(k);
+                qmdb_linux::load::install(&mut session, k);
                 origin = Some(o);
             }
             Err(e) => {

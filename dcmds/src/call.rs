@@ -125,6 +125,7 @@ impl Session {
                 pipe_out: false,
             },
             args: &args,
+            exec: crate::exec::execute_with,
         };
         let mut call = Call::default();
         let mut out = CallOutput(&mut call);

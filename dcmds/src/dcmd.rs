@@ -4,7 +4,7 @@
 
 use crate::args::Arg;
 use crate::error::DcmdError;
-use crate::session::Session;
+use crate::session::{ExecOutcome, Session};
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
 
@@ -30,6 +30,12 @@ impl DcmdFlags {
     }
 }
 
+/// The executor, handed to dcmds that run commands of their own (breakpoint callbacks):
+/// runs `line` into `out`, with `default_addr` as the address of each dcmd that needs one and
+/// was given none.
+pub type Executor =
+    fn(&mut Session, &str, &mut dyn crate::output::Output, Option<VirtAddr>) -> ExecOutcome;
+
 /// One run of a dcmd.
 #[derive(Debug)]
 pub struct Invocation<'a> {
@@ -40,6 +46,8 @@ pub struct Invocation<'a> {
     pub addr: VirtAddr,
     pub flags: DcmdFlags,
     pub args: &'a [Arg],
+    /// The executor that runs this dcmd, for commands it runs itself.
+    pub exec: Executor,
 }
 
 impl Invocation<'_> {

@@ -17,6 +17,16 @@ use qmdb_bridge::VirtAddr;
 /// The largest `,count`.
 pub const MAX_COUNT: u64 = 1 << 20;
 
+impl Session {
+    /// Runs every command of `line` (commands are separated by `;` or newlines), reporting
+    /// each command's results and errors to `out`. A failing command does not stop the next
+    /// one; a lost connection, `$q`, or a closed output does.
+    pub fn execute(&mut self, line: &str, out: &mut dyn Output) -> ExecOutcome {
+        self.program_mut().clear_interrupt();
+        execute(self, line, out)
+    }
+}
+
 pub(crate) fn execute(session: &mut Session, line: &str, out: &mut dyn Output) -> ExecOutcome {
     execute_with(session, line, out, None)
 }
@@ -225,6 +235,7 @@ fn run_stage(
                         ..flags
                     },
                     args,
+                    exec: execute_with,
                 };
                 (def.run)(session, &inv, sink).map_err(|e| e.in_command(&display_name(name)))?;
                 sink.check_open()?;

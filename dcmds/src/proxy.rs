@@ -509,7 +509,13 @@ impl ProxyBackend for SessionBackend {
         let mut stream = StreamOutput { out };
         let verdict = {
             let mut sink = Sink::new(&mut stream, None);
-            front_end::at_stop(&mut self.session, &mut sink, reason.clone(), gdbs)
+            front_end::at_stop(
+                &mut self.session,
+                &mut sink,
+                reason.clone(),
+                gdbs,
+                crate::exec::execute_with,
+            )
         };
         match verdict {
             Ok(Verdict::GoOn) => StopAction::Resume,

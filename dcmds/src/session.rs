@@ -1,10 +1,9 @@
-//! A debugging session: the program under debug, dot, variables, run control, and the entry
-//! point [`Session::execute`].
+//! A debugging session: the program under debug, dot, variables and run control. Its entry
+//! points, [`Session::execute`] and [`Session::call`], are the executor's (`exec.rs`,
+//! `call.rs`).
 
 use crate::error::DcmdError;
-use crate::exec;
 use crate::lang::EvalEnv;
-use crate::output::Output;
 use qmdb_bridge::{Target, VirtAddr};
 use qmdb_linux::Program;
 use std::collections::BTreeMap;
@@ -76,14 +75,6 @@ impl Session {
 
     pub fn program_mut(&mut self) -> &mut Program {
         &mut self.program
-    }
-
-    /// Runs every command of `line` (commands are separated by `;` or newlines), reporting
-    /// each command's results and errors to `out`. A failing command does not stop the next
-    /// one; a lost connection, `$q`, or a closed output does.
-    pub fn execute(&mut self, line: &str, out: &mut dyn Output) -> ExecOutcome {
-        self.program.clear_interrupt();
-        exec::execute(self, line, out)
     }
 
     /// The event table (`::events`).

@@ -4,6 +4,7 @@
 use crate::error::DcmdError;
 use crate::output::Output;
 use crate::record::{AnyRecord, Record};
+use crate::records::Address;
 use qmdb_bridge::VirtAddr;
 use serde_json::Value;
 
@@ -38,22 +39,26 @@ impl<'a> Sink<'a> {
         self.out.line(text);
     }
 
-    /// An address: down the pipe, or printed as bare hex with a data record `"0x…"`.
+    /// An address: down the pipe, or printed as bare hex with a data record `"0x…"` (an
+    /// [`Address`] record).
     pub fn addr(&mut self, addr: VirtAddr) {
         match &mut self.pipe {
             Some(p) => p.push(addr),
-            None => {
-                self.out.line(&format!("{addr}"));
-                self.out.data(Value::String(format!("{:#x}", addr.0)));
-            }
+            None => self.out.record(Box::new(Address(addr.0))),
         }
     }
 
     /// A typed result: its text and JSON, or the record itself for a program's call. When
     /// the stage feeds a pipe only the text is printed, as with [`Sink::data`].
     pub fn record<R: Record>(&mut self, rec: R) {
+        self.boxed_record(Box::new(rec));
+    }
+
+    /// [`Sink::record`] of a record whose type is known only at run time (an event
+    /// callback's, passed on).
+    pub fn boxed_record(&mut self, rec: Box<dyn AnyRecord>) {
         if self.pipe.is_none() {
-            self.out.record(Box::new(rec));
+            self.out.record(rec);
         } else {
             for l in rec.lines() {
                 self.out.line(&l);

@@ -343,7 +343,7 @@ fn hex(v: u64) -> String {
 
 fn session(btf: Btf, target: MockTarget) -> Session {
     let mut s = Session::new(Box::new(target));
-    s.set_kernel(Kernel {
+    qmdb_linux::load::install(&mut s, Kernel {
         release: None,
         banner: None,
         slide: 0,

@@ -43,14 +43,17 @@ fn apply_patch(wbuf: &mut Vec<u8>, patch: Patch) {
     let Some(start) = wbuf.iter().position(|&b| b == b'$') else {
         return;
     };
-    let Some(len) = wbuf[start..].iter().position(|&b| b == b'#') else {
+    let Some(len) = wbuf.get(start..).and_then(|w| w.iter().position(|&b| b == b'#')) else {
         return;
     };
     let end = start + len; // index of '#'
     if end + 3 > wbuf.len() {
         return;
     }
-    let mut body = wbuf[start + 1..end].to_vec();
+    let Some(body) = wbuf.get(start + 1..end) else {
+        return;
+    };
+    let mut body = body.to_vec();
     match patch {
         Patch::FinalChunk => match body.first_mut() {
             Some(b) if *b == b'm' => *b = b'l',
@@ -143,7 +146,9 @@ impl Conn {
     /// the raw buffer is used up.
     fn process(&mut self) -> io::Result<()> {
         while self.ready.is_empty() && self.raw_pos < self.raw_len {
-            let b = self.raw[self.raw_pos];
+            let Some(&b) = self.raw.get(self.raw_pos) else {
+                break;
+            };
             self.raw_pos += 1;
             match self.scan {
                 Scan::Idle => {
@@ -180,10 +185,18 @@ impl Conn {
 
     fn packet_done(&mut self) -> io::Result<()> {
         let pkt = std::mem::take(&mut self.pkt);
-        let body = &pkt[1..pkt.len() - 3];
+        // `$<body>#xx`, as assembled by `process`; anything else goes on to gdbstub as is.
+        let Some((body, [b'#', checksum @ ..])) = pkt
+            .strip_prefix(b"$")
+            .and_then(|p| p.split_last_chunk::<3>())
+        else {
+            self.ready.extend(pkt.iter().copied());
+            self.pkt = pkt;
+            return Ok(());
+        };
         self.shared.counters.classify(body);
         let sum = body.iter().fold(0u8, |a, &b| a.wrapping_add(b));
-        let valid = std::str::from_utf8(&pkt[pkt.len() - 2..])
+        let valid = std::str::from_utf8(checksum)
             .ok()
             .and_then(|h| u8::from_str_radix(h, 16).ok())
             == Some(sum);
@@ -470,14 +483,16 @@ pub(crate) fn qemu_order_qsupported(wbuf: &mut Vec<u8>) {
     let Some(start) = wbuf.windows(HEAD.len()).position(|w| w == HEAD) else {
         return;
     };
-    let Some(hash) = wbuf[start..].iter().position(|&b| b == b'#') else {
+    let Some(hash) = wbuf.get(start..).and_then(|w| w.iter().position(|&b| b == b'#')) else {
         return;
     };
     let body_end = start + hash;
     if body_end + 3 > wbuf.len() {
         return;
     }
-    let body = &wbuf[start + 1..body_end];
+    let Some(body) = wbuf.get(start + 1..body_end) else {
+        return;
+    };
     if body.contains(&b'*') {
         return; // run-length encoded: leave it alone
     }
@@ -486,8 +501,11 @@ pub(crate) fn qemu_order_qsupported(wbuf: &mut Vec<u8>) {
         b"vContSupported+",
         b"multiprocess+",
     ];
-    let mut parts: Vec<&[u8]> = body.split(|&b| b == b';').collect();
-    let size = parts.remove(0);
+    let mut parts = body.split(|&b| b == b';');
+    let Some(size) = parts.next() else {
+        return;
+    };
+    let mut parts: Vec<&[u8]> = parts.collect();
     let mut out: Vec<&[u8]> = vec![size];
     for want in ORDER {
         if let Some(i) = parts.iter().position(|p| *p == want) {

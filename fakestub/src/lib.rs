@@ -191,6 +191,7 @@ impl FakeConfig {
             let i = self.cpus.len();
             self.cpus.push(Vcpu::default_for(i));
         }
+        #[allow(clippy::indexing_slicing)] // in bounds: the loop above filled up to `index`.
         &mut self.cpus[index]
     }
 

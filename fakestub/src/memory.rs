@@ -143,8 +143,11 @@ impl Memory {
         if !self.is_mapped(addr, len) {
             return false;
         }
+        // The pieces `walk` visits add up to exactly `len` bytes.
         self.walk(addr, len, |src, _| {
-            buf[pos..pos + src.len()].copy_from_slice(src);
+            if let Some(dst) = buf.get_mut(pos..pos + src.len()) {
+                dst.copy_from_slice(src);
+            }
             pos += src.len();
         })
     }
@@ -158,14 +161,20 @@ impl Memory {
         let mut cur = addr as u128;
         let mut done = 0usize;
         while done < data.len() {
-            let (&s, d) = self
-                .regions
-                .range_mut(..=cur as u64)
-                .next_back()
-                .expect("checked mapped");
+            // `is_mapped` above guarantees every lookup here succeeds.
+            let Some((&s, d)) = self.regions.range_mut(..=cur as u64).next_back() else {
+                return false;
+            };
             let off = (cur - s as u128) as usize;
-            let n = (d.len() - off).min(data.len() - done);
-            d[off..off + n].copy_from_slice(&data[done..done + n]);
+            let n = d.len().saturating_sub(off).min(data.len() - done);
+            let (Some(dst), Some(src)) = (d.get_mut(off..off + n), data.get(done..done + n))
+            else {
+                return false;
+            };
+            if n == 0 {
+                return false;
+            }
+            dst.copy_from_slice(src);
             done += n;
             cur += n as u128;
         }
@@ -189,7 +198,10 @@ impl Memory {
             }
             let off = (cur - s as u128) as usize;
             let n = ((rend.min(end)) - cur) as usize;
-            f(&d[off..off + n], cur as u64);
+            let Some(piece) = d.get(off..off + n) else {
+                return false;
+            };
+            f(piece, cur as u64);
             cur += n as u128;
         }
         true

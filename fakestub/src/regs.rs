@@ -211,7 +211,7 @@ impl QemuX86_64Regs {
     pub fn reg_bytes(&self, n: usize) -> Option<Vec<u8>> {
         let bytes = self.to_bytes();
         let (off, size) = reg_offset(n)?;
-        Some(bytes[off..off + size].to_vec())
+        bytes.get(off..off + size).map(<[u8]>::to_vec)
     }
 
     /// Overwrite register number `n` with little-endian `val`. Returns false (and changes
@@ -224,7 +224,10 @@ impl QemuX86_64Regs {
             return false;
         }
         let mut bytes = self.to_bytes();
-        bytes[off..off + size].copy_from_slice(val);
+        let Some(dst) = bytes.get_mut(off..off + size) else {
+            return false;
+        };
+        dst.copy_from_slice(val);
         match Self::from_bytes(&bytes) {
             Some(r) => {
                 *self = r;
@@ -277,62 +280,62 @@ impl QemuX86_64Regs {
         if bytes.len() != G_PACKET_BYTES {
             return None;
         }
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Reader { bytes };
         let mut regs = QemuX86_64Regs::default();
         for g in regs.gpr.iter_mut() {
-            *g = r.u64();
+            *g = r.u64()?;
         }
-        regs.rip = r.u64();
-        regs.eflags = r.u32();
+        regs.rip = r.u64()?;
+        regs.eflags = r.u32()?;
         for s in regs.seg.iter_mut() {
-            *s = r.u32();
+            *s = r.u32()?;
         }
-        regs.fs_base = r.u64();
-        regs.gs_base = r.u64();
-        regs.k_gs_base = r.u64();
-        regs.cr0 = r.u64();
-        regs.cr2 = r.u64();
-        regs.cr3 = r.u64();
-        regs.cr4 = r.u64();
-        regs.cr8 = r.u64();
-        regs.efer = r.u64();
+        regs.fs_base = r.u64()?;
+        regs.gs_base = r.u64()?;
+        regs.k_gs_base = r.u64()?;
+        regs.cr0 = r.u64()?;
+        regs.cr2 = r.u64()?;
+        regs.cr3 = r.u64()?;
+        regs.cr4 = r.u64()?;
+        regs.cr8 = r.u64()?;
+        regs.efer = r.u64()?;
         for s in regs.st.iter_mut() {
-            s.copy_from_slice(r.take(10));
+            *s = r.array()?;
         }
         for f in regs.fpu.iter_mut() {
-            *f = r.u32();
+            *f = r.u32()?;
         }
         for x in regs.xmm.iter_mut() {
-            *x = u128::from_le_bytes(r.take(16).try_into().unwrap());
+            *x = u128::from_le_bytes(r.array()?);
         }
-        regs.mxcsr = r.u32();
+        regs.mxcsr = r.u32()?;
         Some(regs)
     }
 }
 
+/// Reads little-endian fields off the front of a byte slice; `None` once it runs short.
 struct Reader<'a> {
     bytes: &'a [u8],
-    pos: usize,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> &'a [u8] {
-        let s = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        s
+impl Reader<'_> {
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.bytes.split_first_chunk::<N>()?;
+        self.bytes = rest;
+        Some(*head)
     }
-    fn u64(&mut self) -> u64 {
-        u64::from_le_bytes(self.take(8).try_into().unwrap())
+    fn u64(&mut self) -> Option<u64> {
+        self.array().map(u64::from_le_bytes)
     }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes(self.take(4).try_into().unwrap())
+    fn u32(&mut self) -> Option<u32> {
+        self.array().map(u32::from_le_bytes)
     }
 }
 
 /// Byte offset and size of register `n` inside the `g` block.
 pub fn reg_offset(n: usize) -> Option<(usize, usize)> {
     let size = QEMU_X86_64_REGS.get(n)?.1;
-    let off = QEMU_X86_64_REGS[..n].iter().map(|r| r.1).sum();
+    let off = QEMU_X86_64_REGS.iter().take(n).map(|r| r.1).sum();
     Some((off, size))
 }
 

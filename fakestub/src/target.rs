@@ -164,11 +164,21 @@ impl FakeTarget {
         (i < self.machine().vcpus.len()).then_some(i)
     }
 
+    /// Run `f` on the vCPU `tid` names, under the machine lock; `E22` when there is none.
+    fn with_vcpu<R>(&self, tid: Tid, f: impl FnOnce(&mut Vcpu) -> R) -> TargetResult<R, Self> {
+        let mut m = self.machine();
+        let v = m
+            .vcpus
+            .get_mut(tid.get() - 1)
+            .ok_or(TargetError::Errno(E22))?;
+        Ok(f(v))
+    }
+
     fn first_tid(&self) -> Tid {
         self.actions
             .first()
             .map(|a| a.0)
-            .unwrap_or(NonZeroUsize::new(1).unwrap())
+            .unwrap_or(NonZeroUsize::MIN)
     }
 
     fn patch_next_reply(&self, p: Patch) {
@@ -241,15 +251,12 @@ impl Target for FakeTarget {
 
 impl MultiThreadBase for FakeTarget {
     fn read_registers(&mut self, regs: &mut QemuX86_64Regs, tid: Tid) -> TargetResult<(), Self> {
-        let i = self.vcpu_index(tid).ok_or(TargetError::Errno(E22))?;
-        *regs = self.machine().vcpus[i].regs.clone();
+        *regs = self.with_vcpu(tid, |v| v.regs.clone())?;
         Ok(())
     }
 
     fn write_registers(&mut self, regs: &QemuX86_64Regs, tid: Tid) -> TargetResult<(), Self> {
-        let i = self.vcpu_index(tid).ok_or(TargetError::Errno(E22))?;
-        self.machine().vcpus[i].regs = regs.clone();
-        Ok(())
+        self.with_vcpu(tid, |v| v.regs = regs.clone())
     }
 
     fn support_single_register_access(&mut self) -> Option<SingleRegisterAccessOps<'_, Tid, Self>> {
@@ -306,8 +313,8 @@ impl MultiThreadBase for FakeTarget {
 
     fn list_active_threads(&mut self, f: &mut dyn FnMut(Tid)) -> Result<(), Self::Error> {
         let n = self.machine().vcpus.len();
-        for i in 1..=n {
-            f(NonZeroUsize::new(i).unwrap());
+        for tid in (1..=n).filter_map(NonZeroUsize::new) {
+            f(tid);
         }
         Ok(())
     }
@@ -328,10 +335,8 @@ impl SingleRegisterAccess<Tid> for FakeTarget {
         reg: QemuRegId,
         buf: &mut [u8],
     ) -> TargetResult<usize, Self> {
-        let i = self.vcpu_index(tid).ok_or(TargetError::Errno(E22))?;
-        let bytes = self.machine().vcpus[i]
-            .regs
-            .reg_bytes(reg.0)
+        let bytes = self
+            .with_vcpu(tid, |v| v.regs.reg_bytes(reg.0))?
             .ok_or(TargetError::Errno(E14))?;
         let dst = buf.get_mut(..bytes.len()).ok_or(TargetError::Errno(E14))?;
         dst.copy_from_slice(&bytes);
@@ -339,8 +344,7 @@ impl SingleRegisterAccess<Tid> for FakeTarget {
     }
 
     fn write_register(&mut self, tid: Tid, reg: QemuRegId, val: &[u8]) -> TargetResult<(), Self> {
-        let i = self.vcpu_index(tid).ok_or(TargetError::Errno(E22))?;
-        if self.machine().vcpus[i].regs.set_reg_bytes(reg.0, val) {
+        if self.with_vcpu(tid, |v| v.regs.set_reg_bytes(reg.0, val))? {
             Ok(())
         } else {
             Err(TargetError::Errno(E14))
@@ -449,8 +453,11 @@ impl ThreadExtraInfo for FakeTarget {
             Some(_) => format!("CPU#{i} [running]"),
             None => return Ok(0),
         };
-        let n = text.len().min(buf.len());
-        buf[..n].copy_from_slice(&text.as_bytes()[..n]);
+        let n = buf
+            .iter_mut()
+            .zip(text.bytes())
+            .map(|(dst, src)| *dst = src)
+            .count();
         Ok(n)
     }
 }
@@ -474,8 +481,12 @@ impl TargetDescriptionXmlOverride for FakeTarget {
         .as_bytes();
         let start = (offset.min(xml.len() as u64)) as usize;
         let cap = self.shared.packet_size.saturating_sub(5) / 2;
-        let n = (xml.len() - start).min(length).min(cap).min(buf.len());
-        buf[..n].copy_from_slice(&xml[start..start + n]);
+        let rest = xml.get(start..).unwrap_or_default();
+        let n = buf
+            .iter_mut()
+            .zip(rest.iter().take(length.min(cap)))
+            .map(|(dst, &src)| *dst = src)
+            .count();
         if n > 0 && start + n == xml.len() {
             self.patch_next_reply(Patch::FinalChunk);
         }

@@ -15,6 +15,7 @@ pub mod image;
 pub mod kallsyms;
 mod le;
 pub mod number;
+pub mod symbol;
 pub mod symbols;
 pub mod symtab;
 

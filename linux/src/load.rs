@@ -2,6 +2,7 @@
 //! guest, and slid.
 
 use crate::kaslr::{find_slide, KaslrError};
+use crate::Program;
 use qmdb_kernel::cache::{KernelFiles, Origin};
 use qmdb_kernel::{Kernel, KernelError};
 use std::path::Path;
@@ -37,4 +38,15 @@ pub fn load_kernel(
         .collect();
     let slide = find_slide(target, &files.banner, files.text.clone(), &rips)?;
     Ok((Kernel::from_files(files, slide), origin))
+}
+
+/// Installs `kernel` in `program` and reads the loaded modules' symbols over its own, as an
+/// attach does: a few KB per module, read once here because the symbol hook cannot read the
+/// guest (`::lsmod` reads them again). A kernel without modules, BTF or a `modules` symbol
+/// simply has none.
+pub fn install(program: &mut Program, kernel: Kernel) {
+    program.set_kernel(kernel);
+    if program.symbols().lookup_name("modules").is_some() {
+        let _ = crate::modules::refresh_symbols(program, "attach");
+    }
 }

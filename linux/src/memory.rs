@@ -8,7 +8,6 @@
 //! offset of a buffer as zero when the buffer is too short, never panic.
 
 use crate::error::{bytes_word, Error, ReadCause};
-use crate::program::Program;
 use qmdb_bridge::VirtAddr;
 
 /// Reads guest memory. An error is [`Error::Read`] naming what was read and where, or an
@@ -43,25 +42,6 @@ pub trait GuestMemory {
             let what = what.map_or_else(|| bytes_word(4), str::to_string);
             Error::read(what, addr, ReadCause::Wrap)
         })
-    }
-}
-
-impl GuestMemory for Program {
-    fn read_bytes(
-        &mut self,
-        addr: VirtAddr,
-        len: usize,
-        what: Option<&str>,
-    ) -> Result<Vec<u8>, Error> {
-        Program::read_bytes(self, addr, len, what)
-    }
-
-    fn read_some(&mut self, addr: VirtAddr, len: usize) -> Result<Vec<u8>, Error> {
-        Ok(self.read_partial(addr, len)?.data)
-    }
-
-    fn read_u64(&mut self, addr: VirtAddr, what: Option<&str>) -> Result<u64, Error> {
-        Program::read_u64(self, addr, what)
     }
 }
 

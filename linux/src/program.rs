@@ -2,7 +2,8 @@
 //! what one command derived from the stopped guest. Every walker reads the guest through it.
 
 use crate::error::{bytes_word, Error, ReadCause};
-use crate::modules::{LayeredSymbols, ModuleSymbols};
+use crate::memory::GuestMemory;
+use crate::modules::table::{LayeredSymbols, ModuleSymbols};
 use qmdb_bridge::{read_partial, PartialRead, Target, VirtAddr};
 use qmdb_kernel::btf::Btf;
 use qmdb_kernel::symbols::{self, NoSymbols, SymbolLookup};
@@ -75,17 +76,11 @@ impl Program {
     }
 
     /// Installs kernel knowledge; its symbols, moved by the KASLR slide, become the
-    /// program's.
+    /// program's. [`crate::load::install`] also reads the loaded modules' symbols.
     pub fn set_kernel(&mut self, kernel: Kernel) {
         self.symbols = Box::new(SlidSymbols::new(Arc::clone(&kernel.symbols), kernel.slide));
         self.kernel = Some(kernel);
         self.module_symbols = None;
-        // Module symbols are read once here, at attach (a few KB per module), because the
-        // symbol hook cannot read the guest; `::lsmod` reads them again. A kernel without
-        // modules, BTF or a `modules` symbol simply has none.
-        if self.symbols.lookup_name("modules").is_some() {
-            let _ = crate::modules::refresh_symbols(self, "attach");
-        }
     }
 
     /// Installs module symbols over the kernel's (`None` removes them).
@@ -219,5 +214,25 @@ impl Program {
             .try_into()
             .map_err(|_| Error::read(bytes_word(8), addr, ReadCause::Wrap))?;
         Ok(u64::from_le_bytes(arr))
+    }
+}
+
+/// The program is the one [`GuestMemory`] every walker reads.
+impl GuestMemory for Program {
+    fn read_bytes(
+        &mut self,
+        addr: VirtAddr,
+        len: usize,
+        what: Option<&str>,
+    ) -> Result<Vec<u8>, Error> {
+        Program::read_bytes(self, addr, len, what)
+    }
+
+    fn read_some(&mut self, addr: VirtAddr, len: usize) -> Result<Vec<u8>, Error> {
+        Ok(self.read_partial(addr, len)?.data)
+    }
+
+    fn read_u64(&mut self, addr: VirtAddr, what: Option<&str>) -> Result<u64, Error> {
+        Program::read_u64(self, addr, what)
     }
 }

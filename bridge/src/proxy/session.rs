@@ -40,7 +40,9 @@ pub(crate) fn run(
             return Ok(());
         }
     };
-    let mut target = ProxyTarget::new(backend, threads, conn.clone());
+    let layout = backend.target().register_layout().clone();
+    let description = super::description::load(backend.target(), &layout);
+    let mut target = ProxyTarget::new(backend, threads, conn.clone(), description);
     if let Err(e) = target.attach() {
         conn.shutdown();
         if e.is_fatal() {

@@ -84,13 +84,15 @@ pub(crate) struct ProxyTarget<'a> {
 }
 
 impl<'a> ProxyTarget<'a> {
+    /// A target over `backend`, serving gdb the `description` files (`(annex, text)`,
+    /// from [`super::description::load`]).
     pub(crate) fn new(
         backend: &'a mut dyn ProxyBackend,
         threads: &'a mut ThreadTable,
         conn: GdbConn,
+        description: Vec<(String, String)>,
     ) -> ProxyTarget<'a> {
         let layout = backend.target().register_layout().clone();
-        let description = super::description::load(backend.target(), &layout);
         ProxyTarget {
             backend,
             threads,

@@ -5,6 +5,7 @@ use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
 use crate::events::event::WATCH_SIZES;
 use crate::events::{EventKind, EventOptions, TaskFilter, WatchMode};
+use crate::records::NewEvent;
 use crate::lang::{eval, parse_line, Verb};
 use crate::session::Session;
 use crate::sink::Sink;
@@ -135,20 +136,10 @@ fn create(
         }
         sink.warn(&e.to_string());
     }
-    let detail = match kind {
-        EventKind::Breakpoint => String::new(),
-        EventKind::Watchpoint { mode, len } => {
-            let m = match mode {
-                WatchMode::Read => "read",
-                WatchMode::Write => "write",
-                WatchMode::Access => "read/write",
-            };
-            format!(", {m}, {len} bytes")
-        }
-    };
-    sink.line(&format!("{} {id} at {what} ({addr}){detail}", kind.word()));
-    if let Some(e) = session.events().get(id) {
-        sink.data(e.record());
+    match session.events().get(id) {
+        Some(e) => sink.record(NewEvent(e.info())),
+        // Not reached: the event stays in the table unless planting it failed above.
+        None => sink.line(&format!("{} {id} at {what} ({addr})", kind.word())),
     }
     Ok(())
 }

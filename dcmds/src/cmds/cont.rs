@@ -80,7 +80,7 @@ fn run_cont(
         return Ok(());
     }
     session.require_run_control(&cmd)?;
-    run::run(session, sink, Resume::Continue, timeout)
+    run::run(session, sink, Resume::Continue, timeout, inv.exec)
 }
 
 fn run_stop(
@@ -96,5 +96,5 @@ fn run_stop(
         sink.line("the guest is already stopped");
         return Ok(());
     }
-    run::halt(session, sink)
+    run::halt(session, sink, inv.exec)
 }

@@ -4,9 +4,9 @@
 use crate::args::number;
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
+use crate::records::{SelectedVcpu, VcpuEntry};
 use crate::session::Session;
 use crate::sink::Sink;
-use serde_json::json;
 
 pub const CPUS: DcmdDef = DcmdDef {
     name: "cpus",
@@ -43,17 +43,15 @@ fn cpus(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Res
     let selected = session.target().selected_vcpu();
     let vcpus = session.target_mut().vcpus()?;
     if inv.flags.header() {
-        sink.line(&format!(" {:>3} {:<8} {}", "CPU", "THREAD", "INFO"));
+        sink.line(&VcpuEntry::header());
     }
     for v in &vcpus {
-        let mark = if v.id == selected { '*' } else { ' ' };
-        let thread = format!("p{:x}.{:x}", v.id.pid, v.id.tid);
-        let line = format!("{mark}{:>3} {thread:<8} {}", v.id.cpu_index(), v.extra);
-        sink.line(line.trim_end());
-        sink.data(
-            json!({"cpu": v.id.cpu_index(), "thread": thread, "info": v.extra,
-                         "selected": v.id == selected}),
-        );
+        sink.record(VcpuEntry {
+            cpu: v.id.cpu_index(),
+            thread: format!("p{:x}.{:x}", v.id.pid, v.id.tid),
+            info: v.extra.clone(),
+            selected: v.id == selected,
+        });
     }
     Ok(())
 }
@@ -68,12 +66,10 @@ fn cpu(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     let vcpus = session.target_mut().vcpus()?;
     let Some(index) = wanted else {
         let id = session.target().selected_vcpu();
-        sink.line(&format!(
-            "vCPU {} (thread {}) is selected",
-            id.cpu_index(),
-            id.to_rsp()
-        ));
-        sink.data(json!({"cpu": id.cpu_index()}));
+        sink.record(SelectedVcpu {
+            cpu: id.cpu_index(),
+            thread: Some(id.to_rsp()),
+        });
         return Ok(());
     };
     let Some(v) = vcpus.iter().find(|v| u64::from(v.id.cpu_index()) == index) else {
@@ -86,6 +82,9 @@ fn cpu(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         ));
     };
     session.target_mut().select_vcpu(v.id)?;
-    sink.data(json!({"cpu": v.id.cpu_index()}));
+    sink.record(SelectedVcpu {
+        cpu: v.id.cpu_index(),
+        thread: None,
+    });
     Ok(())
 }

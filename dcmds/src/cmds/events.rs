@@ -3,6 +3,7 @@
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
 use crate::events::EventTable;
+use crate::records::EventRow;
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::Target;
@@ -66,23 +67,9 @@ fn run_events(
         sink.line("no events");
         return Ok(());
     }
-    sink.line(&format!(
-        "{:>3} S {:<8} {:>4} {:<16} {:<20} OPTIONS",
-        "ID", "KIND", "HITS", "ADDR", "WHAT"
-    ));
+    sink.line(&EventRow::header());
     for e in &events {
-        let line = format!(
-            "{:>3} {} {:<8} {:>4} {:<16x} {:<20} {}",
-            e.id,
-            if e.enabled { '+' } else { '-' },
-            e.kind_text(),
-            e.hits,
-            e.addr.0,
-            e.what,
-            e.opts.describe()
-        );
-        sink.line(line.trim_end());
-        sink.data(e.record());
+        sink.record(EventRow(e.info()));
     }
     Ok(())
 }

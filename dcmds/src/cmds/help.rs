@@ -3,10 +3,11 @@
 
 use crate::error::DcmdError;
 use crate::fmt::FORMATS;
+use crate::record::Record;
+use crate::records::{DcmdEntry, DcmdHelp, FormatEntry, WalkerEntry, WalkerHelp};
 use crate::registry::{find_dcmd, find_walker, DcmdDef, Invocation, DCMDS, WALKERS};
 use crate::session::Session;
 use crate::sink::Sink;
-use serde_json::json;
 
 pub const HELP: DcmdDef = DcmdDef {
     name: "help",
@@ -82,18 +83,6 @@ fn no_address_no_args(inv: &Invocation<'_>) -> Result<(), DcmdError> {
     }
 }
 
-fn section(sink: &mut Sink<'_>, title: &str, body: &str) {
-    sink.line(title);
-    for l in body.lines() {
-        if l.is_empty() {
-            sink.line("");
-        } else {
-            sink.line(&format!("  {l}"));
-        }
-    }
-    sink.line("");
-}
-
 fn help(
     _session: &mut Session,
     inv: &Invocation<'_>,
@@ -110,30 +99,11 @@ fn help(
         _ => return Err(inv.usage_error("takes at most one name")),
     };
     if let Some(d) = find_dcmd(name) {
-        section(sink, "NAME", &format!("{} - {}", d.name, d.description));
-        section(sink, "SYNOPSIS", &d.synopsis());
-        if !d.aliases.is_empty() {
-            section(sink, "ALIASES", &d.aliases.join(", "));
-        }
-        section(sink, "DESCRIPTION", d.help);
-        sink.data(
-            json!({"name": d.name, "usage": d.usage, "synopsis": d.synopsis(),
-                         "aliases": d.aliases, "description": d.description, "help": d.help}),
-        );
+        sink.record(DcmdHelp::new(d));
         return Ok(());
     }
     if let Some(w) = find_walker(name) {
-        section(
-            sink,
-            "NAME",
-            &format!("{} - walker: {}", w.name, w.description),
-        );
-        section(sink, "SYNOPSIS", &w.synopsis());
-        section(sink, "DESCRIPTION", w.help);
-        sink.data(
-            json!({"walker": w.name, "usage": w.usage, "synopsis": w.synopsis(),
-                         "description": w.description, "help": w.help}),
-        );
+        sink.record(WalkerHelp::new(w));
         return Ok(());
     }
     Err(DcmdError::usage(
@@ -146,15 +116,10 @@ fn help(
 pub fn dcmd_lines() -> Vec<String> {
     let mut lines = Vec::new();
     for d in DCMDS {
-        let args = d.usage_args();
-        let sep = if args.is_empty() { "" } else { " " };
-        let left = format!("{}{sep}{args}", d.name);
-        lines.push(format!("{left:<24} - {}", d.description));
+        DcmdEntry::new(d).render(&mut lines);
     }
     for d in DCMDS {
-        for a in d.aliases {
-            lines.push(format!("{a:<24} - same as ::{}", d.name));
-        }
+        lines.extend(DcmdEntry::alias_lines(d));
     }
     lines
 }
@@ -165,14 +130,13 @@ fn dcmds(
     sink: &mut Sink<'_>,
 ) -> Result<(), DcmdError> {
     no_address_no_args(inv)?;
-    for l in dcmd_lines() {
-        sink.line(&l);
+    for d in DCMDS {
+        sink.record(DcmdEntry::new(d));
     }
     for d in DCMDS {
-        sink.data(
-            json!({"name": d.name, "aliases": d.aliases, "usage": d.usage,
-                         "description": d.description}),
-        );
+        for l in DcmdEntry::alias_lines(d) {
+            sink.line(&l);
+        }
     }
     Ok(())
 }
@@ -184,8 +148,7 @@ fn walkers(
 ) -> Result<(), DcmdError> {
     no_address_no_args(inv)?;
     for w in WALKERS {
-        sink.line(&format!("{:<24} - {}", w.name, w.description));
-        sink.data(json!({"name": w.name, "usage": w.usage, "description": w.description}));
+        sink.record(WalkerEntry::new(w));
     }
     Ok(())
 }
@@ -197,16 +160,7 @@ fn formats(
 ) -> Result<(), DcmdError> {
     no_address_no_args(inv)?;
     for f in FORMATS {
-        let note = if f.unsupported().is_some() {
-            " (not supported yet)"
-        } else {
-            f.size_note()
-        };
-        sink.line(&format!("{} - {}{note}", f.ch, f.desc));
-        sink.data(
-            json!({"char": f.ch.to_string(), "size": f.size, "description": f.desc,
-                         "supported": f.unsupported().is_none()}),
-        );
+        sink.record(FormatEntry::new(f));
     }
     Ok(())
 }

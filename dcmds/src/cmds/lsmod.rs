@@ -2,10 +2,10 @@
 
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
+use crate::records::{ModuleEntry, ModuleInfo};
 use crate::session::Session;
 use crate::sink::Sink;
-use qmdb_linux::modules::{self, Module};
-use serde_json::json;
+use qmdb_linux::modules;
 use std::sync::Arc;
 
 pub const LSMOD: DcmdDef = DcmdDef {
@@ -37,17 +37,6 @@ how many symbols its kallsyms holds.",
     run: modinfo,
 };
 
-fn json_of(m: &Module) -> serde_json::Value {
-    json!({
-        "module": format!("{:#x}", m.addr),
-        "name": m.name,
-        "base": format!("{:#x}", m.base),
-        "size": m.size,
-        "text_size": m.text_size,
-        "state": m.state,
-    })
-}
-
 fn lsmod(
     session: &mut Session,
     inv: &Invocation<'_>,
@@ -73,17 +62,10 @@ fn lsmod(
         return Ok(());
     }
     if inv.flags.header() {
-        sink.line(&format!(
-            "{:>16} {:<20} {:>8} {:>6}",
-            "ADDR", "NAME", "SIZE", "TEXT"
-        ));
+        sink.line(&ModuleEntry::header());
     }
     for m in &list.modules {
-        sink.line(&format!(
-            "{:>16x} {:<20} {:>8} {:>6}",
-            m.base, m.name, m.size, m.text_size
-        ));
-        sink.data(json_of(m));
+        sink.record(ModuleEntry::new(m));
     }
     Ok(())
 }
@@ -126,19 +108,11 @@ fn modinfo(
         Ok(s) => s.len().to_string(),
         Err(e) => format!("unreadable ({e})"),
     };
-    sink.line(&format!("module     {:x}", m.addr));
-    sink.line(&format!("name       {}", m.name));
-    sink.line(&format!("state      {}", m.state));
-    sink.line(&format!("base       {:x}", m.base));
-    sink.line(&format!("size       {}", m.size));
-    sink.line(&format!("text_size  {}", m.text_size));
-    for (s, e) in &m.regions {
-        sink.line(&format!("region     {s:x}-{e:x}"));
-    }
-    sink.line(&format!("kallsyms   {:x}", m.kallsyms));
-    sink.line(&format!("symbols    {nsyms}"));
-    let mut j = json_of(&m);
-    j["symbols"] = json!(nsyms);
-    sink.data(j);
+    sink.record(ModuleInfo {
+        entry: ModuleEntry::new(&m),
+        symbols: nsyms,
+        regions: m.regions.clone(),
+        kallsyms: m.kallsyms,
+    });
     Ok(())
 }

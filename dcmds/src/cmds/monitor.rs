@@ -2,9 +2,9 @@
 
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
+use crate::records::MonitorReply;
 use crate::session::Session;
 use crate::sink::Sink;
-use serde_json::json;
 
 pub const MONITOR: DcmdDef = DcmdDef {
     name: "monitor",
@@ -53,10 +53,10 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
         )));
     }
     let text = session.target_mut().monitor(&cmd)?;
-    for l in text.lines() {
-        sink.line(l.trim_end_matches('\r'));
-    }
-    sink.data(json!({"command": cmd, "output": text}));
+    sink.record(MonitorReply {
+        command: cmd,
+        output: text,
+    });
     Ok(())
 }
 

@@ -3,10 +3,10 @@
 use crate::args::{getopts, number};
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
+use crate::records::LogEntry;
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_linux::printk;
-use serde_json::json;
 
 pub const MSGBUF: DcmdDef = DcmdDef {
     name: "msgbuf",
@@ -38,28 +38,28 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     for p in &log.problems {
         sink.warn(&format!("{cmd}: {p}"));
     }
-    let lines: Vec<(usize, String)> = log
-        .records
-        .iter()
-        .enumerate()
-        .flat_map(|(i, r)| r.dmesg_lines().into_iter().map(move |l| (i, l)))
-        .collect();
-    let skip = last.map_or(0, |n| lines.len().saturating_sub(n as usize));
-    let mut shown = None;
-    for (i, l) in lines.iter().skip(skip) {
-        sink.check_open()?;
-        sink.line(l);
-        if shown != Some(*i) {
-            shown = Some(*i);
-            let r = &log.records[*i];
-            sink.data(json!({
-                "seq": r.seq,
-                "ts_nsec": r.ts_nsec,
-                "level": r.level,
-                "facility": r.facility,
-                "text": r.text,
-            }));
+    let per_record: Vec<Vec<String>> = log.records.iter().map(|r| r.dmesg_lines()).collect();
+    let total: usize = per_record.iter().map(Vec::len).sum();
+    // Lines to leave out before the first shown, counted across records.
+    let mut skip = last.map_or(0, |n| {
+        total.saturating_sub(usize::try_from(n).unwrap_or(usize::MAX))
+    });
+    for (r, lines) in log.records.iter().zip(per_record) {
+        if skip >= lines.len() {
+            skip -= lines.len();
+            continue;
         }
+        sink.check_open()?;
+        let shown = lines.into_iter().skip(skip).collect();
+        skip = 0;
+        sink.record(LogEntry {
+            seq: r.seq,
+            ts_nsec: r.ts_nsec,
+            level: r.level,
+            facility: r.facility,
+            text: r.text.clone(),
+            lines: shown,
+        });
     }
     Ok(())
 }

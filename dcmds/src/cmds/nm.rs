@@ -4,11 +4,11 @@
 use crate::args::getopts;
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
+use crate::records::SymbolEntry;
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_kernel::symtab::{SlidSymbols, Symbol};
 use qmdb_linux::modules::{self, ModuleSymbol, ModuleSymbols};
-use serde_json::json;
 use std::sync::Arc;
 
 pub const NM: DcmdDef = DcmdDef {
@@ -40,12 +40,12 @@ fn line(view: &SlidSymbols, sym: &Symbol, sink: &mut Sink<'_>) {
         sink.addr(qmdb_bridge::VirtAddr(addr));
         return;
     }
-    sink.line(&format!("{addr:016x} {} {}", sym.kind, sym.name));
-    sink.data(json!({
-        "addr": format!("{addr:#x}"),
-        "type": sym.kind.to_string(),
-        "name": sym.name,
-    }));
+    sink.record(SymbolEntry {
+        addr,
+        kind: sym.kind,
+        name: sym.name.clone(),
+        module: None,
+    });
 }
 
 fn module_line(sym: &ModuleSymbol, sink: &mut Sink<'_>) {
@@ -53,16 +53,12 @@ fn module_line(sym: &ModuleSymbol, sink: &mut Sink<'_>) {
         sink.addr(qmdb_bridge::VirtAddr(sym.addr));
         return;
     }
-    sink.line(&format!(
-        "{:016x} {} {}`{}",
-        sym.addr, sym.kind, sym.module, sym.name
-    ));
-    sink.data(json!({
-        "addr": format!("{:#x}", sym.addr),
-        "type": sym.kind.to_string(),
-        "name": sym.name,
-        "module": sym.module,
-    }));
+    sink.record(SymbolEntry {
+        addr: sym.addr,
+        kind: sym.kind,
+        name: sym.name.clone(),
+        module: Some(sym.module.clone()),
+    });
 }
 
 /// The loaded modules' symbols, read again if the modules changed since the session read

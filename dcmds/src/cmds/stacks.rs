@@ -41,9 +41,9 @@ same pc. On a hung guest the odd group out is often the one to look at.
   -T state   only tasks not in STATE
 
 In a pipeline, emits the addresses of the tasks of every group shown.
-With --json, one object per group: {\"count\",\"state\",\"threads\",
-\"frames\":[{\"pc\",\"symbol\",\"offset\",\"module\",\"reliable\"}]}
-(module is null for the kernel).",
+With --json, one object per group: {\"count\",\"state\",\"state_name\",
+\"threads\",\"frames\"}, frames as ::findstack's: {\"sp\",\"pc\",\"symbol\",
+\"offset\",\"module\",\"reliable\"} (module is null for the kernel).",
     run,
 };
 

@@ -2,10 +2,10 @@
 
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
+use crate::records::Status;
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::{RunState, StopReason};
-use serde_json::json;
 
 pub const STATUS: DcmdDef = DcmdDef {
     name: "status",
@@ -53,77 +53,35 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     }
     let st = session.target_mut().status()?;
     let writable = st.writable && session.writable();
-    let qemu = st
-        .qemu_version
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or("unknown");
-    let detach = if st.was_running_at_attach {
-        "the VM was running when qmdb attached: detaching resumes it"
-    } else {
-        "the VM was stopped when qmdb attached: detaching leaves it stopped"
-    };
-    let state = describe_state(&st.state);
     let kernel = session.kernel();
     let release = kernel.and_then(|k| k.release.clone());
-    let slide = kernel.map(|k| k.slide);
-    let mut rows = vec![
-        ("target", st.target.clone()),
-        ("qemu", qemu.to_string()),
-        ("state", state.clone()),
-        ("attach", detach.to_string()),
-        (
-            "vcpus",
-            format!("{}, vCPU {} selected", st.vcpus, st.selected.cpu_index()),
-        ),
-        ("packet size", format!("{} bytes", st.packet_size)),
-        (
-            "access",
-            if writable {
-                "writable (-w)".to_string()
-            } else {
-                "read-only".to_string()
-            },
-        ),
-    ];
-    rows.push((
-        "kernel",
-        release
-            .clone()
-            .unwrap_or_else(|| format!("unknown: {}", session.kernel_missing())),
-    ));
-    if let Some(k) = kernel {
-        rows.push(("kaslr slide", format!("{:#x}", k.slide)));
-        rows.push(("symbols", format!("{}", k.symbols.len())));
-        rows.push((
-            "types",
-            match &k.types {
-                Some(t) => format!("{} (BTF)", t.type_count()),
-                None => "none".to_string(),
-            },
-        ));
-        for note in &k.notes {
-            rows.push(("note", note.clone()));
-        }
-    }
-    for (k, v) in rows {
-        sink.line(&format!("{:<13}{v}", format!("{k}:")));
-    }
-    sink.data(json!({
-        "target": st.target,
-        "state": state,
-        "was_running_at_attach": st.was_running_at_attach,
-        "detach": if st.was_running_at_attach { "resume" } else { "leave stopped" },
-        "vcpus": st.vcpus,
-        "selected": st.selected.cpu_index(),
-        "packet_size": st.packet_size,
-        "qemu_version": st.qemu_version.as_deref().map(str::trim),
-        "writable": writable,
-        "kernel_release": release,
-        "kaslr_slide": slide.map(|s| format!("{s:#x}")),
-        "kernel_notes": kernel.map(|k| k.notes.clone()).unwrap_or_default(),
-        "kernel_missing": kernel.is_none().then(|| session.kernel_missing()),
-    }));
+    let kernel_text = release
+        .clone()
+        .unwrap_or_else(|| format!("unknown: {}", session.kernel_missing()));
+    sink.record(Status {
+        target: st.target.clone(),
+        state: describe_state(&st.state),
+        was_running_at_attach: st.was_running_at_attach,
+        detach: if st.was_running_at_attach {
+            "resume"
+        } else {
+            "leave stopped"
+        },
+        vcpus: st.vcpus,
+        selected: st.selected.cpu_index(),
+        packet_size: st.packet_size,
+        qemu_version: st.qemu_version.as_deref().map(|v| v.trim().to_string()),
+        writable,
+        kernel_release: release,
+        kaslr_slide: kernel.map(|k| k.slide),
+        kernel_notes: kernel.map(|k| k.notes.clone()).unwrap_or_default(),
+        kernel_missing: kernel
+            .is_none()
+            .then(|| session.kernel_missing().to_string()),
+        kernel_text,
+        symbols: kernel.map_or(0, |k| k.symbols.len()),
+        btf_types: kernel.and_then(|k| k.types.as_ref().map(|t| t.type_count())),
+    });
     Ok(())
 }
 
@@ -159,16 +117,63 @@ mod golden_tmp {
         s.set_symbols(Box::new(SYMS));
         let mut dump = String::new();
         let cmds: &[&str] = &[
-            "::help", "::help bp", "::help list", "::help nosuch", "::dcmds", "::walkers", "::formats",
-            "::cpus", "::cpu", "1::cpu", "::cpu", "::cpu 0", "::cpu 7", "::status",
-            "::nm", "::nm do_work", "::lsmod", "::modinfo x", "::msgbuf", "do_work::vtop",
-            "::monitor info version", "::monitor quit", "::monitor info status",
-            "do_work::bp", "counter::wp -w -L 8", "helper::bp -n 3 -c '::regs; 1000/K' -t -T", "::bp -p 5 do_work",
-            "::events", "::disable 1", "$b", "::enable all", "::delete 9",
-            "1000,2/K", "1000/X", "0t10=X", "do_work/i", "do_work,3/i", "1000=Kn\"txt\"",
-            "banner/s", "banner/S", "1000/KKKK KKKK", "10=ppp", "1000,20/B", "0t300=DDDD", "do_work=p",
-            "1000/K2X", "1000,3/Kn", "0=cC", "1000/tK", "1000/aK", "5000::walk list", "1000,2/K | =X",
-            "1000,2/K | ::nm", "0x1010/p", "1000/+K", "1ff0,4/K", "12=x+x-x",
+            "::help",
+            "::help bp",
+            "::help list",
+            "::help nosuch",
+            "::dcmds",
+            "::walkers",
+            "::formats",
+            "::cpus",
+            "::cpu",
+            "1::cpu",
+            "::cpu",
+            "::cpu 0",
+            "::cpu 7",
+            "::status",
+            "::nm",
+            "::nm do_work",
+            "::lsmod",
+            "::modinfo x",
+            "::msgbuf",
+            "do_work::vtop",
+            "::monitor info version",
+            "::monitor quit",
+            "::monitor info status",
+            "do_work::bp",
+            "counter::wp -w -L 8",
+            "helper::bp -n 3 -c '::regs; 1000/K' -t -T",
+            "::bp -p 5 do_work",
+            "::events",
+            "::disable 1",
+            "$b",
+            "::enable all",
+            "::delete 9",
+            "1000,2/K",
+            "1000/X",
+            "0t10=X",
+            "do_work/i",
+            "do_work,3/i",
+            "1000=Kn\"txt\"",
+            "banner/s",
+            "banner/S",
+            "1000/KKKK KKKK",
+            "10=ppp",
+            "1000,20/B",
+            "0t300=DDDD",
+            "do_work=p",
+            "1000/K2X",
+            "1000,3/Kn",
+            "0=cC",
+            "1000/tK",
+            "1000/aK",
+            "5000::walk list",
+            "1000,2/K | =X",
+            "1000,2/K | ::nm",
+            "0x1010/p",
+            "1000/+K",
+            "1ff0,4/K",
+            "12=x+x-x",
         ];
         for c in cmds {
             let mut out = CaptureOutput::new();
@@ -177,16 +182,43 @@ mod golden_tmp {
             dump.push_str(&serde_json::to_string_pretty(&out.records()).unwrap_or_default());
             dump.push('\n');
         }
-        shared.borrow_mut().stops.push_back(MockStop { vcpu: 1, rip: 0xffffffff81000110, ..MockStop::default() });
-        shared.borrow_mut().stops.push_back(MockStop { vcpu: 0, rip: 0xffffffff81000101, info: vec![("watch".into(), "ffffffff82000004".into())], ..MockStop::default() });
-        shared.borrow_mut().stops.push_back(MockStop { vcpu: 1, rip: 0xffffffff81000100, ..MockStop::default() });
-        for c in ["::cont -T 5", ":c", ":c", "::events", ":c -T 1", "::delete all", "::events", ":s", "::stop"] {
+        shared.borrow_mut().stops.push_back(MockStop {
+            vcpu: 1,
+            rip: 0xffffffff81000110,
+            ..MockStop::default()
+        });
+        shared.borrow_mut().stops.push_back(MockStop {
+            vcpu: 0,
+            rip: 0xffffffff81000101,
+            info: vec![("watch".into(), "ffffffff82000004".into())],
+            ..MockStop::default()
+        });
+        shared.borrow_mut().stops.push_back(MockStop {
+            vcpu: 1,
+            rip: 0xffffffff81000100,
+            ..MockStop::default()
+        });
+        for c in [
+            "::cont -T 5",
+            ":c",
+            ":c",
+            "::events",
+            ":c -T 1",
+            "::delete all",
+            "::events",
+            ":s",
+            "::stop",
+        ] {
             let mut out = CaptureOutput::new();
             s.execute(c, &mut out);
             dump.push_str(&format!("=== {c}\n{}\n", out.text()));
             dump.push_str(&serde_json::to_string_pretty(&out.records()).unwrap_or_default());
             dump.push('\n');
         }
-        std::fs::write(std::env::var("GOLDEN_OUT").unwrap_or("/tmp/golden.txt".into()), dump).unwrap();
+        std::fs::write(
+            std::env::var("GOLDEN_OUT").unwrap_or("/tmp/golden.txt".into()),
+            dump,
+        )
+        .unwrap();
     }
 }

@@ -65,7 +65,7 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     }
     session.require_run_control(&cmd)?;
     session.events_mut().step_interrupts = opts.flag('i');
-    let r = run::run(session, sink, Resume::Step(kind), timeout);
+    let r = run::run(session, sink, Resume::Step(kind), timeout, inv.exec);
     session.events_mut().step_interrupts = false;
     r
 }

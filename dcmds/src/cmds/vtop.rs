@@ -2,11 +2,12 @@
 
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
+use crate::records::{PageLevel, Translation};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::paging::{Level, PHYS_ADDR_MASK};
-use qmdb_bridge::WalkFault;
-use serde_json::json;
+use qmdb_bridge::paging::WalkEntry;
+use qmdb_bridge::{VirtAddr, WalkFault};
 
 pub const VTOP: DcmdDef = DcmdDef {
     name: "vtop",
@@ -39,11 +40,13 @@ fn linux_name(level: Level, five_level: bool) -> &'static str {
     }
 }
 
-fn size_name(size: u64) -> String {
-    match size {
-        s if s >= 1 << 30 => format!("{}G", s >> 30),
-        s if s >= 1 << 20 => format!("{}M", s >> 20),
-        s => format!("{}K", s >> 10),
+/// The record of one entry read by a walk of `va`.
+fn page_level(e: &WalkEntry, va: VirtAddr, five_level: bool) -> PageLevel {
+    PageLevel {
+        level: linux_name(e.level, five_level),
+        entry_addr: e.entry_addr,
+        value: e.value,
+        index: e.level.index(va),
     }
 }
 
@@ -67,13 +70,7 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
                 } => {
                     let five = walk.first().is_some_and(|e| e.level == Level::Pml5);
                     for e in walk {
-                        sink.line(&format!(
-                            "  {:<3} [{:3}] entry at {:#x}: {:#018x}",
-                            linux_name(e.level, five),
-                            e.level.index(va),
-                            e.entry_addr,
-                            e.value
-                        ));
+                        sink.line(&page_level(e, va, five).line());
                     }
                     format!(
                         "no mapping for {va}: the {} entry ({level}) at physical \
@@ -88,43 +85,17 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     };
     let five = t.root.five_level;
     let pti = cr3.is_some_and(|c| c & PHYS_ADDR_MASK != t.root.pgd_phys);
-    let pgd_note = if pti { " (PTI kernel PGD)" } else { "" };
-    sink.line(&format!(
-        "virtual {va} -> physical {:#x}, {} page, {}-level, pgd {:#x}{pgd_note}",
-        t.phys,
-        size_name(t.page_size),
-        if five { 5 } else { 4 },
-        t.root.pgd_phys
-    ));
-    for e in &t.levels {
-        sink.line(&format!(
-            "  {:<3} [{:3}] entry at {:#x}: {:#018x}",
-            linux_name(e.level, five),
-            e.level.index(va),
-            e.entry_addr,
-            e.value
-        ));
-    }
-    sink.line(&format!(
-        "  {}{}{}",
-        if t.writable { "writable" } else { "read-only" },
-        if t.user { ", user" } else { ", kernel" },
-        if t.nx { ", nx" } else { ", exec" },
-    ));
-    sink.data(json!({
-        "va": format!("{:#x}", va.0),
-        "pa": format!("{:#x}", t.phys),
-        "page_size": t.page_size,
-        "pgd": format!("{:#x}", t.root.pgd_phys),
-        "pti_kernel_pgd": pti,
-        "levels": t.levels.iter().map(|e| json!({
-            "level": linux_name(e.level, five),
-            "entry_addr": format!("{:#x}", e.entry_addr),
-            "value": format!("{:#x}", e.value),
-        })).collect::<Vec<_>>(),
-        "writable": t.writable,
-        "user": t.user,
-        "nx": t.nx,
-    }));
+    sink.record(Translation {
+        va: va.0,
+        pa: t.phys,
+        page_size: t.page_size,
+        pgd: t.root.pgd_phys,
+        pti_kernel_pgd: pti,
+        levels: t.levels.iter().map(|e| page_level(e, va, five)).collect(),
+        writable: t.writable,
+        user: t.user,
+        nx: t.nx,
+        five_level: five,
+    });
     Ok(())
 }

@@ -7,13 +7,15 @@ mod tasks;
 
 use crate::dcmd::{DcmdDef, Invocation};
 use crate::error::DcmdError;
+use crate::records::whatis::{
+    MatchKind, SlabAt, SlabPlacement, SlabState, Whatis, WhatisMatch as Match,
+};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
 use qmdb_linux::modules::session_modules;
 use qmdb_linux::slab::sheaves::InSheaf;
 use qmdb_linux::slab::{self, ObjectState, Placement, SlabLayout, SlabObject};
-use serde_json::{json, Value};
 use space::{Region, Space};
 
 pub const WHATIS: DcmdDef = DcmdDef {
@@ -45,26 +47,6 @@ kernel.",
     run,
 };
 
-/// One description of an address: its text (after `ADDR is `) and its JSON record.
-#[derive(Debug, Clone)]
-pub(crate) struct Match {
-    text: String,
-    data: Value,
-}
-
-impl Match {
-    fn new(text: String, mut data: Value) -> Match {
-        if let Some(o) = data.as_object_mut() {
-            o.insert("text".into(), Value::String(text.clone()));
-        }
-        Match { text, data }
-    }
-}
-
-fn hex(v: u64) -> String {
-    format!("{v:#x}")
-}
-
 fn plus(name: &str, off: u64) -> String {
     if off == 0 {
         name.to_string()
@@ -89,8 +71,12 @@ fn kernel_symbol(session: &Session, addr: u64, out: &mut Vec<Match>) -> bool {
         _ => "image",
     };
     out.push(Match::new(
+        MatchKind::Symbol {
+            symbol: sym.name.clone(),
+            offset: off,
+            section,
+        },
         format!("{}, in kernel {section}", plus(&sym.name, off)),
-        json!({"kind": "symbol", "symbol": sym.name, "offset": off, "section": section}),
     ));
     true
 }
@@ -132,18 +118,19 @@ fn module(
     });
     let what = match &sym {
         Some((n, off)) => plus(n, *off),
-        None => format!("{}+{:#x}", hex(m.base), addr.wrapping_sub(m.base)),
+        None => format!("{:#x}+{:#x}", m.base, addr.wrapping_sub(m.base)),
     };
+    let text = format!("[{}] {what}, in module {part}", m.name);
+    let (symbol, offset) = sym.unzip();
     out.push(Match::new(
-        format!("[{}] {what}, in module {part}", m.name),
-        json!({
-            "kind": "module",
-            "module": m.name,
-            "module_addr": hex(m.addr),
-            "symbol": sym.as_ref().map(|s| s.0.clone()),
-            "offset": sym.as_ref().map(|s| s.1),
-            "section": part,
-        }),
+        MatchKind::Module {
+            module: m.name.clone(),
+            module_addr: m.addr,
+            symbol,
+            offset,
+            section: part,
+        },
+        text,
     ));
     Ok(true)
 }
@@ -166,22 +153,13 @@ fn slab_match(session: &Session, o: &SlabObject) -> Match {
         }
         None => format!("in slab cache {}", c.name),
     };
-    let mut data = json!({
-        "kind": "slab",
-        "cache": c.name,
-        "kmem_cache": hex(c.addr),
-        "object_size": c.object_size,
-        "size": c.size,
-        "slab": hex(o.slab),
-        "state": match o.state {
-            Some(ObjectState::Allocated) => Some("allocated"),
-            Some(
-                ObjectState::Free | ObjectState::FreeOnCpu(_) | ObjectState::FreeInSheaf(_),
-            ) => Some("free"),
-            None => None,
-        },
+    let state = o.state.map(|s| match s {
+        ObjectState::Allocated => SlabState::Allocated,
+        ObjectState::Free | ObjectState::FreeOnCpu(_) | ObjectState::FreeInSheaf(_) => {
+            SlabState::Free
+        }
     });
-    let text = match o.placement {
+    let (text, placement) = match o.placement {
         Placement::Object {
             index,
             start,
@@ -192,36 +170,56 @@ fn slab_match(session: &Session, o: &SlabObject) -> Match {
             } else {
                 None
             };
-            data["object"] = json!(hex(start));
-            data["offset"] = json!(offset);
-            data["index"] = json!(index);
-            data["member"] = json!(member);
             let tail = if offset >= c.object_size {
                 " (past the object: red zone or metadata)".to_string()
             } else {
-                member.map(|m| format!(", member {m}")).unwrap_or_default()
+                member
+                    .as_ref()
+                    .map(|m| format!(", member {m}"))
+                    .unwrap_or_default()
             };
-            format!(
+            let text = format!(
                 "{}, {} (object {index} of slab {:x}){tail}",
                 plus(&format!("{start:x}"), offset),
                 from,
                 o.slab
-            )
+            );
+            let placement = SlabPlacement::Object {
+                object: start,
+                offset,
+                index,
+                member,
+            };
+            (text, placement)
         }
-        Placement::LeftRedZone { index, start } => {
-            data["object"] = json!(hex(start));
-            data["index"] = json!(index);
+        Placement::LeftRedZone { index, start } => (
             format!(
                 "in the left red zone of object {start:x}, {} (slab {:x})",
                 from, o.slab
-            )
-        }
-        Placement::Tail => format!(
-            "in the unused tail of slab {:x} of cache {} ({} objects)",
-            o.slab, c.name, o.objects
+            ),
+            SlabPlacement::LeftRedZone {
+                object: start,
+                index,
+            },
+        ),
+        Placement::Tail => (
+            format!(
+                "in the unused tail of slab {:x} of cache {} ({} objects)",
+                o.slab, c.name, o.objects
+            ),
+            SlabPlacement::Tail {},
         ),
     };
-    Match::new(text, data)
+    let kind = MatchKind::Slab(SlabAt {
+        cache: c.name.clone(),
+        kmem_cache: c.addr,
+        object_size: c.object_size,
+        size: c.size,
+        slab: o.slab,
+        state,
+        placement,
+    });
+    Match::new(kind, text)
 }
 
 /// Caches whose objects are a struct of another name.
@@ -304,8 +302,8 @@ fn describe(
     let in_kernel = kernel_symbol(session, addr, &mut out);
     if region == Region::Modules && !module(session, cmd, addr, &mut out)? {
         out.push(Match::new(
+            MatchKind::ModuleArea,
             "in the module area, in no loaded module".into(),
-            json!({"kind": "module_area"}),
         ));
     }
     let btf = session.kernel().and_then(|k| k.types.clone());
@@ -333,14 +331,14 @@ fn describe(
     space::describe(session, btf.as_deref(), &space, addr, &mut out)?;
     if region == Region::KernelImage && !in_kernel {
         out.push(Match::new(
+            MatchKind::KernelImage,
             "in the kernel image, in no symbol".into(),
-            json!({"kind": "kernel_image"}),
         ));
     }
     if out.is_empty() {
         out.push(Match::new(
+            MatchKind::Kernel,
             "in kernel space, outside every region qmdb knows".into(),
-            json!({"kind": "kernel"}),
         ));
     }
     Ok(out)
@@ -353,12 +351,6 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
     }
     let addr = inv.addr.0;
     let matches = describe(session, &cmd, addr, sink)?;
-    for m in &matches {
-        sink.line(&format!("{addr:x} is {}", m.text));
-    }
-    sink.data(json!({
-        "addr": hex(addr),
-        "matches": matches.into_iter().map(|m| m.data).collect::<Vec<_>>(),
-    }));
+    sink.record(Whatis { addr, matches });
     Ok(())
 }

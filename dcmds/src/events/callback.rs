@@ -3,6 +3,7 @@
 
 use crate::error::DcmdError;
 use crate::output::Output;
+use crate::record::AnyRecord;
 use crate::sink::Sink;
 use serde_json::Value;
 
@@ -43,6 +44,10 @@ impl Output for CallbackOutput<'_, '_> {
 
     fn data(&mut self, value: Value) {
         self.sink.data(value);
+    }
+
+    fn record(&mut self, rec: Box<dyn AnyRecord>) {
+        self.sink.boxed_record(rec);
     }
 
     fn end(&mut self) {}

@@ -1,5 +1,6 @@
 //! One event specifier: a breakpoint or a watchpoint, with mdb's `::evset` options.
 
+use crate::records::{EventInfo, EventOptionsInfo};
 use qmdb_bridge::{BreakKind, VirtAddr};
 
 /// The sizes a hardware watchpoint can watch (x86 debug registers).
@@ -195,32 +196,34 @@ impl Event {
         }
     }
 
-    /// The `--json` record of `::events`, `::bp` and `::wp`.
-    pub fn record(&self) -> serde_json::Value {
+    /// The event as `::events`, `::bp` and `::wp` give it.
+    pub fn info(&self) -> EventInfo {
         let (mode, len) = match self.kind {
             EventKind::Breakpoint => (None, None),
             EventKind::Watchpoint { mode, len } => (Some(mode.letters()), Some(len)),
         };
-        serde_json::json!({
-            "id": self.id,
-            "kind": self.kind.word(),
-            "enabled": self.enabled,
-            "planted": self.planted,
-            "addr": format!("{:#x}", self.addr.0),
-            "symbol": self.what,
-            "mode": mode,
-            "len": len,
-            "hits": self.hits,
-            "options": {
-                "commands": self.opts.commands,
-                "limit": self.opts.limit,
-                "disable": self.opts.disable,
-                "delete": self.opts.delete,
-                "temporary": self.opts.temporary,
-                "sticky": self.opts.sticky,
-                "task": self.opts.task.as_ref().map(ToString::to_string),
+        EventInfo {
+            id: self.id,
+            kind: self.kind.word(),
+            enabled: self.enabled,
+            planted: self.planted,
+            addr: self.addr.0,
+            symbol: self.what.clone(),
+            mode,
+            len,
+            hits: self.hits,
+            options: EventOptionsInfo {
+                commands: self.opts.commands.clone(),
+                limit: self.opts.limit,
+                disable: self.opts.disable,
+                delete: self.opts.delete,
+                temporary: self.opts.temporary,
+                sticky: self.opts.sticky,
+                task: self.opts.task.as_ref().map(ToString::to_string),
             },
-        })
+            kind_text: self.kind_text(),
+            options_text: self.opts.describe(),
+        }
     }
 
     /// `bp`, or `wp/` plus the watch mode and size (`wp/w8`), as `::events` shows the kind.

@@ -8,6 +8,7 @@
 use super::run::{self, Run, FILTERED};
 use super::stop::StopWhy;
 use super::table::Resume;
+use crate::dcmd::Executor;
 use crate::error::DcmdError;
 use crate::session::Session;
 use crate::sink::Sink;
@@ -54,6 +55,7 @@ pub fn at_stop(
     sink: &mut Sink<'_>,
     reason: StopReason,
     theirs: bool,
+    exec: Executor,
 ) -> Result<Verdict, DcmdError> {
     if let StopReason::Signal {
         thread: Some(v), ..
@@ -69,7 +71,7 @@ pub fn at_stop(
     let verdict = match stopped.why {
         StopWhy::Signal(FILTERED) => Verdict::GoOn,
         StopWhy::Event { .. } => {
-            let next = run::finish_stop(session, sink, stopped);
+            let next = run::finish_stop(session, sink, stopped, exec);
             // `$q` in a callback means nothing here: gdb's detach ends the session.
             session.take_quit();
             match next? {

@@ -10,6 +10,7 @@ use super::callback::CallbackOutput;
 use super::event::{EventKind, LimitAction};
 use super::stop::{here, report, Here, StopWhy};
 use super::table::{Resume, StepKind};
+use crate::dcmd::Executor;
 use crate::error::DcmdError;
 use crate::session::Session;
 use crate::sink::Sink;
@@ -121,6 +122,7 @@ pub fn run(
     sink: &mut Sink<'_>,
     first: Resume,
     timeout: Option<Duration>,
+    exec: Executor,
 ) -> Result<(), DcmdError> {
     let run = Run::new(session, "::cont", timeout);
     let mut op = first;
@@ -137,7 +139,7 @@ pub fn run(
                 | StopWhy::Exited(_)
                 | StopWhy::Terminated(_)
         );
-        let next = finish_stop(session, sink, stopped)?;
+        let next = finish_stop(session, sink, stopped, exec)?;
         if interrupted {
             return Err(DcmdError::Interrupted);
         }
@@ -151,11 +153,11 @@ pub fn run(
 }
 
 /// Halts a running guest (`::stop`) and reports where.
-pub fn halt(session: &mut Session, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
+pub fn halt(session: &mut Session, sink: &mut Sink<'_>, exec: Executor) -> Result<(), DcmdError> {
     let reason = session.target_mut().interrupt()?;
     let run = Run::new(session, "::stop", None);
     let stopped = classify(session, &run, reason, Some(StopWhy::Halted), None)?;
-    finish_stop(session, sink, stopped).map(|_| ())
+    finish_stop(session, sink, stopped, exec).map(|_| ())
 }
 
 /// Waits for the running guest to stop, in slices, halting it on an interrupt or the
@@ -529,6 +531,7 @@ pub(super) fn finish_stop(
     session: &mut Session,
     sink: &mut Sink<'_>,
     mut stopped: Stopped,
+    exec: Executor,
 ) -> Result<Option<Resume>, DcmdError> {
     let mut callbacks = Vec::new();
     let mut actions = Vec::new();
@@ -545,7 +548,7 @@ pub(super) fn finish_stop(
         }
     }
     report(session, sink, &stopped.why, stopped.here.as_ref());
-    let next = run_callbacks(session, sink, callbacks, stopped.here.as_ref());
+    let next = run_callbacks(session, sink, callbacks, stopped.here.as_ref(), exec);
     // After the callbacks, which may list the `-t` events.
     let mut problems = delete_temporaries(session);
     for (id, action) in actions {
@@ -595,6 +598,7 @@ fn run_callbacks(
     sink: &mut Sink<'_>,
     callbacks: Vec<(Option<String>, u64)>,
     here: Option<&Here>,
+    exec: Executor,
 ) -> Result<Option<Resume>, DcmdError> {
     if callbacks.is_empty() {
         return Ok(None);
@@ -612,7 +616,7 @@ fn run_callbacks(
         let task = here.and_then(|h| h.task.as_ref()).map(|t| t.addr.0);
         let outcome = {
             let mut out = CallbackOutput::new(sink);
-            crate::exec::execute_with(session, &commands, &mut out, task)
+            exec(session, &commands, &mut out, task)
         };
         session.events_mut().set_in_callback(false);
         let pending = session.events_mut().take_pending();

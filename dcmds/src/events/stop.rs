@@ -7,19 +7,17 @@
 //! hrtimer_nanosleep:               endbr64
 //! ```
 //! `--json`: one record `{"stop", "event", "events", "hits", "watch", "signal", "vcpu",
-//! "cpu", "pid", "comm", "task", "pc", "symbol", "offset", "instruction"}` (see
-//! [`StopReport::record`]).
+//! "cpu", "pid", "comm", "task", "pc", "sp", "mode", "symbol", "offset", "instruction"}`, or
+//! only `{"stop"}` once the target has exited (see [`StopReport`]).
 
 use super::event::{EventKind, WatchMode};
 use super::table::StepKind;
 use crate::error::DcmdError;
-use crate::record::AnyRecord;
-use crate::records::Instruction;
+use crate::records::{Instruction, StopPlace, StopReport};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::{VcpuId, VirtAddr};
 use qmdb_linux::{self, LinuxLayout, PerCpu, Task};
-use serde_json::json;
 use std::time::Duration;
 
 /// The state of the vCPU that stopped.
@@ -138,9 +136,13 @@ impl StopWhy {
                 hits,
                 watch,
             } => {
-                let mut s = format!("{} {} ({what}), hit {hits}", kind.word(), ids[0]);
-                if ids.len() > 1 {
-                    let more: Vec<String> = ids[1..].iter().map(u32::to_string).collect();
+                let (first, more) = match ids.split_first() {
+                    Some((first, more)) => (first.to_string(), more),
+                    None => ("?".to_string(), &[][..]),
+                };
+                let mut s = format!("{} {first} ({what}), hit {hits}", kind.word());
+                if !more.is_empty() {
+                    let more: Vec<String> = more.iter().map(u32::to_string).collect();
                     s.push_str(&format!(" (also event {})", more.join(", ")));
                 }
                 if let Some(w) = watch {
@@ -174,70 +176,51 @@ impl StopWhy {
 
 /// Prints the report of a stop: the why line, then pc disassembled.
 pub fn report(session: &mut Session, sink: &mut Sink<'_>, why: &StopWhy, here: Option<&Here>) {
-    let Some(h) = here else {
-        sink.line(&format!("stopped: {}", why.text()));
-        sink.data(json!({ "stop": why.word() }));
-        return;
-    };
-    let mut line = format!("stopped: {}, vCPU {}", why.text(), h.vcpu.cpu_index());
-    if let Some(cpu) = h.cpu {
-        line.push_str(&format!(" (CPU {cpu})"));
-    }
-    if let Some(t) = &h.task {
-        line.push_str(&format!(", pid {} ({}), task {}", t.pid, t.comm, t.addr.0));
-    }
-    sink.line(&line);
+    let at = here.map(|h| place(session, why, h));
+    sink.record(StopReport {
+        stop: why.word(),
+        at,
+        why: why.text(),
+    });
+}
+
+/// Where `h` stopped, for `why`: the task, the pc symbolized and its instruction.
+fn place(session: &mut Session, why: &StopWhy, h: &Here) -> StopPlace {
     let insn = match crate::dis::disassemble(session, VirtAddr(h.pc), 1, |_, _| true) {
         Ok(lines) => lines.into_iter().next(),
-        Err(e) if e.ends_command() => None,
         Err(_) => None,
     };
-    match &insn {
-        Some(l) => {
-            for text in Instruction::new(session, l, false).lines() {
-                sink.line(&text);
-            }
-        }
-        None => sink.line(&format!(
-            "{}: (cannot read the instruction)",
-            session.symbolize(VirtAddr(h.pc))
-        )),
-    }
     let hit = (!h.user_mode)
         .then(|| session.symbols().lookup_addr(VirtAddr(h.pc)))
         .flatten();
     let (event, events, hits, watch) = match why {
         StopWhy::Event {
             ids, hits, watch, ..
-        } => (
-            Some(ids[0]),
-            Some(ids.clone()),
-            Some(*hits),
-            watch.map(|w| format!("{w:#x}")),
-        ),
+        } => (ids.first().copied(), Some(ids.clone()), Some(*hits), *watch),
         _ => (None, None, None, None),
     };
     let signal = match why {
         StopWhy::Signal(s) => Some(*s),
         _ => None,
     };
-    sink.data(json!({
-        "stop": why.word(),
-        "event": event,
-        "events": events,
-        "hits": hits,
-        "watch": watch,
-        "signal": signal,
-        "vcpu": h.vcpu.cpu_index(),
-        "cpu": h.cpu,
-        "pid": h.task.as_ref().map(|t| t.pid),
-        "comm": h.task.as_ref().map(|t| t.comm.clone()),
-        "task": h.task.as_ref().map(|t| format!("{:#x}", t.addr.0 .0)),
-        "pc": format!("{:#x}", h.pc),
-        "sp": format!("{:#x}", h.sp),
-        "mode": if h.user_mode { "user" } else { "kernel" },
-        "symbol": hit.as_ref().map(|s| s.name.clone()),
-        "offset": hit.as_ref().map(|s| s.offset),
-        "instruction": insn.as_ref().map(|l| l.text.clone()),
-    }));
+    StopPlace {
+        event,
+        events,
+        hits,
+        watch,
+        signal,
+        vcpu: h.vcpu.cpu_index(),
+        cpu: h.cpu,
+        pid: h.task.as_ref().map(|t| t.pid),
+        comm: h.task.as_ref().map(|t| t.comm.clone()),
+        task: h.task.as_ref().map(|t| t.addr.0 .0),
+        pc: h.pc,
+        sp: h.sp,
+        mode: if h.user_mode { "user" } else { "kernel" },
+        symbol: hit.as_ref().map(|s| s.name.clone()),
+        offset: hit.as_ref().map(|s| s.offset),
+        instruction: insn.as_ref().map(|l| l.text.clone()),
+        insn: insn.as_ref().map(|l| Instruction::new(session, l, false)),
+        pc_label: session.symbolize(VirtAddr(h.pc)),
+    }
 }

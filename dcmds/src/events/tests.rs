@@ -375,7 +375,8 @@ fn front_end_stops() {
         out.begin("stop");
         let v = {
             let mut sink = crate::sink::Sink::new(&mut out, None);
-            at_stop(s, &mut sink, reason, theirs).unwrap_or_else(|e| panic!("{e}"))
+            at_stop(s, &mut sink, reason, theirs, crate::exec::execute_with)
+                .unwrap_or_else(|e| panic!("{e}"))
         };
         out.end();
         (v, out.text().to_string())

@@ -2,10 +2,10 @@
 //! most 16 bytes' worth of values a line.
 
 use super::{FormatDef, Kind};
+use crate::records::MemoryLine;
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::VirtAddr;
-use serde_json::json;
 
 /// Width of the label column (mdb's default margin).
 pub const LABEL_WIDTH: usize = 16;
@@ -13,10 +13,11 @@ pub const LABEL_WIDTH: usize = 16;
 /// How lines are labelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
-    /// `/`: each line starts with the address of its first item, `label:`; each line is also a
-    /// data record `{"addr", "values"}`.
+    /// `/`: each line starts with the address of its first item, `label:`; each line is a
+    /// [`MemoryLine`] record, printed as it is complete.
     Address,
-    /// `=`: each line is indented by the label column; the caller makes the data record.
+    /// `=`: each line is indented by the label column and kept in [`LineBuilder::lines`];
+    /// the caller makes the record.
     Indent,
 }
 
@@ -40,8 +41,10 @@ pub struct LineBuilder {
     values: Vec<String>,
     units: usize,
     after_joined: bool,
-    /// Every value pushed, for the caller's data record (`=`).
+    /// Every value pushed, for the caller's record (`=`).
     pub all_values: Vec<String>,
+    /// The complete lines of [`Style::Indent`], for the caller's record.
+    pub lines: Vec<String>,
 }
 
 impl LineBuilder {
@@ -54,6 +57,7 @@ impl LineBuilder {
             units: 0,
             after_joined: false,
             all_values: Vec::new(),
+            lines: Vec::new(),
         }
     }
 
@@ -109,7 +113,7 @@ impl LineBuilder {
         self.start(at);
         let len = self.text.chars().count();
         let to = (len / 8 + 1) * 8;
-        self.text.push_str(&" ".repeat(to - len));
+        self.text.push_str(&" ".repeat(to.saturating_sub(len)));
         self.after_joined = false;
     }
 
@@ -123,12 +127,14 @@ impl LineBuilder {
             Style::Indent => " ".repeat(LABEL_WIDTH),
         };
         let line = format!("{label}{}", self.text);
-        sink.line(line.trim_end());
-        if self.style == Style::Address {
-            sink.data(json!({
-                "addr": format!("{:#x}", addr.0),
-                "values": std::mem::take(&mut self.values),
-            }));
+        let text = line.trim_end().to_string();
+        match self.style {
+            Style::Address => sink.record(MemoryLine {
+                addr: addr.0,
+                values: std::mem::take(&mut self.values),
+                text,
+            }),
+            Style::Indent => self.lines.push(text),
         }
         self.text.clear();
         self.values.clear();

@@ -75,7 +75,8 @@ pub trait Output {
 
 /// The version of the JSON of [`CommandRecord`] and its `data` records. 2: every stack frame
 /// is one type (`$c`/`$C` frames give `symbol` bare with `offset`, as `::findstack` does, and
-/// `pt_regs`/`user` for saved registers); `::task` gives `ppid` and `state_name`.
+/// `pt_regs`/`user` for saved registers; `::stacks` frames give `sp`); `::task` gives `ppid`
+/// and `state_name`.
 pub const JSON_SCHEMA: u32 = 2;
 
 /// The JSON object of one command; see the [module docs](self) for the schema.

@@ -4,18 +4,40 @@
 //! Programs read them through [`crate::Session::call`]: the TUI's panes and the gdb proxy's
 //! thread list use these types, not the text or JSON of commands.
 
+pub mod addr;
 pub mod cpu;
+pub mod cpus;
 pub mod dis;
+pub mod events;
+pub mod formats;
+pub mod help;
+pub mod modules;
+pub mod monitor;
+pub mod msgbuf;
 pub mod regs;
 pub mod stack;
+pub mod status;
+pub mod symbols;
 pub mod task;
 pub mod types;
+pub mod vtop;
 pub mod whatis;
 
+pub use addr::Address;
 pub use cpu::CpuRow;
+pub use cpus::{SelectedVcpu, VcpuEntry};
 pub use dis::Instruction;
+pub use events::{EventInfo, EventOptionsInfo, EventRow, NewEvent, StopPlace, StopReport};
+pub use formats::{FormattedValue, MemoryLine};
+pub use help::{DcmdEntry, DcmdHelp, FormatEntry, WalkerEntry, WalkerHelp};
+pub use modules::{ModuleEntry, ModuleInfo};
+pub use monitor::MonitorReply;
+pub use msgbuf::LogEntry;
 pub use regs::Registers;
 pub use stack::{Frame, FrameHow, StackGroup, TaskStack, VcpuStack};
+pub use status::Status;
+pub use symbols::SymbolEntry;
 pub use task::{TaskDetail, TaskRow};
 pub use types::{MemberLayout, MemberOffset, PrintedValue, TypeLayout, TypeSize};
+pub use vtop::{PageLevel, Translation};
 pub use whatis::{MatchKind, Whatis, WhatisMatch};

@@ -321,6 +321,7 @@ mod tests {
             }),
             obj
         );
+        let o = obj.as_object_mut().unwrap();
         o.insert("offset".into(), json!(2));
         o.insert("member".into(), json!(null));
         assert_eq!(

@@ -38,7 +38,7 @@ fn task_bytes() -> Vec<u8> {
 
 fn session_with(target: MockTarget, btf: bool) -> Session {
     let mut s = Session::new(Box::new(target));
-    s.set_kernel(Kernel {
+    qmdb_linux::load::install(&mut s, Kernel {
         release: None,
         banner: None,
         slide: 0,
@@ -540,7 +540,7 @@ fn cyclic_and_huge_types_stay_bounded() {
     let btf = Btf::parse(&b.build()).unwrap();
     assert_eq!(lp, 1);
     let mut s = Session::new(Box::new(MockTarget::new().with_bytes(TASK, &[0; 8])));
-    s.set_kernel(Kernel {
+    qmdb_linux::load::install(&mut s, Kernel {
         release: None,
         banner: None,
         slide: 0,

@@ -600,7 +600,7 @@ pub fn session_over(
     let target = image.target();
     let shared = target.shared();
     let mut s = Session::new(Box::new(target));
-    s.set_kernel(Kernel {
+    qmdb_linux::load::install(&mut s, Kernel {
         release: Some("6.6.0-synthetic".into()),
         banner: None,
         slide: SLIDE,

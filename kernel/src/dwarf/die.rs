@@ -1,7 +1,7 @@
 //! A DIE reduced to the attributes type conversion needs, as plain data: reading (gimli) is
 //! kept apart from converting, which can then recurse freely.
 
-use super::units::Slice;
+use super::sections::Slice;
 use gimli::{constants as dw, DwAte, DwTag};
 
 type Value<'a> = gimli::AttributeValue<Slice<'a>>;

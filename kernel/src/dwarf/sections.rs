@@ -8,6 +8,9 @@ use object::{CompressionFormat, Object, ObjectSection};
 use std::borrow::Cow;
 use std::io::Read;
 
+/// A DWARF section's bytes as gimli reads them.
+pub(crate) type Slice<'a> = gimli::EndianSlice<'a, RunTimeEndian>;
+
 /// The largest debug section accepted once decompressed (a vmlinux's `.debug_info` is a few
 /// hundred MiB).
 pub const MAX_SECTION_SIZE: u64 = 4 << 30;

@@ -5,15 +5,13 @@
 use super::die::{Die, Ref};
 use super::DwarfError;
 use crate::btf::MAX_DEPTH;
-use gimli::{
-    constants as dw, Abbreviations, DebugStrOffsetsBase, Reader, RunTimeEndian, Section, UnitHeader,
-};
+use gimli::{constants as dw, Abbreviations, DebugStrOffsetsBase, Reader, Section, UnitHeader};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 /// The reader all DWARF is read through.
-pub(crate) type Slice<'a> = gimli::EndianSlice<'a, RunTimeEndian>;
+pub(crate) use super::sections::Slice;
 pub(crate) type Dwarf<'a> = gimli::Dwarf<Slice<'a>>;
 type Entry<'a> = gimli::DebuggingInformationEntry<Slice<'a>>;
 

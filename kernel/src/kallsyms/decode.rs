@@ -5,7 +5,7 @@ use super::layout::{
     TOKENS,
 };
 use super::reader::Rodata;
-use crate::symtab::Symbol;
+use crate::symbol::Symbol;
 
 /// A byte that may appear in a token: printable ASCII without the space.
 pub(crate) fn token_byte(b: u8) -> bool {

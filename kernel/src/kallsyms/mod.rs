@@ -25,7 +25,7 @@ pub use layout::{
     AddressEncoding, KallsymsError, Layout, SectionRange, Table, KSYM_NAME_LEN, MAX_SYMBOLS,
 };
 
-use super::symtab::Symbol;
+use super::symbol::Symbol;
 use super::KernelImage;
 use object::{Object, ObjectSection, SectionFlags};
 use reader::Rodata;

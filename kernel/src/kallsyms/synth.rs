@@ -4,7 +4,7 @@
 //! a run that looks like markers, zero fill, noise).
 
 use super::layout::{AddressEncoding, Layout, SectionRange, MARKER_STRIDE, TOKENS};
-use crate::symtab::Symbol;
+use crate::symbol::Symbol;
 
 pub const RODATA: u64 = 0xffff_ffff_8200_0000;
 pub const TEXT: u64 = 0xffff_ffff_8100_0000;

@@ -14,6 +14,7 @@
 
 pub mod orc;
 pub mod symbols;
+pub mod table;
 
 pub use orc::{load_orcs, read_module_orc, MAX_MODULE_ORCS};
 pub use symbols::{

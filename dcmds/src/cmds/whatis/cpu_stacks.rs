@@ -2,13 +2,11 @@
 //! the unwinder knows them.
 
 use super::tasks::frame_of;
-use super::Match;
 use crate::error::DcmdError;
-
+use crate::records::whatis::{CpuStackAt, MatchKind, WhatisMatch as Match};
 use crate::session::Session;
 use qmdb_bridge::VirtAddr;
 use qmdb_unwind::StackKind;
-use serde_json::json;
 
 /// The IRQ or exception stack match of `addr`, if it lies on one.
 pub fn describe(
@@ -22,13 +20,9 @@ pub fn describe(
     let Some((cpu, region)) = setup.cpu_stack_at(addr) else {
         return Ok(());
     };
-    let (what, kind, name) = match &region.kind {
-        StackKind::Irq => ("IRQ stack".to_string(), "irq_stack", None),
-        StackKind::Exception(n) => (
-            format!("{n} exception stack"),
-            "exception_stack",
-            Some(n.clone()),
-        ),
+    let (what, exception, name) = match &region.kind {
+        StackKind::Irq => ("IRQ stack".to_string(), false, None),
+        StackKind::Exception(n) => (format!("{n} exception stack"), true, Some(n.clone())),
         StackKind::Task => return Ok(()),
     };
     let range = region.range.clone();
@@ -58,20 +52,24 @@ pub fn describe(
         }
         _ => String::new(),
     };
-    let off = addr - range.start;
-    let below_top = range.end - addr;
+    let off = addr.wrapping_sub(range.start);
+    let below_top = range.end.wrapping_sub(addr);
+    let at = CpuStackAt {
+        cpu,
+        name,
+        stack: range.start,
+        offset: off,
+        pid: frame.as_ref().map(|(t, _)| t.pid),
+        frame: frame.as_ref().map(|(_, f)| f.0),
+        function: func,
+    };
     out.push(Match::new(
+        if exception {
+            MatchKind::ExceptionStack(at)
+        } else {
+            MatchKind::IrqStack(at)
+        },
         format!("on CPU {cpu}'s {what}, offset {off:#x} ({below_top:#x} below its top){where_}"),
-        json!({
-            "kind": kind,
-            "cpu": cpu,
-            "name": name,
-            "stack": format!("{:#x}", range.start),
-            "offset": off,
-            "pid": frame.as_ref().map(|(t, _)| t.pid),
-            "frame": frame.as_ref().map(|(_, f)| f.0),
-            "function": func,
-        }),
     ));
     Ok(())
 }

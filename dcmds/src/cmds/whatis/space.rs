@@ -3,14 +3,13 @@
 //! regions with a structure say (the page frame, the per-CPU variable, the fixmap slot).
 
 use super::members::member_at;
-use super::Match;
 use crate::error::DcmdError;
+use crate::records::whatis::{CpuEntryAreaAt, CpuEntryAreaSlot, MatchKind, WhatisMatch as Match};
 use crate::session::Session;
 use qmdb_bridge::VirtAddr;
 use qmdb_kernel::btf::Btf;
 use qmdb_linux::percpu::PerCpu;
 use qmdb_linux::slab::DirectMap;
-use serde_json::json;
 use std::ops::Range;
 
 const TB: u64 = 1 << 40;
@@ -139,10 +138,6 @@ fn max_phys(five_level: bool) -> u64 {
     }
 }
 
-fn hex(v: u64) -> String {
-    format!("{v:#x}")
-}
-
 /// The region's own description: the page frame, the vmemmap's `struct page`, the
 /// fixmap slot...; nothing for regions described elsewhere (the kernel image).
 pub fn describe(
@@ -154,13 +149,10 @@ pub fn describe(
 ) -> Result<(), DcmdError> {
     let region = space.region(addr);
     match region {
-        Region::User => out.push(Match::new(
-            "a user-space address".into(),
-            json!({"kind": "user"}),
-        )),
+        Region::User => out.push(Match::new(MatchKind::User, "a user-space address".into())),
         Region::NonCanonical => out.push(Match::new(
+            MatchKind::Noncanonical,
             "not a canonical address (in the hole between user and kernel space)".into(),
-            json!({"kind": "noncanonical"}),
         )),
         Region::DirectMap => {
             percpu(session, addr, out)?;
@@ -172,15 +164,15 @@ pub fn describe(
                 ""
             };
             out.push(Match::new(
+                MatchKind::DirectMap { pa, pfn },
                 format!("in the direct map: physical address {pa:#x}, page frame {pfn:#x}{beyond}"),
-                json!({"kind": "direct_map", "pa": hex(pa), "pfn": hex(pfn)}),
             ));
         }
         Region::Vmalloc => {
             let off = addr - space.vmalloc;
             out.push(Match::new(
+                MatchKind::Vmalloc { offset: off },
                 format!("in the vmalloc area (vmalloc_base+{off:#x})"),
-                json!({"kind": "vmalloc", "offset": off}),
             ));
         }
         Region::Vmemmap => {
@@ -195,23 +187,24 @@ pub fn describe(
                 .map(|m| format!(", member {}", super::plus(&m.path, m.offset)))
                 .unwrap_or_default();
             out.push(Match::new(
+                MatchKind::Vmemmap {
+                    page,
+                    offset: off,
+                    pfn,
+                },
                 format!(
                     "in the vmemmap: struct page {} of page frame {pfn:#x} \
                      (physical {:#x}){member}",
                     super::plus(&format!("{page:x}"), off),
                     pfn << 12
                 ),
-                json!({"kind": "vmemmap", "page": hex(page), "offset": off, "pfn": hex(pfn)}),
             ));
         }
         Region::CpuEntryArea => cpu_entry_area(session, btf, addr, out)?,
-        Region::Espfix => out.push(Match::new(
-            "in the ESPfix stacks".into(),
-            json!({"kind": "espfix"}),
-        )),
+        Region::Espfix => out.push(Match::new(MatchKind::Espfix, "in the ESPfix stacks".into())),
         Region::Efi => out.push(Match::new(
+            MatchKind::Efi,
             "in the EFI runtime services mapping".into(),
-            json!({"kind": "efi"}),
         )),
         Region::Fixmap => fixmap(btf, addr, out),
         Region::KernelImage | Region::Modules | Region::Kernel => {}
@@ -262,8 +255,12 @@ fn percpu(session: &mut Session, addr: u64, out: &mut Vec<Match>) -> Result<(), 
             None => (" (dynamic part)".to_string(), None),
         };
         out.push(Match::new(
+            MatchKind::Percpu {
+                cpu,
+                offset: off,
+                variable: name,
+            },
             format!("in CPU {cpu}'s per-CPU area (+{off:#x}){text}"),
-            json!({"kind": "percpu", "cpu": cpu, "offset": off, "variable": name}),
         ));
         break;
     }
@@ -305,7 +302,7 @@ fn cpu_entry_area(
         Some((id, b.size_of(id).ok().filter(|&s| s > 0)?))
     });
     let mut text = "in the cpu_entry_area".to_string();
-    let mut data = json!({"kind": "cpu_entry_area"});
+    let mut at = CpuEntryAreaAt { slot: None };
     if let (Some(b), Some((id, size))) = (btf, found) {
         if addr >= per_cpu_base {
             let slot = (addr - per_cpu_base) / size;
@@ -318,12 +315,16 @@ fn cpu_entry_area(
                 Some(c) => format!("in CPU {c}'s cpu_entry_area (+{off:#x}){member}"),
                 None => format!("in the cpu_entry_area, slot {slot} of no CPU (+{off:#x}){member}"),
             };
-            data = json!({"kind": "cpu_entry_area", "cpu": cpu, "slot": slot, "offset": off});
+            at.slot = Some(CpuEntryAreaSlot {
+                cpu,
+                slot,
+                offset: off,
+            });
         } else {
             text = "in the cpu_entry_area's read-only IDT page".into();
         }
     }
-    out.push(Match::new(text, data));
+    out.push(Match::new(MatchKind::CpuEntryArea(at), text));
     Ok(())
 }
 
@@ -388,10 +389,7 @@ fn fixmap(btf: Option<&Btf>, addr: u64, out: &mut Vec<Match>) {
         (Some(n), Some(s)) => format!("in the fixmap: slot {s} ({n})"),
         _ => "in the fixmap / vsyscall area".to_string(),
     };
-    out.push(Match::new(
-        text,
-        json!({"kind": "fixmap", "slot": slot, "name": named}),
-    ));
+    out.push(Match::new(MatchKind::Fixmap { slot, name: named }, text));
 }
 
 #[cfg(test)]

@@ -2,14 +2,13 @@
 //! `task_struct` (which member).
 
 use super::members::member_at;
-use super::Match;
 use crate::error::DcmdError;
 use crate::records::stack::kernel_frames;
+use crate::records::whatis::{MatchKind, TaskStackAt, TaskStructAt, WhatisMatch as Match};
 use crate::session::Session;
 use qmdb_bridge::VirtAddr;
 use qmdb_linux::backtrace::TaskBacktrace;
 use qmdb_linux::{self, Scope, Task, TaskList};
-use serde_json::json;
 use std::sync::Arc;
 
 /// The task list, walked once per command (a pipe of addresses shares it).
@@ -94,21 +93,22 @@ pub fn describe(
             .as_ref()
             .map(|m| format!(", member {}{}", m.path, plus(m.offset)))
             .unwrap_or_default();
+        let text = format!(
+            "in task {} ({}), task_struct+{off:#x}{mtext}",
+            t.addr,
+            who(t)
+        );
+        let (member, member_offset) = member.map(|m| (m.path, m.offset)).unzip();
         out.push(Match::new(
-            format!(
-                "in task {} ({}), task_struct+{off:#x}{mtext}",
-                t.addr,
-                who(t)
-            ),
-            json!({
-                "kind": "task",
-                "thread": format!("{:#x}", t.addr.0 .0),
-                "pid": t.pid,
-                "comm": t.comm,
-                "offset": off,
-                "member": member.as_ref().map(|m| m.path.clone()),
-                "member_offset": member.as_ref().map(|m| m.offset),
+            MatchKind::Task(TaskStructAt {
+                thread: t.addr.0 .0,
+                pid: t.pid,
+                comm: t.comm.clone(),
+                offset: off,
+                member,
+                member_offset,
             }),
+            text,
         ));
     }
     Ok(())
@@ -170,24 +170,24 @@ fn stack_match(
             }
         }
     };
+    let text = format!(
+        "in the stack of task {} ({}), offset {off:#x}{where_}",
+        t.addr,
+        who(t)
+    );
     Ok(Match::new(
-        format!(
-            "in the stack of task {} ({}), offset {off:#x}{where_}",
-            t.addr,
-            who(t)
-        ),
-        json!({
-            "kind": "stack",
-            "thread": format!("{:#x}", t.addr.0 .0),
-            "pid": t.pid,
-            "comm": t.comm,
-            "stack": format!("{:#x}", t.stack),
-            "offset": off,
-            "frame": frame.map(|f| f.0),
-            "frame_sp": frame.map(|f| format!("{:#x}", f.1)),
-            "pc": frame.map(|f| format!("{:#x}", f.2)),
-            "function": func,
+        MatchKind::Stack(TaskStackAt {
+            thread: t.addr.0 .0,
+            pid: t.pid,
+            comm: t.comm.clone(),
+            stack: t.stack,
+            offset: off,
+            frame: frame.map(|f| f.0),
+            frame_sp: frame.map(|f| f.1),
+            pc: frame.map(|f| f.2),
+            function: func,
         }),
+        text,
     ))
 }
 
