@@ -38,7 +38,10 @@ pub enum AttachError {
     #[error("cannot attach to {target}: {cause}")]
     Connect { target: String, cause: BridgeError },
     #[error("cannot use the kernel {path}: {cause}")]
-    Kernel { path: String, cause: LoadError },
+    Kernel {
+        path: String,
+        cause: Box<LoadError>,
+    },
 }
 
 /// Connects to the stub (stopping the guest), and with a kernel file checks it against the
@@ -63,7 +66,7 @@ pub fn attach(opts: &AttachOptions) -> Result<(Session, Option<Origin>), AttachE
         let (k, o) = load_kernel(session.target_mut(), path, opts.cache_root.as_deref()).map_err(
             |cause| AttachError::Kernel {
                 path: path.display().to_string(),
-                cause,
+                cause: Box::new(cause),
             },
         )?;
         tracing::debug!(release = ?k.release, slide = k.slide, ?o, "kernel attached");

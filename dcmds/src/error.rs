@@ -89,12 +89,12 @@ pub enum DcmdError {
     Bridge(BridgeError),
     /// The program lacks what the command needs (no kernel, no types, a missing member).
     #[error(transparent)]
-    Program(qmdb_linux::Error),
+    Program(Box<qmdb_linux::Error>),
     /// [`DcmdError::Program`], once the dcmd it arose in is known.
     #[error("{cmd}: {cause}")]
     Unavailable {
         cmd: String,
-        cause: qmdb_linux::Error,
+        cause: Box<qmdb_linux::Error>,
     },
 }
 
@@ -150,7 +150,7 @@ impl From<qmdb_linux::Error> for DcmdError {
             E::Corrupt(msg) => DcmdError::Corrupt(msg),
             E::Interrupted => DcmdError::Interrupted,
             E::Bridge(b) => DcmdError::Bridge(b),
-            other => DcmdError::Program(other),
+            other => DcmdError::Program(Box::new(other)),
         }
     }
 }

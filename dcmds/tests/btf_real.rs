@@ -4,8 +4,7 @@
 //! `::print` layout of `task_struct` must agree with offsets computed from bpftool's dump.
 //! A missing kernel or bpftool fails the test with the command that provides it.
 
-mod common;
-use common::kernel;
+use qmdb_kernel::fixture::kernel;
 use qmdb_dcmds::mock::MockTarget;
 use qmdb_dcmds::{CaptureOutput, Session};
 use qmdb_kernel::btf::{Kind, Type};

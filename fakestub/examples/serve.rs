@@ -2,7 +2,12 @@
 //! Prints the address, then serves until killed. Memory: 3 pages + 5 bytes of pattern at
 //! 0xffff888000000000 and 64 KiB of zeros at 0 (like the start of a fresh QEMU's RAM).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use qmdb_fakestub::{FakeConfig, FakeStub, Region};
 

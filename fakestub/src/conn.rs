@@ -43,7 +43,10 @@ fn apply_patch(wbuf: &mut Vec<u8>, patch: Patch) {
     let Some(start) = wbuf.iter().position(|&b| b == b'$') else {
         return;
     };
-    let Some(len) = wbuf.get(start..).and_then(|w| w.iter().position(|&b| b == b'#')) else {
+    let Some(len) = wbuf
+        .get(start..)
+        .and_then(|w| w.iter().position(|&b| b == b'#'))
+    else {
         return;
     };
     let end = start + len; // index of '#'
@@ -483,7 +486,10 @@ pub(crate) fn qemu_order_qsupported(wbuf: &mut Vec<u8>) {
     let Some(start) = wbuf.windows(HEAD.len()).position(|w| w == HEAD) else {
         return;
     };
-    let Some(hash) = wbuf.get(start..).and_then(|w| w.iter().position(|&b| b == b'#')) else {
+    let Some(hash) = wbuf
+        .get(start..)
+        .and_then(|w| w.iter().position(|&b| b == b'#'))
+    else {
         return;
     };
     let body_end = start + hash;

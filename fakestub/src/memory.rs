@@ -167,8 +167,7 @@ impl Memory {
             };
             let off = (cur - s as u128) as usize;
             let n = d.len().saturating_sub(off).min(data.len() - done);
-            let (Some(dst), Some(src)) = (d.get_mut(off..off + n), data.get(done..done + n))
-            else {
+            let (Some(dst), Some(src)) = (d.get_mut(off..off + n), data.get(done..done + n)) else {
                 return false;
             };
             if n == 0 {

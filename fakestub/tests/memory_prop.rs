@@ -1,6 +1,11 @@
 //! Random hole maps: the fake's memory (directly, and over the wire) against a byte-map model.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

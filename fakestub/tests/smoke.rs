@@ -1,6 +1,11 @@
 //! The fake spoken to by hand over a raw TcpStream, checking the QEMU 7.2 replies it copies.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;

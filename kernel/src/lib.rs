@@ -11,6 +11,9 @@ pub mod btf;
 pub mod cache;
 pub mod decompress;
 pub mod dwarf;
+/// Real kernels for tests (`fixture` feature).
+#[cfg(feature = "fixture")]
+pub mod fixture;
 pub mod image;
 pub mod kallsyms;
 mod le;

@@ -10,8 +10,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-use common::kernel;
+use qmdb_kernel::fixture::kernel;
 use qmdb_kernel::kallsyms::{self, AddressEncoding, Table};
 use qmdb_kernel::symtab::SymbolSource;
 use qmdb_kernel::{KernelImage, SymbolTable};

@@ -8,13 +8,11 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
 use qmdb_kernel::cache::{KernelFiles, Origin};
 
 #[test]
 fn entries_are_keyed_by_build_id_and_validated() {
-    let path = common::kernel_path("6.1");
+    let path = qmdb_kernel::fixture::kernel_path("6.1");
     let root = tempfile::tempdir().unwrap();
     let (cold, origin) = KernelFiles::load(&path, Some(root.path())).unwrap();
     assert_eq!(origin, Origin::Image);
@@ -59,7 +57,7 @@ fn entries_are_keyed_by_build_id_and_validated() {
     assert_eq!(origin, Origin::Cache);
 
     // An entry holding another kernel under this kernel's name is refused.
-    let other = common::kernel_path("6.12");
+    let other = qmdb_kernel::fixture::kernel_path("6.12");
     let (other_files, _) = KernelFiles::load(&other, Some(root.path())).unwrap();
     let other_dir = root.path().join("images").join(other_files.key());
     let this_dir = root.path().join("images").join(&key);

@@ -9,8 +9,7 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-use common::kernel;
+use qmdb_kernel::fixture::kernel;
 use qmdb_kernel::orc::{OrcEntry, OrcFormat, OrcKind, OrcReg, OrcTable};
 use qmdb_kernel::{KernelImage, SymbolTable};
 use std::time::Instant;

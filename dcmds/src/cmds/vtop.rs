@@ -5,8 +5,8 @@ use crate::error::DcmdError;
 use crate::records::{PageLevel, Translation};
 use crate::session::Session;
 use crate::sink::Sink;
-use qmdb_bridge::paging::{Level, PHYS_ADDR_MASK};
 use qmdb_bridge::paging::WalkEntry;
+use qmdb_bridge::paging::{Level, PHYS_ADDR_MASK};
 use qmdb_bridge::{VirtAddr, WalkFault};
 
 pub const VTOP: DcmdDef = DcmdDef {

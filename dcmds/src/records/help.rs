@@ -50,7 +50,11 @@ impl DcmdHelp {
 
 impl Record for DcmdHelp {
     fn render(&self, lines: &mut Vec<String>) {
-        section(lines, "NAME", &format!("{} - {}", self.name, self.description));
+        section(
+            lines,
+            "NAME",
+            &format!("{} - {}", self.name, self.description),
+        );
         section(lines, "SYNOPSIS", &self.synopsis);
         if !self.aliases.is_empty() {
             section(lines, "ALIASES", &self.aliases.join(", "));

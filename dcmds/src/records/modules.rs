@@ -37,10 +37,7 @@ impl ModuleEntry {
 
     /// The table header of `::lsmod`.
     pub fn header() -> String {
-        format!(
-            "{:>16} {:<20} {:>8} {:>6}",
-            "ADDR", "NAME", "SIZE", "TEXT"
-        )
+        format!("{:>16} {:<20} {:>8} {:>6}", "ADDR", "NAME", "SIZE", "TEXT")
     }
 }
 

@@ -83,7 +83,11 @@ impl Record for Translation {
         lines.extend(self.levels.iter().map(PageLevel::line));
         lines.push(format!(
             "  {}{}{}",
-            if self.writable { "writable" } else { "read-only" },
+            if self.writable {
+                "writable"
+            } else {
+                "read-only"
+            },
             if self.user { ", user" } else { ", kernel" },
             if self.nx { ", nx" } else { ", exec" },
         ));

@@ -161,7 +161,7 @@ impl App {
                     Side::Stack => stopped || self.stack_target.is_none(),
                     Side::Registers | Side::Disassembly => true,
                 };
-                if stale && self.shown[side.index()] {
+                if stale && *side.of(&self.shown) {
                     let pane = self.pane_request(side);
                     self.refresh(pane, out);
                 }

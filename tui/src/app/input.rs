@@ -309,8 +309,9 @@ impl App {
     }
 
     fn toggle(&mut self, side: Side, out: &mut Vec<Request>) {
-        let on = !self.shown[side.index()];
-        self.shown[side.index()] = on;
+        let shown = side.of_mut(&mut self.shown);
+        *shown = !*shown;
+        let on = *shown;
         if on {
             let pane = self.pane_request(side);
             self.refresh(pane, out);
@@ -391,15 +392,13 @@ impl App {
                     return self.say_error("not connected: r or ::reconnect attaches again");
                 }
                 self.execute(format!("{t:x}::findstack -v"), out);
-                if self.shown[Side::Stack.index()] {
+                if *Side::Stack.of(&self.shown) {
                     self.refresh(Pane::Stack { thread: Some(t) }, out);
                 }
             }
             Focus::Side(Side::Stack) => {
                 if let Some(pc) = self.stack.selected().map(|f| f.pc) {
-                    if !self.shown[Side::Disassembly.index()] {
-                        self.shown[Side::Disassembly.index()] = true;
-                    }
+                    *Side::Disassembly.of_mut(&mut self.shown) = true;
                     self.refresh(Pane::Disassembly { addr: Some(pc) }, out);
                 }
             }

@@ -39,7 +39,7 @@ pub struct Regions {
 impl Regions {
     /// Where a side pane is, if shown.
     pub fn pane(&self, side: Side) -> Option<PaneArea> {
-        self.panes[side.index()]
+        *side.of(&self.panes)
     }
 
     /// The rows of content a pane shows (inside its borders); 0 when not shown or collapsed.
@@ -102,7 +102,7 @@ pub fn compute(screen: Rect, input: LayoutInput) -> Regions {
         r.output = main;
         return r;
     }
-    let shown = |s: Side| input.shown[s.index()];
+    let shown = |s: Side| *s.of(&input.shown);
     let dis_below = shown(Side::Disassembly) && main.height >= TALL;
     let column: Vec<Side> = Side::ALL
         .into_iter()
@@ -120,7 +120,7 @@ pub fn compute(screen: Rect, input: LayoutInput) -> Regions {
     if dis_below {
         let dh = (left.height * 35 / 100).max(MIN_PANE + 3);
         let out_h = left.height - dh;
-        r.panes[Side::Disassembly.index()] = Some(PaneArea {
+        *Side::Disassembly.of_mut(&mut r.panes) = Some(PaneArea {
             rect: Rect::new(left.x, left.y + out_h, left.width, dh),
             collapsed: false,
         });
@@ -160,7 +160,7 @@ fn stack(col: Rect, panes: &[Side], focus: Option<Side>, r: &mut Regions) {
         } else {
             1
         };
-        r.panes[p.index()] = Some(PaneArea {
+        *p.of_mut(&mut r.panes) = Some(PaneArea {
             rect: Rect::new(col.x, y, col.width, height),
             collapsed: !is_exp,
         });
@@ -171,7 +171,7 @@ fn stack(col: Rect, panes: &[Side], focus: Option<Side>, r: &mut Regions) {
     if let Some(last) = last_expanded {
         let mut below = false;
         for &p in panes {
-            if let Some(a) = r.panes[p.index()].as_mut() {
+            if let Some(a) = p.of_mut(&mut r.panes).as_mut() {
                 if below {
                     a.rect.y += leftover;
                 }

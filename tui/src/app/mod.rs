@@ -338,7 +338,7 @@ impl App {
     /// Refreshes the side panes that are on.
     pub(crate) fn refresh_shown(&mut self, out: &mut Vec<Request>) {
         for side in Side::ALL {
-            if self.shown[side.index()] {
+            if *side.of(&self.shown) {
                 let pane = self.pane_request(side);
                 self.refresh(pane, out);
             }

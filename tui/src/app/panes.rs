@@ -38,6 +38,28 @@ impl Side {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// Its entry in `per_side`, which is in [`Side::ALL`] order.
+    pub fn of<T>(self, per_side: &[T; 4]) -> &T {
+        let [threads, stack, registers, disassembly] = per_side;
+        match self {
+            Side::Threads => threads,
+            Side::Stack => stack,
+            Side::Registers => registers,
+            Side::Disassembly => disassembly,
+        }
+    }
+
+    /// Its entry in `per_side`, which is in [`Side::ALL`] order, to change.
+    pub fn of_mut<T>(self, per_side: &mut [T; 4]) -> &mut T {
+        let [threads, stack, registers, disassembly] = per_side;
+        match self {
+            Side::Threads => threads,
+            Side::Stack => stack,
+            Side::Registers => registers,
+            Side::Disassembly => disassembly,
+        }
+    }
 }
 
 /// A refresh in flight and the last failure.

@@ -25,6 +25,7 @@ mod stream;
 mod tests;
 
 use crate::protocol::{CommandId, Event, LineKind, Pane, Request, Status};
+use panes::PaneError;
 use qmdb_bridge::{RunState, StopReason};
 use qmdb_dcmds::attach::AttachOptions;
 use qmdb_dcmds::Session;
@@ -40,6 +41,25 @@ pub const NOTICE: CommandId = CommandId::MAX;
 
 /// How often the state of a running guest is looked at.
 const RUN_POLL: Duration = Duration::from_millis(100);
+
+/// Why the worker cannot do what was asked. The texts (`Display`) are what the UI shows.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WorkerError {
+    /// There is no session; the reason it was lost.
+    #[error("not connected ({0}); reconnect first")]
+    NotConnected(String),
+    /// The connection has just gone: why.
+    #[error("{0}")]
+    Lost(String),
+    #[error("the guest is running; halt it first")]
+    Running,
+    /// A pane that needs the kernel, without one: why there is none.
+    #[error("threads and stacks need the kernel: {0}")]
+    NoKernel(String),
+    /// A pane could not be filled.
+    #[error(transparent)]
+    Pane(#[from] PaneError),
+}
 
 /// The UI's end of a running worker. Dropping it (or [`WorkerHandle::join`]) ends the worker
 /// as [`Request::Quit`] with `resume: true` does, unless it has already ended.
@@ -210,7 +230,7 @@ impl Worker {
                             self.send(Event::Names { symbols, types });
                         }
                     }
-                    Err(reason) => self.lose(reason),
+                    Err(e) => self.lose(e.to_string()),
                 }
             }
             Err(reason) => {
@@ -234,14 +254,21 @@ impl Worker {
         self.send(Event::Disconnected { reason });
     }
 
-    fn not_connected(&self) -> String {
-        format!("not connected ({}); reconnect first", self.lost)
+    fn not_connected(&self) -> WorkerError {
+        WorkerError::NotConnected(self.lost.clone())
     }
 
-    /// The status bar's facts, from the target and the session's kernel.
-    fn status(&mut self) -> Result<Status, String> {
-        let session = self.session.as_mut().ok_or_else(|| self.lost.clone())?;
-        let st = session.target_mut().status().map_err(|e| e.to_string())?;
+    /// The status bar's facts, from the target and the session's kernel. Any `Err` means
+    /// the connection is gone.
+    fn status(&mut self) -> Result<Status, WorkerError> {
+        let session = self
+            .session
+            .as_mut()
+            .ok_or_else(|| WorkerError::Lost(self.lost.clone()))?;
+        let st = session
+            .target_mut()
+            .status()
+            .map_err(|e| WorkerError::Lost(e.to_string()))?;
         let kernel = session.kernel();
         let (running, stop_reason) = match &st.state {
             RunState::Running => (true, None),
@@ -268,7 +295,7 @@ impl Worker {
         match self.status() {
             Ok(st) if always || before.as_ref() != Some(&st) => self.send(Event::Status(st)),
             Ok(_) => {}
-            Err(reason) => self.lose(reason),
+            Err(e) => self.lose(e.to_string()),
         }
     }
 
@@ -294,7 +321,7 @@ impl Worker {
             self.send(Event::Output {
                 id,
                 kind: LineKind::Error,
-                text: self.not_connected(),
+                text: self.not_connected().to_string(),
             });
             self.send(Event::Done {
                 id,
@@ -331,7 +358,7 @@ impl Worker {
     /// Halts the guest, then reports the state.
     fn halt(&mut self) {
         let Some(session) = self.session.as_mut() else {
-            let reason = self.not_connected();
+            let reason = self.not_connected().to_string();
             self.send(Event::Disconnected { reason });
             return;
         };
@@ -368,42 +395,43 @@ impl Worker {
     fn refresh(&mut self, pane: Pane) {
         match self.pane_rows(&pane) {
             Ok(ev) => self.send(ev),
-            Err(message) => self.send(Event::PaneError { pane, message }),
+            Err(e) => self.send(Event::PaneError {
+                pane,
+                message: e.to_string(),
+            }),
         }
     }
 
     /// Runs the dcmds that fill `pane` and turns their records into its event.
-    fn pane_rows(&mut self, pane: &Pane) -> Result<Event, String> {
+    fn pane_rows(&mut self, pane: &Pane) -> Result<Event, WorkerError> {
         if self.session.is_none() {
             return Err(self.not_connected());
         }
-        if let Err(reason) = self.status() {
-            self.lose(reason.clone());
-            return Err(reason);
+        if let Err(e) = self.status() {
+            self.lose(e.to_string());
+            return Err(e);
         }
         if self.running {
-            return Err("the guest is running; halt it first".to_string());
+            return Err(WorkerError::Running);
         }
         let needs_kernel = matches!(pane, Pane::Threads | Pane::Stack { .. });
         let Some(session) = self.session.as_mut() else {
             return Err(self.not_connected());
         };
         if needs_kernel && session.kernel().is_none() {
-            return Err(format!(
-                "threads and stacks need the kernel: {}",
-                session.kernel_missing()
-            ));
+            return Err(WorkerError::NoKernel(session.kernel_missing().to_string()));
         }
         // Panes must not move the user's dot.
         let dot = session.dot();
         let result = panes::pane_event(session, &self.interrupt, pane);
         session.set_dot(dot);
-        let (event, fatal) = result;
-        if let Some(reason) = fatal {
-            self.lose(reason.clone());
-            return Err(reason);
+        match result {
+            Err(e) if e.is_fatal() => {
+                self.lose(e.to_string());
+                Err(e.into())
+            }
+            r => r.map_err(WorkerError::from),
         }
-        event
     }
 }
 

@@ -6,98 +6,108 @@ use super::stream::with_interrupt;
 use crate::protocol::{Event, Pane};
 use qmdb_bridge::VirtAddr;
 use qmdb_dcmds::records::{CpuRow, Instruction, Registers, TaskRow, TaskStack, VcpuStack};
-use qmdb_dcmds::{Call, Session};
+use qmdb_dcmds::{Call, DcmdError, Session};
 use std::sync::atomic::AtomicBool;
 
 /// How far before the pc the disassembly pane starts, at most: from the function's start
 /// when it is this close, else from the pc.
 const DIS_LOOKBACK: u64 = 0x800;
 
-/// Calls the dcmd `name` for a pane. The outer `Err` is a fatal error's message (the
-/// connection is gone); the inner one why the pane cannot be filled.
+/// Why a pane could not be filled. The texts (`Display`) are what the UI shows.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PaneError {
+    /// A dcmd the pane runs failed; when [`DcmdError::is_fatal`], the connection is gone.
+    #[error("{0}")]
+    Dcmd(Box<DcmdError>),
+    #[error("::regs gave nothing")]
+    NoRegisters,
+    /// `::findstack` found no stack for this thread.
+    #[error("::findstack gave no stack for {0:x}")]
+    NoThreadStack(u64),
+    #[error("$c gave no stack")]
+    NoVcpuStack,
+    /// Neither `rip` nor `pc` could be read (the error is the one for `pc`).
+    #[error("cannot read the pc: {0}")]
+    NoPc(Box<DcmdError>),
+    /// The disassembly never lined up with the pc.
+    #[error("no instruction starts at {0:x}")]
+    NoInstruction(u64),
+}
+
+impl PaneError {
+    /// Whether the connection is gone (only a dcmd's own failure can say so).
+    pub(crate) fn is_fatal(&self) -> bool {
+        matches!(self, PaneError::Dcmd(e) if e.is_fatal())
+    }
+}
+
+/// Calls the dcmd `name` for a pane.
 pub(super) fn call(
     session: &mut Session,
     interrupt: &AtomicBool,
     name: &str,
     addr: Option<u64>,
     args: &[&str],
-) -> Result<Result<Call, String>, String> {
-    match with_interrupt(interrupt, session, |s| {
+) -> Result<Call, PaneError> {
+    with_interrupt(interrupt, session, |s| {
         s.call(name, addr.map(VirtAddr), args)
-    }) {
-        Ok(call) => Ok(Ok(call)),
-        Err(e) if e.is_fatal() => Err(e.to_string()),
-        Err(e) => Ok(Err(e.to_string())),
-    }
+            .map_err(|e| PaneError::Dcmd(Box::new(e)))
+    })
 }
 
-/// A pane's event (or why not), and the message of a fatal error if the connection went.
+/// A pane's event, or why not ([`PaneError::is_fatal`] when the connection went).
 pub(super) fn pane_event(
     session: &mut Session,
     interrupt: &AtomicBool,
     pane: &Pane,
-) -> (Result<Event, String>, Option<String>) {
-    match pane_result(session, interrupt, pane) {
-        Ok(ev) => (ev, None),
-        Err(fatal) => (Err(fatal.clone()), Some(fatal)),
-    }
-}
-
-fn pane_result(
-    session: &mut Session,
-    interrupt: &AtomicBool,
-    pane: &Pane,
-) -> Result<Result<Event, String>, String> {
-    Ok(match pane {
-        Pane::Threads => match call(session, interrupt, "ps", None, &["-t"])? {
-            Ok(mut ps) => {
-                // Without `::cpuinfo` only the on-CPU markers are lost.
-                let cpus = match call(session, interrupt, "cpuinfo", None, &[])? {
-                    Ok(mut c) => c.take::<CpuRow>(),
-                    Err(_) => Vec::new(),
-                };
-                Ok(Event::Threads(rows::threads(&ps.take::<TaskRow>(), &cpus)))
-            }
-            Err(e) => Err(e),
-        },
-        Pane::Registers => call(session, interrupt, "regs", None, &[])?.and_then(|mut c| {
+) -> Result<Event, PaneError> {
+    match pane {
+        Pane::Threads => {
+            let mut ps = call(session, interrupt, "ps", None, &["-t"])?;
+            // Without `::cpuinfo` only the on-CPU markers are lost.
+            let cpus = match call(session, interrupt, "cpuinfo", None, &[]) {
+                Ok(mut c) => c.take::<CpuRow>(),
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(_) => Vec::new(),
+            };
+            Ok(Event::Threads(rows::threads(&ps.take::<TaskRow>(), &cpus)))
+        }
+        Pane::Registers => {
+            let mut c = call(session, interrupt, "regs", None, &[])?;
             let layout = session.target().register_layout();
             c.take::<Registers>()
                 .first()
                 .map(|r| Event::Registers(rows::registers(r, layout)))
-                .ok_or_else(|| "::regs gave nothing".to_string())
-        }),
-        Pane::Stack { thread: Some(t) } => call(session, interrupt, "findstack", Some(*t), &[])?
-            .and_then(|mut c| {
-                c.take::<TaskStack>()
-                    .first()
-                    .map(|st| Event::Stack(rows::findstack(st)))
-                    .ok_or_else(|| format!("::findstack gave no stack for {t:x}"))
-            }),
-        Pane::Stack { thread: None } => {
-            call(session, interrupt, "$c", None, &[])?.and_then(|mut c| {
-                c.take::<VcpuStack>()
-                    .first()
-                    .map(|st| Event::Stack(rows::vcpu_stack(st)))
-                    .ok_or_else(|| "$c gave no stack".to_string())
-            })
+                .ok_or(PaneError::NoRegisters)
         }
-        Pane::Disassembly { addr } => disassembly(session, interrupt, *addr)?,
-    })
+        Pane::Stack { thread: Some(t) } => call(session, interrupt, "findstack", Some(*t), &[])?
+            .take::<TaskStack>()
+            .first()
+            .map(|st| Event::Stack(rows::findstack(st)))
+            .ok_or(PaneError::NoThreadStack(*t)),
+        Pane::Stack { thread: None } => call(session, interrupt, "$c", None, &[])?
+            .take::<VcpuStack>()
+            .first()
+            .map(|st| Event::Stack(rows::vcpu_stack(st)))
+            .ok_or(PaneError::NoVcpuStack),
+        Pane::Disassembly { addr } => disassembly(session, interrupt, *addr),
+    }
 }
 
 /// Instructions around `addr` (the selected vCPU's pc when `None`): from the start of its
-/// function when that is near, so that the lines before it show. The outer `Err` is fatal.
+/// function when that is near, so that the lines before it show.
 fn disassembly(
     session: &mut Session,
     interrupt: &AtomicBool,
     addr: Option<u64>,
-) -> Result<Result<Event, String>, String> {
+) -> Result<Event, PaneError> {
     let pc = match addr {
         Some(a) => a,
-        None => match session.register("rip").or_else(|_| session.register("pc")) {
+        None => match session.register("rip") {
             Ok(pc) => pc,
-            Err(e) => return Ok(Err(format!("cannot read the pc: {e}"))),
+            Err(_) => session
+                .register("pc")
+                .map_err(|e| PaneError::NoPc(Box::new(e)))?,
         },
     };
     let before = session
@@ -122,13 +132,11 @@ fn disassembly(
     }
     for (start, count) in tries {
         let count = count.to_string();
-        let insns = match call(session, interrupt, "dis", Some(start), &["-n", &count])? {
-            Ok(mut c) => c.take::<Instruction>(),
-            Err(e) => return Ok(Err(e)),
-        };
+        let insns = call(session, interrupt, "dis", Some(start), &["-n", &count])?
+            .take::<Instruction>();
         if let Some(rows) = rows::disassembly(&insns, pc, |a| symbol(session, a)) {
-            return Ok(Ok(Event::Disassembly(rows)));
+            return Ok(Event::Disassembly(rows));
         }
     }
-    Ok(Err(format!("no instruction starts at {pc:x}")))
+    Err(PaneError::NoInstruction(pc))
 }
