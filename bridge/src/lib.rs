@@ -11,12 +11,14 @@
 //!   a [`Target`] with kernel tasks as threads.
 
 pub mod addr;
+pub mod arch;
 pub mod blocking;
 pub mod cache;
 pub mod client;
 pub mod error;
 pub mod memory;
-pub mod paging;
+/// Page-table walks (x86_64's; see [`arch`]).
+pub use arch::x86_64::paging;
 pub mod proxy;
 pub mod regs;
 pub mod rsp;

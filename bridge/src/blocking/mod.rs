@@ -8,13 +8,13 @@
 //! under page-table isolation).
 
 mod breakpoints;
-mod phys;
-mod pti;
+pub(crate) mod phys;
 mod registers;
 mod step;
 #[cfg(test)]
 mod tests;
 
+use crate::arch::x86_64::pti::KernelView;
 use crate::cache::PageCache;
 use crate::client::{Client, ClientOptions, ClientStats};
 use crate::error::{BridgeError, ChunkError, Result};
@@ -24,7 +24,6 @@ use crate::stalled_step::StepInFlight;
 use crate::target::{BreakKind, RunState, StopReason, Target, TargetStatus, VcpuId, VcpuInfo};
 use crate::{TargetMemory, VirtAddr};
 use phys::{phys_exact, Io};
-use pti::KernelView;
 use registers::read_layout;
 use std::time::Duration;
 use tokio::runtime::Runtime;
@@ -51,14 +50,14 @@ impl Default for ConnectOptions {
 
 /// A live target behind a gdbstub.
 pub struct BlockingTarget {
-    rt: Runtime,
-    client: Option<Client>,
-    layout: RegLayout,
+    pub(crate) rt: Runtime,
+    pub(crate) client: Option<Client>,
+    pub(crate) layout: RegLayout,
     vcpus: Vec<VcpuId>,
     selected: VcpuId,
     cache: Option<PageCache>,
     /// The PTI fallback's per-stop state.
-    kernel: KernelView,
+    pub(crate) kernel: KernelView,
     was_running_at_attach: bool,
     qemu_version: Option<String>,
     writable: bool,

@@ -49,14 +49,14 @@ impl BlockingTarget {
 }
 
 /// The connection, borrowed for one operation.
-pub(super) struct Io<'a> {
-    pub(super) rt: &'a Runtime,
-    pub(super) client: &'a mut Client,
+pub(crate) struct Io<'a> {
+    pub(crate) rt: &'a Runtime,
+    pub(crate) client: &'a mut Client,
 }
 
 impl Io<'_> {
     /// Physical reads (each at most a packet), through `tables` if given.
-    pub(super) fn phys(
+    pub(crate) fn phys(
         &mut self,
         tables: Option<&mut PageCache>,
         reqs: &[(u64, usize)],
@@ -88,7 +88,7 @@ fn errno_of(e: ChunkError) -> u8 {
 
 /// Reads exactly `len` bytes of physical memory at `addr` (in packet-sized pieces, pipelined),
 /// or fails naming the first piece that could not be read.
-pub(super) fn phys_exact(
+pub(crate) fn phys_exact(
     io: &mut Io<'_>,
     tables: Option<&mut PageCache>,
     addr: u64,
@@ -130,7 +130,7 @@ pub(super) fn phys_exact(
 }
 
 /// Walks `root` for `va`, reading entries from physical memory through `tables` if given.
-pub(super) fn walk(
+pub(crate) fn walk(
     io: &mut Io<'_>,
     mut tables: Option<&mut PageCache>,
     root: PageTableRoot,

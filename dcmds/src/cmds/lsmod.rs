@@ -111,7 +111,7 @@ fn modinfo(
     sink.record(ModuleInfo {
         entry: ModuleEntry::new(&m),
         symbols: nsyms,
-        regions: m.regions.clone(),
+        regions: m.regions,
         kallsyms: m.kallsyms,
     });
     Ok(())

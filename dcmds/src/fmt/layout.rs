@@ -117,7 +117,8 @@ impl LineBuilder {
         self.after_joined = false;
     }
 
-    /// Emits the line, if it holds anything.
+    /// Ends the line, if it holds anything: printed as a [`MemoryLine`] (`/`), or kept in
+    /// [`LineBuilder::lines`] (`=`).
     pub fn flush(&mut self, session: &Session, sink: &mut Sink<'_>) {
         let Some(addr) = self.addr.take() else {
             return;

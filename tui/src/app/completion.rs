@@ -89,7 +89,9 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// The sorted names that start with `prefix`.
 fn with_prefix<'a>(names: &'a [String], prefix: &'a str) -> impl Iterator<Item = &'a String> {
     let first = names.partition_point(|n| n.as_str() < prefix);
-    names[first..]
+    names
+        .get(first..)
+        .unwrap_or_default()
         .iter()
         .take_while(move |n| n.starts_with(prefix))
 }

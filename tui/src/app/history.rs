@@ -99,17 +99,18 @@ impl History {
             Some(0) => return None,
             Some(i) => i - 1,
         };
+        let entry = self.entries.get(i)?;
         self.browsing = Some(i);
-        Some(&self.entries[i])
+        Some(entry)
     }
 
     /// The entry after the one shown (Down), or the draft past the newest; `None` when not
     /// browsing.
     pub fn newer(&mut self) -> Option<String> {
         let i = self.browsing?;
-        if i + 1 < self.entries.len() {
+        if let Some(entry) = self.entries.get(i + 1) {
             self.browsing = Some(i + 1);
-            Some(self.entries[i + 1].clone())
+            Some(entry.clone())
         } else {
             self.browsing = None;
             Some(std::mem::take(&mut self.draft))
@@ -119,10 +120,10 @@ impl History {
     /// The newest entry before index `before` that contains `query` (case-insensitive when
     /// the query is lower case), as Ctrl-R searches.
     pub fn search(&self, query: &str, before: usize) -> Option<usize> {
-        let end = before.min(self.entries.len());
-        (0..end)
-            .rev()
-            .find(|&i| super::output::matches(&self.entries[i], query))
+        self.entries
+            .iter()
+            .take(before)
+            .rposition(|e| super::output::matches(e, query))
     }
 }
 

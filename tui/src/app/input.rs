@@ -204,9 +204,10 @@ impl App {
             }
             Mode::HistorySearch => match typed_char(&key) {
                 Some(c) => {
-                    let hs = self.hsearch.as_mut().expect("in history search");
-                    hs.query.push(c);
-                    hs.hit = self.history.search(&hs.query, usize::MAX);
+                    if let Some(hs) = self.hsearch.as_mut() {
+                        hs.query.push(c);
+                        hs.hit = self.history.search(&hs.query, usize::MAX);
+                    }
                 }
                 None => {
                     // Any other key ends the search with the match in the line, then acts.
@@ -215,9 +216,8 @@ impl App {
                 }
             },
             Mode::OutputSearch => {
-                let p = self.search.as_mut().expect("in output search");
                 let ev = TermEvent::Key(key);
-                if let Some(req) = to_input_request(&ev) {
+                if let (Some(p), Some(req)) = (self.search.as_mut(), to_input_request(&ev)) {
                     if p.input.handle(req).is_some_and(|c| c.value) {
                         self.incremental_search();
                     }
@@ -296,7 +296,9 @@ impl App {
         );
         let at = ring.iter().position(|f| *f == self.focus).unwrap_or(0) as isize;
         let n = ring.len() as isize;
-        self.focus = ring[(at + dir).rem_euclid(n) as usize];
+        if let Some(&f) = ring.get((at + dir).rem_euclid(n) as usize) {
+            self.focus = f;
+        }
     }
 
     fn escape(&mut self) {

@@ -318,7 +318,7 @@ pub static BINDINGS: &[Binding] = &[
 pub fn help_line_count() -> usize {
     let scopes = BINDINGS
         .windows(2)
-        .filter(|w| w[0].scope != w[1].scope)
+        .filter(|w| matches!(w, [a, b] if a.scope != b.scope))
         .count()
         + 1;
     BINDINGS.len() + 2 * scopes - 1

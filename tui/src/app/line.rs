@@ -56,8 +56,8 @@ impl App {
 
     pub(super) fn accept_history_search(&mut self) {
         if let Some(hs) = self.hsearch.take() {
-            let line = match hs.hit {
-                Some(i) => self.history.entries()[i].clone(),
+            let line = match hs.hit.and_then(|i| self.history.entries().get(i)) {
+                Some(entry) => entry.clone(),
                 None => hs.original,
             };
             self.input = Input::new(line);
@@ -69,11 +69,15 @@ impl App {
     pub(super) fn complete(&mut self) {
         if let Some(menu) = &mut self.menu {
             let n = menu.completion.candidates.len();
-            let next = menu.chosen.map_or(0, |i| (i + 1) % n);
-            menu.chosen = Some(next);
-            let word = menu.completion.candidates[next].clone();
-            let start = menu.completion.start;
-            self.replace_word(start, &word);
+            let next = menu
+                .chosen
+                .and_then(|i| (i + 1).checked_rem(n))
+                .unwrap_or(0);
+            if let Some(word) = menu.completion.candidates.get(next).cloned() {
+                menu.chosen = Some(next);
+                let start = menu.completion.start;
+                self.replace_word(start, &word);
+            }
             return;
         }
         let cursor = self.input.cursor();
@@ -83,7 +87,9 @@ impl App {
         match c.candidates.len() {
             0 => self.say(format!("no {} matches '{}'", kind_name(&c), c.prefix)),
             1 => {
-                let mut word = c.candidates[0].clone();
+                let Some(mut word) = c.candidates.first().cloned() else {
+                    return;
+                };
                 let at_end = cursor == self.input.value().chars().count();
                 if c.adds_space() && at_end {
                     word.push(' ');
@@ -106,12 +112,12 @@ impl App {
 
     /// Replaces the line from char `start` to the cursor with `word`.
     fn replace_word(&mut self, start: usize, word: &str) {
-        let value: Vec<char> = self.input.value().chars().collect();
+        let value = self.input.value();
         let cursor = self.input.cursor();
-        let mut line: String = value[..start].iter().collect();
+        let mut line: String = value.chars().take(start).collect();
         line.push_str(word);
         let new_cursor = line.chars().count();
-        line.extend(&value[cursor..]);
+        line.extend(value.chars().skip(cursor));
         self.input = Input::new(line).with_cursor(new_cursor);
     }
 }

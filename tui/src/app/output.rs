@@ -196,12 +196,16 @@ impl Output {
     pub fn search(&mut self, pattern: &str, from: usize, older: bool, height: usize) -> bool {
         self.pattern = Some(pattern.to_string()).filter(|p| !p.is_empty());
         let hit = if older {
-            let from = from.min(self.lines.len().saturating_sub(1));
-            (0..=from)
-                .rev()
-                .find(|&i| matches(&self.lines[i].text, pattern))
+            self.lines
+                .iter()
+                .take(from.saturating_add(1))
+                .rposition(|l| matches(&l.text, pattern))
         } else {
-            (from..self.lines.len()).find(|&i| matches(&self.lines[i].text, pattern))
+            self.lines
+                .iter()
+                .skip(from)
+                .position(|l| matches(&l.text, pattern))
+                .map(|i| i + from)
         };
         match hit {
             Some(i) => {

@@ -35,11 +35,13 @@ impl ThreadsPane {
 
     /// Applies the filter, keeping thread `keep` selected if it is still shown.
     fn refilter(&mut self, keep: Option<u64>, height: usize) {
-        self.shown = (0..self.rows.len())
-            .filter(|&i| keeps(&self.rows[i], &self.filter))
+        self.shown = (self.rows.iter().enumerate())
+            .filter(|(_, r)| keeps(r, &self.filter))
+            .map(|(i, _)| i)
             .collect();
         let rows = &self.rows;
-        if let Some(pos) = keep.and_then(|t| self.shown.iter().position(|&i| rows[i].thread == t)) {
+        let is = |i: usize, t: u64| rows.get(i).is_some_and(|r| r.thread == t);
+        if let Some(pos) = keep.and_then(|t| self.shown.iter().position(|&i| is(i, t))) {
             self.cursor.selected = pos;
         }
         self.cursor.clamp(self.shown.len(), height);
@@ -92,7 +94,7 @@ impl ThreadsPane {
 
     /// The `i`-th thread the filter keeps.
     pub fn shown(&self, i: usize) -> Option<&ThreadRow> {
-        self.shown.get(i).map(|&r| &self.rows[r])
+        self.shown.get(i).and_then(|&r| self.rows.get(r))
     }
 
     /// The selected thread.

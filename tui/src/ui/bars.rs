@@ -122,19 +122,20 @@ pub(super) fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rec
         if used <= width {
             break;
         }
-        let drop = (0..segs.len())
-            .filter(|&i| keep[i] && segs[i].0 > 0)
-            .max_by_key(|&i| (segs[i].0, i));
-        match drop {
-            Some(i) => keep[i] = false,
+        let drop = (segs.iter().zip(&keep).enumerate())
+            .filter(|&(_, ((prio, _), &k))| k && *prio > 0)
+            .max_by_key(|&(i, ((prio, _), _))| (*prio, i))
+            .map(|(i, _)| i);
+        match drop.and_then(|i| keep.get_mut(i)) {
+            Some(k) => *k = false,
             None => break,
         }
     }
     let bar = theme.status_bar();
     let mut spans: Vec<Span> = Vec::new();
     let mut used = 0;
-    for (i, (_, seg)) in segs.iter().enumerate().take(right_at) {
-        if !keep[i] {
+    for ((_, seg), &k) in segs.iter().zip(&keep).take(right_at) {
+        if !k {
             continue;
         }
         if !spans.is_empty() {
@@ -144,8 +145,7 @@ pub(super) fn draw_status(frame: &mut Frame, app: &App, theme: &Theme, area: Rec
         used += w(seg);
         spans.push(seg.clone());
     }
-    if keep[right_at] {
-        let r = &segs[right_at].1;
+    if let (Some(true), Some((_, r))) = (keep.get(right_at), segs.get(right_at)) {
         let gap = width.saturating_sub(used + w(r));
         spans.push(Span::styled(" ".repeat(gap), bar));
         spans.push(r.clone());
@@ -157,7 +157,7 @@ pub(super) fn draw_command(frame: &mut Frame, app: &App, theme: &Theme, area: Re
     let width = area.width as usize;
     let focused = app.focus() == Focus::CommandLine;
     let (prompt, input, extra, cursor_on) = if let Some(hs) = &app.hsearch {
-        let hit = hs.hit.map_or("", |i| app.history.entries()[i].as_str());
+        let hit = (hs.hit.and_then(|i| app.history.entries().get(i))).map_or("", String::as_str);
         let prompt = format!("(history search) '{}': ", hs.query);
         (prompt, hit.to_string(), None, None)
     } else if let Some(p) = &app.search {

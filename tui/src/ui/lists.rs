@@ -80,8 +80,8 @@ pub(super) fn draw_threads(frame: &mut Frame, app: &App, theme: &Theme, area: Re
     let mut lines = vec![Line::styled(fit(&head, width), theme.header())];
     let h = (inner.height as usize).saturating_sub(1);
     let offset = visible_offset(p.cursor.offset, p.cursor.selected, h);
-    for i in offset..(offset + h).min(p.len()) {
-        let t = p.shown(i).expect("in range");
+    let window = offset..(offset + h).min(p.len());
+    for (i, t) in window.map_while(|i| Some((i, p.shown(i)?))) {
         let style = if i == p.cursor.selected {
             theme.selected(focused)
         } else {

@@ -26,7 +26,8 @@ const SPINNER: [char; 10] = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '�
 
 /// The spinner frame for work that has run `elapsed`.
 pub(crate) fn spinner(elapsed: Duration) -> char {
-    SPINNER[(elapsed.as_millis() / 100) as usize % SPINNER.len()]
+    let frame = (elapsed.as_millis() / 100) as usize % SPINNER.len();
+    SPINNER.get(frame).copied().unwrap_or(' ')
 }
 
 /// Draws the whole screen.

@@ -82,20 +82,20 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: &Theme, area: Rect) {
     let current = out.current_index();
     let lines: Vec<Line> = out
         .window(height)
-        .map(|i| {
-            let l = out.line(i).expect("in the window");
+        .map_while(|i| {
+            let l = out.line(i)?;
             let hit = if Some(i) == current {
                 theme.current_found()
             } else {
                 theme.found()
             };
-            render_line(
+            Some(render_line(
                 &l.text,
                 line_style(theme, l.style),
                 out.pattern.as_deref(),
                 hit,
                 out.hscroll,
-            )
+            ))
         })
         .collect();
     let para = if lines.is_empty() {

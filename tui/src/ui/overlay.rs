@@ -52,8 +52,9 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: &Theme) {
 /// Where to split the help into two columns: at the blank line between two scopes that
 /// best balances them. Returns the blank line's index.
 fn split_point(lines: &[Line]) -> usize {
-    (0..lines.len())
-        .filter(|&i| lines[i].width() == 0)
+    (lines.iter().enumerate())
+        .filter(|(_, l)| l.width() == 0)
+        .map(|(i, _)| i)
         .min_by_key(|&i| i.max(lines.len() - i - 1))
         .unwrap_or(lines.len() / 2)
 }

@@ -108,8 +108,7 @@ pub(super) fn draw_disasm(frame: &mut Frame, app: &App, theme: &Theme, area: Rec
             .unwrap_or(0)
     };
     let first = p.first_row(h);
-    let lines: Vec<Line> = p.rows[first..(first + h).min(p.rows.len())]
-        .iter()
+    let lines: Vec<Line> = (p.rows.iter().skip(first).take(h))
         .map(|r| {
             let mut spans = vec![if r.current {
                 Span::styled("▶ ", theme.on_cpu())

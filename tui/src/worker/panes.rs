@@ -132,8 +132,8 @@ fn disassembly(
     }
     for (start, count) in tries {
         let count = count.to_string();
-        let insns = call(session, interrupt, "dis", Some(start), &["-n", &count])?
-            .take::<Instruction>();
+        let insns =
+            call(session, interrupt, "dis", Some(start), &["-n", &count])?.take::<Instruction>();
         if let Some(rows) = rows::disassembly(&insns, pc, |a| symbol(session, a)) {
             return Ok(Event::Disassembly(rows));
         }

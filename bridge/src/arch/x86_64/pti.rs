@@ -12,8 +12,8 @@
 //! switch, monitor command). [`crate::client::ClientStats::pti_fallback_reads`] counts the requests served
 //! this way.
 
-use super::phys::{phys_exact, walk, Io};
-use super::BlockingTarget;
+use crate::blocking::phys::{phys_exact, walk, Io};
+use crate::blocking::BlockingTarget;
 use crate::cache::{ChunkReplies, PageCache};
 use crate::error::{BridgeError, ChunkError, Result};
 use crate::paging::{self, is_kernel_half, PageTableRoot, WalkError};
@@ -58,20 +58,20 @@ enum KernelRoot {
 }
 
 /// The PTI fallback's state for the current stop (see the module docs).
-pub(super) struct KernelView {
+pub(crate) struct KernelView {
     root: KernelRoot,
     /// 4 KiB-aligned kernel virtual address → physical page, or `None` if unmapped.
     translations: HashMap<u64, Option<u64>>,
     /// Page-table pages by physical address, when caching is on.
-    pub(super) tables: Option<PageCache>,
+    pub(crate) tables: Option<PageCache>,
     /// Whether translations are kept (caching is on).
     keep: bool,
     /// Requests served through the kernel page tables, over the whole session.
-    pub(super) served: u64,
+    pub(crate) served: u64,
 }
 
 impl KernelView {
-    pub(super) fn new(cache: bool) -> KernelView {
+    pub(crate) fn new(cache: bool) -> KernelView {
         KernelView {
             root: KernelRoot::Unknown,
             translations: HashMap::new(),
@@ -82,7 +82,7 @@ impl KernelView {
     }
 
     /// Forgets this stop.
-    pub(super) fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.root = KernelRoot::Unknown;
         self.translations.clear();
         if let Some(t) = self.tables.as_mut() {
@@ -187,7 +187,7 @@ impl KernelView {
     /// Retries through the kernel page tables the requests in `reqs` that faulted in
     /// `replies` at kernel addresses, replacing their replies with what was read. A request
     /// stays a fault unless every byte of it is mapped there (requests are all-or-nothing).
-    pub(super) fn recover(
+    pub(crate) fn recover(
         &mut self,
         io: &mut Io<'_>,
         layout: &RegLayout,
