@@ -38,10 +38,7 @@ pub enum AttachError {
     #[error("cannot attach to {target}: {cause}")]
     Connect { target: String, cause: BridgeError },
     #[error("cannot use the kernel {path}: {cause}")]
-    Kernel {
-        path: String,
-        cause: Box<LoadError>,
-    },
+    Kernel { path: String, cause: Box<LoadError> },
 }
 
 /// Connects to the stub (stopping the guest), and with a kernel file checks it against the

@@ -21,12 +21,14 @@
 //! - [`session`] and [`exec`]: the state of a debugging session and the pipeline runner;
 //! - [`output`] and [`sink`]: where results go (text, JSON lines, capture for tests).
 
+pub mod arch;
 pub mod args;
 pub mod attach;
 pub mod call;
 pub mod cmds;
 pub mod dcmd;
-pub mod dis;
+/// The disassembler (x86_64's; see [`arch`]).
+pub use arch::x86_64::dis;
 pub mod error;
 pub mod events;
 pub mod exec;

@@ -4,10 +4,10 @@
 //! `::print` layout of `task_struct` must agree with offsets computed from bpftool's dump.
 //! A missing kernel or bpftool fails the test with the command that provides it.
 
-use qmdb_kernel::fixture::kernel;
 use qmdb_dcmds::mock::MockTarget;
 use qmdb_dcmds::{CaptureOutput, Session};
 use qmdb_kernel::btf::{Kind, Type};
+use qmdb_kernel::fixture::kernel;
 use qmdb_kernel::{Btf, Kernel, SymbolTable};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -342,15 +342,18 @@ fn hex(v: u64) -> String {
 
 fn session(btf: Btf, target: MockTarget) -> Session {
     let mut s = Session::new(Box::new(target));
-    qmdb_linux::load::install(&mut s, Kernel {
-        release: None,
-        banner: None,
-        slide: 0,
-        symbols: Arc::new(SymbolTable::new(vec![])),
-        types: Some(Arc::new(btf)),
-        orc: None,
-        notes: Vec::new(),
-    });
+    qmdb_linux::load::install(
+        &mut s,
+        Kernel {
+            release: None,
+            banner: None,
+            slide: 0,
+            symbols: Arc::new(SymbolTable::new(vec![])),
+            types: Some(Arc::new(btf)),
+            orc: None,
+            notes: Vec::new(),
+        },
+    );
     s
 }
 

@@ -38,15 +38,18 @@ fn task_bytes() -> Vec<u8> {
 
 fn session_with(target: MockTarget, btf: bool) -> Session {
     let mut s = Session::new(Box::new(target));
-    qmdb_linux::load::install(&mut s, Kernel {
-        release: None,
-        banner: None,
-        slide: 0,
-        symbols: Arc::new(SymbolTable::new(vec![])),
-        types: btf.then(|| Arc::new(fixture().btf)),
-        orc: None,
-        notes: Vec::new(),
-    });
+    qmdb_linux::load::install(
+        &mut s,
+        Kernel {
+            release: None,
+            banner: None,
+            slide: 0,
+            symbols: Arc::new(SymbolTable::new(vec![])),
+            types: btf.then(|| Arc::new(fixture().btf)),
+            orc: None,
+            notes: Vec::new(),
+        },
+    );
     // After the kernel, which installs its own (here empty) symbols.
     s.set_symbols(Box::new(SYMS));
     s
@@ -540,15 +543,18 @@ fn cyclic_and_huge_types_stay_bounded() {
     let btf = Btf::parse(&b.build()).unwrap();
     assert_eq!(lp, 1);
     let mut s = Session::new(Box::new(MockTarget::new().with_bytes(TASK, &[0; 8])));
-    qmdb_linux::load::install(&mut s, Kernel {
-        release: None,
-        banner: None,
-        slide: 0,
-        symbols: Arc::new(SymbolTable::new(vec![])),
-        types: Some(Arc::new(btf)),
-        orc: None,
-        notes: Vec::new(),
-    });
+    qmdb_linux::load::install(
+        &mut s,
+        Kernel {
+            release: None,
+            banner: None,
+            slide: 0,
+            symbols: Arc::new(SymbolTable::new(vec![])),
+            types: Some(Arc::new(btf)),
+            orc: None,
+            notes: Vec::new(),
+        },
+    );
     let out = run(&mut s, "ffff888000010000::print loop");
     assert!(out
         .text()

@@ -600,14 +600,17 @@ pub fn session_over(
     let target = image.target();
     let shared = target.shared();
     let mut s = Session::new(Box::new(target));
-    qmdb_linux::load::install(&mut s, Kernel {
-        release: Some("6.6.0-synthetic".into()),
-        banner: None,
-        slide: SLIDE,
-        symbols: Arc::new(symbols()),
-        types: Some(Arc::new(btf())),
-        orc: None,
-        notes: Vec::new(),
-    });
+    qmdb_linux::load::install(
+        &mut s,
+        Kernel {
+            release: Some("6.6.0-synthetic".into()),
+            banner: None,
+            slide: SLIDE,
+            symbols: Arc::new(symbols()),
+            types: Some(Arc::new(btf())),
+            orc: None,
+            notes: Vec::new(),
+        },
+    );
     (s, shared)
 }

@@ -26,7 +26,7 @@ mod tests;
 
 use crate::protocol::{CommandId, Event, LineKind, Pane, Request, Status};
 use panes::PaneError;
-use qmdb_bridge::{RunState, StopReason};
+use qmdb_bridge::{BridgeError, RunState, StopReason};
 use qmdb_dcmds::attach::AttachOptions;
 use qmdb_dcmds::Session;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,9 +48,12 @@ pub(crate) enum WorkerError {
     /// There is no session; the reason it was lost.
     #[error("not connected ({0}); reconnect first")]
     NotConnected(String),
-    /// The connection has just gone: why.
+    /// The session's state was asked for with no session: why it was lost.
     #[error("{0}")]
     Lost(String),
+    /// The target could not say its state: the connection is gone.
+    #[error("{0}")]
+    Target(Box<BridgeError>),
     #[error("the guest is running; halt it first")]
     Running,
     /// A pane that needs the kernel, without one: why there is none.
@@ -268,7 +271,7 @@ impl Worker {
         let st = session
             .target_mut()
             .status()
-            .map_err(|e| WorkerError::Lost(e.to_string()))?;
+            .map_err(|e| WorkerError::Target(Box::new(e)))?;
         let kernel = session.kernel();
         let (running, stop_reason) = match &st.state {
             RunState::Running => (true, None),
