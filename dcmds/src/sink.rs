@@ -66,8 +66,9 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// A structured result for `--json` (dropped when the stage feeds a pipe).
-    pub fn data(&mut self, value: Value) {
+    /// JSON passed through from another output (a breakpoint callback's); dcmds return
+    /// records instead. Dropped when the stage feeds a pipe.
+    pub(crate) fn data(&mut self, value: Value) {
         if self.pipe.is_none() {
             self.out.data(value);
         }

@@ -3,6 +3,12 @@
 //! `bpftool`). Every type record must read the same; `::sizeof`, `::offsetof` and the
 //! `::print` layout of `task_struct` must agree with offsets computed from bpftool's dump.
 //! A missing kernel or bpftool fails the test with the command that provides it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use qmdb_dcmds::mock::MockTarget;
 use qmdb_dcmds::{CaptureOutput, Session};

@@ -7,6 +7,12 @@
 //! task list, a wild thread pointer, unmapped or misplaced stacks, looping frame chains,
 //! absurd `nr_cpu_ids`), and a proptest corrupts random words of the image and checks that
 //! the commands never panic, always end, and read a bounded amount of memory.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use qmdb_dcmds::{CaptureOutput, CommandRecord, Session};
 use std::collections::BTreeMap;

@@ -1,6 +1,12 @@
 //! The gdb proxy's backend over a session ([`SessionBackend`]), on the synthetic kernel of
 //! `common/mock_kernel.rs`: tasks as threads, a sleeping task's saved registers, and
 //! `monitor` commands.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "common/mock_kernel.rs"]
 mod mock_kernel;

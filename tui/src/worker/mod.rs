@@ -107,7 +107,7 @@ pub fn spawn(opts: AttachOptions) -> WorkerHandle {
     spawn_with(move || {
         qmdb_dcmds::attach::attach(&opts)
             .map(|(session, _origin)| session)
-            .map_err(|e| e.to_string())
+            .map_err(AttachFailure::from)
     })
 }
 
@@ -116,7 +116,7 @@ pub fn spawn(opts: AttachOptions) -> WorkerHandle {
 /// [`Event::Disconnected`].
 pub fn spawn_with<F>(attach: F) -> WorkerHandle
 where
-    F: Fn() -> Result<Session, String> + Send + 'static,
+    F: Fn() -> Result<Session, AttachFailure> + Send + 'static,
 {
     let (req_tx, req_rx) = mpsc::channel();
     let (ev_tx, ev_rx) = mpsc::channel();
@@ -161,7 +161,10 @@ where
     }
 }
 
-type AttachFn = Box<dyn Fn() -> Result<Session, String>>;
+type AttachFn = Box<dyn Fn() -> Result<Session, AttachFailure>>;
+
+/// Why the worker could not open a session: the attach's own error.
+pub type AttachFailure = Box<dyn std::error::Error + Send + Sync>;
 
 /// The worker thread's state.
 struct Worker {
@@ -236,7 +239,8 @@ impl Worker {
                     Err(e) => self.lose(e.to_string()),
                 }
             }
-            Err(reason) => {
+            Err(e) => {
+                let reason = e.to_string();
                 self.lost = reason.clone();
                 self.send(Event::Disconnected { reason });
             }
