@@ -1,7 +1,6 @@
 //! Kernel stacks: one frame type for `::findstack`, `$c`/`$C` and `::stacks`.
 
 use crate::record::{hex, Record};
-use qmdb_bridge::VirtAddr;
 use qmdb_linux::backtrace::{StackOrigin, TaskBacktrace};
 use qmdb_linux::modules::frame_symbol;
 use qmdb_linux::{Program, Task};
@@ -379,9 +378,4 @@ impl Record for StackGroup {
         }
         out.push(String::new());
     }
-}
-
-/// A frame's name as `symbolize` prints it, for callers that print one pc.
-pub fn pc_name(program: &Program, pc: u64) -> String {
-    program.symbolize(VirtAddr(pc))
 }
