@@ -22,7 +22,7 @@ pub struct AttachOptions {
     pub cache_root: Option<PathBuf>,
     /// Told what a slow step of finding the kernel is doing.
     pub progress: Option<fn(&str)>,
-    /// The session's interrupt flag (see [`Session::interrupt_flag`]), given before
+    /// The session's interrupt flag (see [`qmdb_linux::Program::interrupt_flag`]), given before
     /// attaching so that a signal also cuts finding the kernel short.
     pub interrupt: Option<Arc<AtomicBool>>,
 }
@@ -44,7 +44,7 @@ pub enum AttachError {
 /// Connects to the stub (stopping the guest), and with a kernel file checks it against the
 /// guest and installs its symbols and types; without one, finds the kernel in guest memory.
 /// A kernel not found is no error: the session then says why
-/// ([`Session::kernel_missing`]). Dropping the session detaches, leaving the VM
+/// ([`qmdb_linux::Program::kernel_missing`]). Dropping the session detaches, leaving the VM
 /// as it was found.
 pub fn attach(opts: &AttachOptions) -> Result<(Session, Option<Origin>), AttachError> {
     let target = BlockingTarget::connect(&opts.target, opts.connect.clone()).map_err(|cause| {

@@ -20,7 +20,7 @@ pub struct ExecOutcome {
     /// The connection to the target is gone; the rest of the line was not run, and nothing
     /// more can be.
     pub fatal: bool,
-    /// A command was interrupted through [`Session::interrupt_flag`]; the rest of the line
+    /// A command was interrupted through [`Program::interrupt_flag`]; the rest of the line
     /// was not run.
     pub interrupted: bool,
 }

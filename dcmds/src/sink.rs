@@ -49,7 +49,7 @@ impl<'a> Sink<'a> {
     }
 
     /// A typed result: its text and JSON, or the record itself for a program's call. When
-    /// the stage feeds a pipe only the text is printed, as with [`Sink::data`].
+    /// the stage feeds a pipe only the text is printed, as with passed-through JSON.
     pub fn record<R: Record>(&mut self, rec: R) {
         self.boxed_record(Box::new(rec));
     }

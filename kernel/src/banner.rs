@@ -25,7 +25,7 @@ impl Banner {
     }
 }
 
-/// Finds `linux_banner` in the image: the first "Linux version <digit>" string in `.rodata`.
+/// Finds `linux_banner` in the image: the first "Linux version `<digit>`" string in `.rodata`.
 pub fn find_banner(image: &KernelImage) -> Option<Banner> {
     let rodata = image.section(".rodata")?;
     let mut from = 0usize;

@@ -1,7 +1,7 @@
 //! The symbol hook: how expressions resolve names and how addresses print as `symbol+offset`.
 //!
-//! This issue has no kernel knowledge, so the session starts with [`NoSymbols`]; the kernel
-//! work installs its symbol table through [`crate::Session::set_symbols`].
+//! A program starts with [`NoSymbols`]; the kernel's table ([`crate::symtab::SlidSymbols`]),
+//! and the modules' over it, are installed once the kernel is known.
 
 use qmdb_bridge::VirtAddr;
 

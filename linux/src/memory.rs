@@ -1,5 +1,5 @@
 //! Guest memory as every walker reads it: one trait, [`GuestMemory`], with the crate's one
-//! [`Error`]. [`Program`] implements it (through the target, stopping at an interrupt);
+//! [`Error`]. [`crate::Program`] implements it (through the target, stopping at an interrupt);
 //! tests implement it with in-memory maps (`mock::SparseMemory`), so a walker written
 //! against the trait is tested without a target. The unwinder's `qmdb_unwind::StackMemory`
 //! (that crate is sans-IO and defines its own) is adapted to it in [`crate::backtrace`].

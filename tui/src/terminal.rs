@@ -1,7 +1,7 @@
 //! The terminal: raw mode, the alternate screen, the event loop joining keys, worker events
 //! and drawing.
 //!
-//! The terminal is restored however the UI ends: by [`TerminalGuard`]'s drop on return or
+//! The terminal is restored however the UI ends: by `TerminalGuard`'s drop on return or
 //! unwinding, and by a panic hook before the panic message is printed (so it is readable).
 
 use crate::app::history::History;

@@ -45,7 +45,7 @@ pub struct Completion {
     pub start: usize,
     /// What was typed of the word.
     pub prefix: String,
-    /// The matching names, sorted, at most [`MAX_CANDIDATES`].
+    /// The matching names, sorted, at most `MAX_CANDIDATES`.
     pub candidates: Vec<String>,
     /// How many names matched in all.
     pub total: usize,

@@ -128,7 +128,7 @@ impl OrcReg {
     }
 
     /// Decodes a 4-bit register number of the classic numbering (4.14 to 7.0, with AX as
-    /// 10), which is also qmdb's normalized form ([`OrcEntry::pack`]).
+    /// 10), which is also qmdb's normalized form (`OrcEntry::pack`).
     pub fn from_bits(bits: u8) -> OrcReg {
         match bits & 0xf {
             0 => OrcReg::Undefined,
@@ -337,7 +337,7 @@ impl OrcFormat {
         counts
     }
 
-    /// Guesses the format from the entries (see [`OrcFormat::sp_call_counts`]): the one
+    /// Guesses the format from the entries (see `OrcFormat::sp_call_counts`): the one
     /// that reads more than twice as many SP-based CALL entries as each other. `None` if
     /// none clearly does.
     pub fn guess(unwind_data: &[u8]) -> Option<OrcFormat> {
