@@ -1,25 +1,32 @@
-//! The mdb command language over a [`qmdb_bridge::Target`]: parser, expressions, formats,
-//! pipelines, and the registry of dcmds and walkers.
+//! The mdb command language over a [`qmdb_linux::Program`]: parser, expressions, formats,
+//! pipelines, the dcmds and walkers, and the typed records they return.
 //!
-//! The binary (and later the TUI and the gdb proxy) drive it through two calls:
+//! Front ends drive it through two calls: [`Session::execute`] runs command text as a user
+//! typed it, [`Session::call`] runs one dcmd for a program and returns its records.
 //!
 //! ```no_run
-//! # fn demo(target: Box<dyn qmdb_bridge::Target>) {
+//! # fn demo(target: Box<dyn qmdb_bridge::Target>) -> Result<(), qmdb_dcmds::DcmdError> {
+//! use qmdb_dcmds::records::TaskRow;
 //! use qmdb_dcmds::{Session, TextOutput};
 //! let mut session = Session::new(target);
 //! let mut out = TextOutput::new(std::io::stdout());
 //! let outcome = session.execute("<rip=K; ::walk list | /K", &mut out);
 //! if outcome.quit { /* $q or ::quit */ }
-//! # }
+//! let tasks: Vec<TaskRow> = session.call("::ps", None, &["-t"])?.take();
+//! # Ok(()) }
 //! ```
 //!
 //! Layout:
 //! - [`lang`]: lexer, syntax tree, parser and expression evaluation;
 //! - [`fmt`]: mdb's `/` and `=` format characters, from one table;
-//! - [`registry`]: the one table of dcmds and the one table of walkers; [`cmds`] and
-//!   [`walkers`] hold one file per entry;
-//! - [`session`] and [`exec`]: the state of a debugging session and the pipeline runner;
-//! - [`output`] and [`sink`]: where results go (text, JSON lines, capture for tests).
+//! - [`dcmd`]: what a dcmd and a walker are; [`registry`]: the one table of each;
+//!   [`cmds`] and [`walkers`] hold one file per entry;
+//! - [`record`] and [`records`]: the typed results of dcmds, each with its one text renderer;
+//! - [`session`], [`exec`] and [`call`]: the REPL state over the program, the pipeline
+//!   runner, and the call API;
+//! - [`output`] and [`sink`]: where results go (text, JSON lines, records, capture for tests);
+//! - [`events`]: breakpoints, watchpoints and run control; [`proxy`]: the gdb proxy's backend;
+//! - [`arch`]: the x86_64 disassembler and `$r` layout.
 
 pub mod arch;
 pub mod args;
