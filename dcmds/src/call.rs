@@ -13,7 +13,7 @@
 //! ```
 
 use crate::args::Arg;
-use crate::dcmd::{AddressRule, DcmdFlags, Invocation};
+use crate::dcmd::{DcmdFlags, Invocation};
 use crate::error::DcmdError;
 use crate::output::Output;
 use crate::record::{AnyRecord, Record};
@@ -98,15 +98,7 @@ impl Session {
     ) -> Result<Call, DcmdError> {
         let name = name.strip_prefix("::").unwrap_or(name);
         let def = find_dcmd(name).ok_or_else(|| DcmdError::UnknownDcmd(name.to_string()))?;
-        match (def.address_rule(), addr.is_some()) {
-            (AddressRule::Required, false) => {
-                return Err(def.usage_error_named(name, "needs an address"))
-            }
-            (AddressRule::None, true) => {
-                return Err(def.usage_error_named(name, "does not take an address"))
-            }
-            _ => {}
-        }
+        def.check_address(name, addr.is_some())?;
         self.program_mut().clear_interrupt();
         self.program_mut().clear_command_cache();
         if let Some(a) = addr {

@@ -130,6 +130,18 @@ impl DcmdDef {
         format!("{addr}::{}{sep}{args}", self.name)
     }
 
+    /// An error when this dcmd, called as `name`, is given an address it does not take or
+    /// none when it needs one (`addressed`: whether one was given).
+    pub fn check_address(&self, name: &str, addressed: bool) -> Result<(), DcmdError> {
+        match (self.address_rule(), addressed) {
+            (AddressRule::Required, false) => Err(self.usage_error_named(name, "needs an address")),
+            (AddressRule::None, true) => {
+                Err(self.usage_error_named(name, "does not take an address"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A usage error of this dcmd called as `name`, with its synopsis.
     pub fn usage_error_named(&self, name: &str, msg: impl std::fmt::Display) -> DcmdError {
         DcmdError::usage(

@@ -155,16 +155,10 @@ impl From<qmdb_linux::Error> for DcmdError {
     }
 }
 
+/// As the program layer maps it: a fault is a read error naming the address.
 impl From<BridgeError> for DcmdError {
     fn from(e: BridgeError) -> Self {
-        match e {
-            BridgeError::Fault { addr, len, cause } => DcmdError::Read {
-                what: bytes_word(len),
-                addr,
-                cause: ReadCause::Target(cause),
-            },
-            other => DcmdError::Bridge(other),
-        }
+        qmdb_linux::Error::from(e).into()
     }
 }
 

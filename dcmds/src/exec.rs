@@ -214,15 +214,7 @@ fn run_stage(
         Verb::Value(items) => fmt::format_value(session, addr.0, repeat, items, sink).map(|_| ()),
         Verb::Dcmd { name, args } => {
             let def = def.ok_or_else(|| DcmdError::UnknownDcmd(name.clone()))?;
-            match (def.address_rule(), flags.addrspec) {
-                (AddressRule::Required, false) => {
-                    return Err(def.usage_error_named(name, "needs an address"))
-                }
-                (AddressRule::None, true) => {
-                    return Err(def.usage_error_named(name, "does not take an address"))
-                }
-                _ => {}
-            }
+            def.check_address(name, flags.addrspec)?;
             for i in 0..repeat {
                 session.check_interrupt()?;
                 let inv = Invocation {
