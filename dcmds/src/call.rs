@@ -54,13 +54,6 @@ impl Call {
         self.records = rest;
         taken
     }
-
-    /// The records of type `R`, in order.
-    pub fn of<R: Record>(&self) -> impl Iterator<Item = &R> {
-        self.records
-            .iter()
-            .filter_map(|r| r.as_any().downcast_ref::<R>())
-    }
 }
 
 /// An [`Output`] that keeps records whole.

@@ -8,8 +8,6 @@ use qmdb_bridge::{Target, VirtAddr};
 use qmdb_linux::Program;
 use std::collections::BTreeMap;
 
-pub use qmdb_linux::DEFAULT_WALK_LIMIT;
-
 /// What [`Session::execute`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecOutcome {
