@@ -27,6 +27,7 @@ pub mod memory;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 pub mod modules;
+pub mod object;
 pub mod percpu;
 pub mod printk;
 pub mod program;
@@ -44,6 +45,7 @@ pub use vcpus::{vcpu_states, VcpuState};
 
 pub use error::{Error, ReadCause};
 pub use memory::GuestMemory;
+pub use object::StructView;
 pub use program::{Program, DEFAULT_WALK_LIMIT};
 
 /// The layout of the program's kernel, or an error saying why there is none.

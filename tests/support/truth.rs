@@ -37,7 +37,29 @@ pub struct Truth {
     /// The guest's own `dmesg` output (busybox) at truth time, one entry a line
     /// (`dmesg <line>` records).
     pub dmesg: Vec<String>,
+    /// Open files of the detailed processes (pid 1 and every `qmdb-*` process but the
+    /// `qmdb-extra` sleepers), in /proc order.
+    pub fds: Vec<TruthFd>,
+    /// `/proc/PID/maps` lines of the detailed processes: `(pid, line)`, in file order.
+    pub maps: Vec<(u32, String)>,
+    /// `/proc/mounts`, one entry a line.
+    pub mounts: Vec<String>,
+    /// `/proc/slabinfo`, one entry a line (its two header lines included).
+    pub slabinfo: Vec<String>,
     index: HashMap<u32, usize>,
+}
+
+/// One open file of a process, as `/proc/PID/fd` and `/proc/PID/fdinfo` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TruthFd {
+    pub pid: u32,
+    pub fd: u32,
+    /// The link's target: a path, or `pipe:[INO]`, `socket:[INO]`, `anon_inode:[...]`.
+    pub path: String,
+    /// `pos:` of fdinfo.
+    pub pos: Option<u64>,
+    /// `flags:` of fdinfo (the file's `f_flags`, printed octal there).
+    pub flags: Option<u32>,
 }
 
 /// One thread (Linux task) as /proc reported it.
@@ -183,6 +205,42 @@ impl Truth {
                     t.kallsyms.push(e);
                 }
                 "dmesg" => t.dmesg.push(rest.to_string()),
+                "fd" => {
+                    let mut it = rest.splitn(3, ' ');
+                    let (pid, fd, path) = match (it.next(), it.next(), it.next()) {
+                        (Some(p), Some(f), Some(l)) => (p, f, l),
+                        _ => return Err(err("bad fd record")),
+                    };
+                    t.fds.push(TruthFd {
+                        pid: pid.parse().map_err(|_| err("bad pid"))?,
+                        fd: fd.parse().map_err(|_| err("bad fd"))?,
+                        path: path.to_string(),
+                        pos: None,
+                        flags: None,
+                    });
+                }
+                "fdinfo" => {
+                    let f: Vec<&str> = rest.split(' ').collect();
+                    let [pid, fd, pos, flags] = f.as_slice() else {
+                        return Err(err("bad fdinfo record"));
+                    };
+                    let (pid, fd): (u32, u32) = (
+                        pid.parse().map_err(|_| err("bad pid"))?,
+                        fd.parse().map_err(|_| err("bad fd"))?,
+                    );
+                    if let Some(e) = t.fds.iter_mut().find(|e| e.pid == pid && e.fd == fd) {
+                        e.pos = Some(pos.parse().map_err(|_| err("bad pos"))?);
+                        e.flags =
+                            Some(u32::from_str_radix(flags, 8).map_err(|_| err("bad flags"))?);
+                    }
+                }
+                "maps" => {
+                    let (pid, line) = rest.split_once(' ').ok_or_else(|| err("bad maps record"))?;
+                    t.maps
+                        .push((pid.parse().map_err(|_| err("bad pid"))?, line.to_string()));
+                }
+                "mount" => t.mounts.push(rest.to_string()),
+                "slabinfo" => t.slabinfo.push(rest.to_string()),
                 _ => {}
             }
         }
@@ -193,6 +251,20 @@ impl Truth {
             return Err("no QMDB-TRUTH-END (truncated truth)".into());
         }
         Ok(t)
+    }
+
+    /// The open files of process `pid`, by fd.
+    pub fn fds_of(&self, pid: u32) -> Vec<&TruthFd> {
+        self.fds.iter().filter(|f| f.pid == pid).collect()
+    }
+
+    /// The `/proc/PID/maps` lines of process `pid`.
+    pub fn maps_of(&self, pid: u32) -> Vec<&str> {
+        self.maps
+            .iter()
+            .filter(|(p, _)| *p == pid)
+            .map(|(_, l)| l.as_str())
+            .collect()
     }
 
     /// The task whose thread id is `tid`.
