@@ -38,6 +38,8 @@ pub struct StackSetup {
     /// `[__sched_text_start, __sched_text_end)` at runtime: functions `/proc/PID/stack`
     /// leaves out.
     pub sched_text: Option<Range<u64>>,
+    /// `[__lock_text_start, __lock_text_end)`: left out of `/proc/PID/stack` too.
+    pub lock_text: Option<Range<u64>>,
     /// What could not be found (printed once as a warning).
     pub problems: Vec<String>,
     /// How the unwinder walks (bounds, what it trusts).
@@ -183,10 +185,12 @@ impl StackSetup {
             }
         };
         let sym = |name: &str| program.symbols().lookup_name(name).map(|a| a.0);
-        let sched_text = match (sym("__sched_text_start"), sym("__sched_text_end")) {
+        let range = |start: &str, end: &str| match (sym(start), sym(end)) {
             (Some(a), Some(b)) if a < b => Some(a..b),
             _ => None,
         };
+        let sched_text = range("__sched_text_start", "__sched_text_end");
+        let lock_text = range("__lock_text_start", "__lock_text_end");
         Ok(StackSetup {
             orc,
             modules,
@@ -195,6 +199,7 @@ impl StackSetup {
             cpu_stacks,
             vcpus,
             sched_text,
+            lock_text,
             problems,
             options: UnwindOptions::default(),
         })
@@ -223,6 +228,14 @@ impl StackSetup {
                 .find(|r| r.range.contains(&addr))
                 .map(|r| (*cpu, r))
         })
+    }
+
+    /// Whether `/proc/PID/stack` leaves a frame at `pc` out: the kernel's
+    /// `in_sched_functions()`, scheduler and lock text.
+    pub fn in_sched_functions(&self, pc: u64) -> bool {
+        [&self.sched_text, &self.lock_text]
+            .iter()
+            .any(|r| r.as_ref().is_some_and(|r| r.contains(&pc)))
     }
 
     /// Walks `task`'s kernel stack. An `Err` is fatal to the command (connection lost,

@@ -13,24 +13,35 @@
 //! - [`tasks`]: walking every task (process list, thread lists, idle tasks);
 //! - [`percpu`]: the possible CPUs (online or not) and per-CPU variables;
 //! - [`vcpus`]: each vCPU's CPU number, mode and current task;
+//! - [`sched`]: each CPU's run queue (current and queued tasks by class) and when a task
+//!   last ran;
 //! - [`modules`], [`printk`], [`slab`] and [`backtrace`]: loaded modules, the log buffer,
-//!   SLUB caches, and every task's stack through `qmdb-unwind`.
+//!   SLUB caches, and every task's stack through `qmdb-unwind`;
+//! - [`fs`]: paths (`d_path`), a task's open files, a namespace's mounts.
 
 pub mod arch;
 pub mod backtrace;
+pub mod clock;
+pub mod containers;
 pub mod discover;
 pub mod error;
+pub mod fs;
+pub mod hung;
 pub mod kaslr;
 pub mod layout;
 pub mod load;
+pub mod locks;
 pub mod memory;
+pub mod mm;
 #[cfg(any(test, feature = "mock"))]
 pub mod mock;
 pub mod modules;
 pub mod object;
+pub mod panic;
 pub mod percpu;
 pub mod printk;
 pub mod program;
+pub mod sched;
 pub mod slab;
 pub mod state;
 pub mod task;

@@ -12,6 +12,7 @@
 
 mod freelist;
 pub mod sheaves;
+pub mod stats;
 
 pub use freelist::decode_free_pointer;
 

@@ -84,6 +84,8 @@ pub struct GuestOpts {
     pub paused: bool,
     /// Break the guest once its truth is written; the boot returns once it is broken.
     pub scenario: Option<Scenario>,
+    /// Extra kernel command-line arguments (`--append`, e.g. `vsyscall=emulate`).
+    pub append: Option<String>,
 }
 
 impl Default for GuestOpts {
@@ -96,6 +98,7 @@ impl Default for GuestOpts {
             cpu: None,
             paused: false,
             scenario: None,
+            append: None,
         }
     }
 }
@@ -175,6 +178,9 @@ impl Guest {
         }
         if let Some(s) = opts.scenario {
             cmd.args(["--scenario", s.as_str()]);
+        }
+        if let Some(a) = &opts.append {
+            cmd.args(["--append", a]);
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -425,6 +431,38 @@ impl Guest {
             String::from_utf8_lossy(&o.stderr)
         );
         out
+    }
+
+    /// Runs one `qmdb --kernel --json` session with `-e` per command (holding the attach
+    /// lock), some of whose commands may fail (the session then exits 1: each record says
+    /// so), and returns each command's record.
+    pub fn json_records_any(&self, cmds: &[&str]) -> Vec<serde_json::Value> {
+        let _attached = self.attach_lock();
+        self.json_records_attached(cmds)
+    }
+
+    /// [`Guest::json_records_any`] for a caller that holds the attach lock already.
+    pub fn json_records_attached(&self, cmds: &[&str]) -> Vec<serde_json::Value> {
+        let mut c = self.qmdb();
+        c.arg("--json");
+        for cmd in cmds {
+            c.args(["-e", cmd]);
+        }
+        let o = c
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run qmdb");
+        let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert_eq!(
+            recs.len(),
+            cmds.len(),
+            "{cmds:?}: {recs:?} {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        recs
     }
 
     /// Runs one `qmdb --kernel --json` session with `-e` per command (holding the attach

@@ -11,7 +11,7 @@ use qmdb_linux::{self, PerCpu};
 pub const CPUINFO: DcmdDef = DcmdDef {
     name: "cpuinfo",
     aliases: &[],
-    usage: "",
+    usage: "[-v]",
     description: "each vCPU's CPU, current task, mode and pc",
     help: "For each vCPU: the kernel's CPU number (matched through the vCPU's per-CPU
 base), the task current on that CPU (its task_struct, pid and comm), whether
@@ -21,14 +21,18 @@ VCPU CPU           THREAD    PID COMM             MODE   PC
 A CPU missing from cpu_online_mask is still matched (every possible CPU is):
 after a panic the other CPUs are stopped and marked offline, and the line
 ends in (CPU offline).
+
+  -v   then each possible CPU's run queue, as ::runq prints it
+
 In a pipeline, emits the current tasks' addresses.",
     run,
 };
 
 fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
     let cmd = inv.display_name();
-    if !inv.args.is_empty() {
-        return Err(inv.usage_error("takes no arguments"));
+    let opts = crate::args::getopts(&cmd, inv.args, "v")?;
+    if let Some(extra) = opts.rest.first() {
+        return Err(inv.usage_error(format!("unexpected argument '{extra}'")));
     }
     let layout = qmdb_linux::layout(session, &cmd)?;
     let percpu = PerCpu::read(session)?;
@@ -60,6 +64,9 @@ fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Resu
             pc,
             symbol: (!s.user_mode).then(|| session.symbolize(VirtAddr(pc))),
         });
+    }
+    if opts.flag('v') && !sink.pipe_out() {
+        crate::cmds::runq::runqueues(session, &cmd, None, sink)?;
     }
     Ok(())
 }

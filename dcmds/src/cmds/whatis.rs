@@ -1,6 +1,7 @@
 //! `addr::whatis`: every description that fits an address, most specific first.
 
 mod cpu_stacks;
+mod files;
 mod members;
 mod space;
 mod tasks;
@@ -32,7 +33,8 @@ one line each:
   in a task_struct (the task and the member at that offset);
   on a CPU's IRQ stack or exception stack (NMI, DB, DF, MCE...);
   in a SLUB slab object: the cache's name, the object's start and the
-    offset in it, and whether it is allocated or free;
+    offset in it, and whether it is allocated or free; for an allocated
+    struct file, dentry or inode, also its path (as ::pfiles prints it);
   in a CPU's per-CPU area (the variable), the cpu_entry_area, the fixmap;
   in the direct map (physical address and page frame), the vmalloc area,
     the vmemmap (the struct page of page frame N), user space.
@@ -41,7 +43,7 @@ For example:
   ::walk thread | ::whatis
 With --json, one object per address: {\"addr\", \"matches\": [{\"kind\",
 \"text\", ...}]}, kind one of symbol, module, module_area, kernel_image,
-stack, task, irq_stack, exception_stack, slab, percpu, cpu_entry_area,
+stack, task, irq_stack, exception_stack, slab, path, percpu, cpu_entry_area,
 fixmap, vmemmap, direct_map, vmalloc, espfix, efi, user, noncanonical,
 kernel.",
     run,
@@ -265,7 +267,11 @@ fn slab(
         }
     };
     match slab::lookup(session, &layout, &space.map, addr) {
-        Ok(Some(o)) => out.push(slab_match(session, &o)),
+        Ok(Some(o)) => {
+            out.push(slab_match(session, &o));
+            let r = files::describe(session, cmd, &o, out);
+            warn_unless_fatal(r, sink, &format!("{cmd}: {addr:x}: path"))?;
+        }
         Ok(None) => {}
         Err(slab::SlabError::Read(e)) if e.ends_command() => return Err(e.into()),
         Err(e) => sink.warn(&format!("{cmd}: {:x}: slab: {e}", addr)),

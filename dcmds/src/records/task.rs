@@ -62,6 +62,44 @@ impl Record for TaskRow {
     }
 }
 
+/// A `::ps -m` line: the task, and how long ago it last ran (crash's `ps -m`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskLastRan {
+    #[serde(flatten)]
+    pub row: TaskRow,
+    /// Nanoseconds from its last switch-in (`sched_info.last_arrival`) to the scheduler's
+    /// "now" (the largest `rq->clock`); `None` when it never ran or could not be read.
+    pub last_ran_ns: Option<u64>,
+}
+
+impl TaskLastRan {
+    /// The table header of `::ps -m`.
+    pub fn header() -> String {
+        format!("{:>18} {}", "LAST RAN", TaskRow::header())
+    }
+}
+
+/// Nanoseconds as crash's `[days hh:mm:ss.mss]`.
+pub fn days_hms(ns: u64) -> String {
+    let ms = ns / 1_000_000;
+    let (s, ms) = (ms / 1000, ms % 1000);
+    let (m, s) = (s / 60, s % 60);
+    let (h, m) = (m / 60, m % 60);
+    let (d, h) = (h / 24, h % 24);
+    format!("[{d} {h:02}:{m:02}:{s:02}.{ms:03}]")
+}
+
+impl Record for TaskLastRan {
+    fn render(&self, lines: &mut Vec<String>) {
+        let mut row = Vec::new();
+        self.row.render(&mut row);
+        let ago = self.last_ran_ns.map_or_else(|| "-".to_string(), days_hms);
+        for l in row {
+            lines.push(format!("{ago:>18} {l}"));
+        }
+    }
+}
+
 /// One task in detail (`::task`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TaskDetail {
@@ -153,5 +191,38 @@ impl Record for TaskDetail {
             self.sp,
             self.mm.map_or_else(|| "?".into(), |m| format!("{m:x}")),
         ));
+    }
+}
+
+#[cfg(test)]
+mod last_ran_tests {
+    use super::*;
+
+    #[test]
+    fn last_ran_is_days_and_time() {
+        assert_eq!(days_hms(0), "[0 00:00:00.000]");
+        assert_eq!(days_hms(1_234_999_999), "[0 00:00:01.234]");
+        let ns = ((2 * 86400 + 3 * 3600 + 4 * 60 + 5) * 1000 + 6) * 1_000_000;
+        assert_eq!(days_hms(ns), "[2 03:04:05.006]");
+        let row = TaskRow {
+            thread: 0x1000,
+            pid: 7,
+            tgid: 7,
+            ppid: 1,
+            comm: "x".into(),
+            state: "S".into(),
+            flags: 0,
+            cpu: Some(0),
+        };
+        let r = TaskLastRan {
+            row,
+            last_ran_ns: Some(1_000_000),
+        };
+        let j = serde_json::to_value(&r).unwrap();
+        assert_eq!(j["pid"], 7);
+        assert_eq!(j["last_ran_ns"], 1_000_000);
+        let mut lines = Vec::new();
+        r.render(&mut lines);
+        assert!(lines[0].starts_with("  [0 00:00:00.001] S"), "{}", lines[0]);
     }
 }

@@ -52,6 +52,12 @@ pub struct Translation {
     pub pgd: u64,
     /// Whether that table is the kernel PGD paired with the vCPU's PTI user PGD.
     pub pti_kernel_pgd: bool,
+    /// With `-p`: the process whose page tables were walked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i32>,
+    /// With `-p`: whether the table walked is that process's PTI user PGD.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pti_user_pgd: bool,
     /// The entries read, from the top.
     pub levels: Vec<PageLevel>,
     /// Writable at every level.
@@ -67,10 +73,11 @@ pub struct Translation {
 
 impl Record for Translation {
     fn render(&self, lines: &mut Vec<String>) {
-        let pgd_note = if self.pti_kernel_pgd {
-            " (PTI kernel PGD)"
-        } else {
-            ""
+        let pgd_note = match (self.pid, self.pti_kernel_pgd, self.pti_user_pgd) {
+            (Some(pid), _, true) => format!(" (pid {pid}'s PTI user PGD)"),
+            (Some(pid), _, false) => format!(" (pid {pid}'s PGD)"),
+            (None, true, _) => " (PTI kernel PGD)".to_string(),
+            (None, false, _) => String::new(),
         };
         lines.push(format!(
             "virtual {:x} -> physical {:#x}, {} page, {}-level, pgd {:#x}{pgd_note}",

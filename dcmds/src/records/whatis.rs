@@ -72,6 +72,8 @@ pub enum MatchKind {
     ExceptionStack(CpuStackAt),
     /// In a slab.
     Slab(SlabAt),
+    /// In a slab object that is a `struct file`, a dentry or an inode: its path.
+    Path(PathAt),
     /// In a CPU's per-CPU area.
     Percpu {
         cpu: u32,
@@ -193,6 +195,20 @@ pub struct SlabAt {
     /// The object's fields, when the address is in or just before one.
     #[serde(flatten)]
     pub placement: SlabPlacement,
+}
+
+/// The path a slab object that is a file, a dentry or an inode stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathAt {
+    /// `file`, `dentry` or `inode`.
+    pub object_type: String,
+    /// The structure (the `struct inode` inside a filesystem's inode, for an inode).
+    #[serde(with = "hex")]
+    pub object: u64,
+    /// The path as `/proc/PID/fd` would show it (`?...` when the walk broke off).
+    pub path: String,
+    /// Why the path may not be the kernel's, if it may not be.
+    pub note: Option<String>,
 }
 
 /// Whether a slab object is in use.

@@ -1,6 +1,7 @@
 //! Session-level tests against [`MockTarget`].
 
 mod btf_dcmds;
+mod containers;
 mod dcmds;
 mod dis;
 mod display;

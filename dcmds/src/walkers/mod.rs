@@ -1,5 +1,9 @@
 //! Walkers, one file per concept. Each file defines `pub const` [`crate::WalkerDef`]s that
 //! [`crate::registry::WALKERS`] lists.
 
+pub mod collected;
+pub mod hlist;
 pub mod list;
+pub mod rbtree;
 pub mod task;
+pub mod xarray;
