@@ -69,6 +69,7 @@ pub static WALKERS: &[&WalkerDef] = &[
     &walkers::rbtree::RBTREE,
     &walkers::xarray::XARRAY,
     &walkers::xarray::IDR,
+    &walkers::maple::MAPLE,
     &walkers::task::THREAD,
     &walkers::task::PROC,
 ];

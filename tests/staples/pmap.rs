@@ -221,9 +221,28 @@ fn check_vtop_p(guest: &Guest) {
     );
 }
 
+/// `::walk maple` over the napper's `mm->mm_mt` emits exactly the VMAs `::pmap` lists, in
+/// address order.
+fn check_maple_walker(guest: &Guest) {
+    let (pid, _) = guest.napper();
+    let recs = guest.json_records(&[
+        &format!("0t{pid}::pmap"),
+        "::pgrep -x qmdb-napper | ::print struct task_struct mm",
+        "::offsetof struct mm_struct mm_mt",
+    ]);
+    let vmas: Vec<u64> = data(&recs[0]).iter().map(|d| hexv(&d["vma"])).collect();
+    let mm = hexv(&data(&recs[1])[0]["value"]);
+    let off = data(&recs[2])[0]["offset"].as_u64().expect("offset");
+    let recs = guest.json_records(&[&format!("{:x}::walk maple", mm + off)]);
+    let walked: Vec<u64> = data(&recs[0]).iter().map(hexv).collect();
+    assert!(vmas.len() > 5, "{vmas:x?}");
+    assert_eq!(walked, vmas, "::walk maple against ::pmap");
+}
+
 fn check(kernel: KernelVersion) {
     let guest = shared_guest(kernel);
     check_pmap(guest);
+    check_maple_walker(guest);
     check_vtop_p(guest);
 }
 

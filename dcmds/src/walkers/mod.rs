@@ -4,6 +4,7 @@
 pub mod collected;
 pub mod hlist;
 pub mod list;
+pub mod maple;
 pub mod rbtree;
 pub mod task;
 pub mod xarray;
