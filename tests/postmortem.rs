@@ -16,7 +16,7 @@
 //!   same the kernel's own blocker tracking printed) and the chain.
 //! - *poweroff* and *reboot* under `-no-shutdown`: the halted VM answers, nothing hangs.
 //!
-//! Each runs on 6.1 and on the newest Debian kernel (hung also on 6.12), KASLR on.
+//! Each runs on 6.1 and on the newest Debian kernel (panic and hung also on 6.12), KASLR on.
 
 mod support;
 
@@ -370,6 +370,11 @@ fn check_panic(kernel: KernelVersion) {
 #[test]
 fn panic_6_1() {
     check_panic(KernelVersion::V6_1);
+}
+
+#[test]
+fn panic_6_12() {
+    check_panic(KernelVersion::V6_12);
 }
 
 #[test]

@@ -45,7 +45,19 @@ pub struct Frame {
 impl Frame {
     /// `f`, its pc resolved in `program`'s symbols.
     pub fn new(program: &Program, f: &UnwoundFrame) -> Frame {
-        let hit = frame_symbol(program, f.pc);
+        // A return address is named as the kernel's `%pB` names it (`/proc/PID/stack`,
+        // Call Traces): by the byte before it, plus one. The call to a noreturn function
+        // (`panic` calling `vpanic`) can be the last instruction of its caller, and its
+        // return address then the first byte of the next function.
+        let hit = match f.kind {
+            FrameKind::Call | FrameKind::Scanned { .. } => {
+                frame_symbol(program, f.pc.wrapping_sub(1)).map(|mut h| {
+                    h.offset += 1;
+                    h
+                })
+            }
+            FrameKind::Initial | FrameKind::Regs { .. } => frame_symbol(program, f.pc),
+        };
         let (pt_regs, user, how) = match f.kind {
             FrameKind::Initial => (None, None, FrameHow::Start),
             FrameKind::Call => (None, None, FrameHow::Call),
