@@ -20,6 +20,9 @@ use crate::{LinuxContext, Program};
 use qmdb_bridge::VirtAddr;
 use std::collections::{HashMap, HashSet};
 
+/// A lock a task waits for, and who holds it.
+type LockWait = (BlockedOn, Owner);
+
 /// The bound on links followed in one lock chain.
 pub const MAX_CHAIN: usize = 64;
 
@@ -143,7 +146,7 @@ pub fn hung_tasks(
     };
 
     // The lock of every task that waits for one, found on first need.
-    let mut waits: HashMap<TaskRef, Option<(BlockedOn, Owner)>> = HashMap::new();
+    let mut waits: HashMap<TaskRef, Option<LockWait>> = HashMap::new();
 
     let mut tasks = Vec::new();
     for t in all.tasks.iter().filter(|t| t.state_letter() == 'D') {
@@ -157,29 +160,7 @@ pub fn hung_tasks(
         if blocked_ns.is_some_and(|b| b < min_ns) {
             continue;
         }
-        let bt = setup.backtrace(program, &ctx.layout, t)?;
-        let frames = bt.backtrace.map(|b| b.frames).unwrap_or_default();
-        let functions = function_names(program, frames.iter().map(|f| f.pc));
-        let wait_pc = frames
-            .iter()
-            .find(|f| !setup.in_sched_functions(f.pc))
-            .map(|f| f.pc);
-        let found = match blocked_on(program, &cx, t, &functions) {
-            Ok(Some(on)) => match owner_of(program, &btf, &on) {
-                Ok(owner) => Some((on, owner)),
-                Err(e) if e.ends_command() => return Err(e),
-                Err(e) => {
-                    problems.push(format!("pid {}: lock {}: {e}", t.pid, on.lock));
-                    Some((on, Owner::None))
-                }
-            },
-            Ok(None) => None,
-            Err(e) if e.ends_command() => return Err(e),
-            Err(e) => {
-                problems.push(format!("pid {}: {e}", t.pid));
-                None
-            }
-        };
+        let (found, wait_pc) = lock_and_owner(program, ctx, setup, &cx, t, &mut problems)?;
         waits.insert(t.addr, found);
         tasks.push(BlockedTask {
             task: t.clone(),
@@ -231,7 +212,7 @@ fn follow(
     setup: &StackSetup,
     cx: &ScanContext<'_>,
     all: &TaskList,
-    waits: &mut HashMap<TaskRef, Option<(BlockedOn, Owner)>>,
+    waits: &mut HashMap<TaskRef, Option<LockWait>>,
     start: TaskRef,
     problems: &mut Vec<String>,
 ) -> Result<LockChain, Error> {
@@ -242,26 +223,50 @@ fn follow(
         let f = match all.find(t) {
             Some(task) if task.state_letter() != 'R' => {
                 let task = task.clone();
-                let bt = setup.backtrace(program, &ctx.layout, &task)?;
-                let frames = bt.backtrace.map(|b| b.frames).unwrap_or_default();
-                let functions = function_names(program, frames.iter().map(|f| f.pc));
-                match blocked_on(program, cx, &task, &functions) {
-                    Ok(Some(on)) => {
-                        Some((on, owner_of(program, cx.btf, &on).unwrap_or(Owner::None)))
-                    }
-                    Ok(None) => None,
-                    Err(e) if e.ends_command() => return Err(e),
-                    Err(e) => {
-                        problems.push(format!("pid {}: {e}", task.pid));
-                        None
-                    }
-                }
+                lock_and_owner(program, ctx, setup, cx, &task, problems)?.0
             }
             _ => None,
         };
         waits.insert(t, f);
         Ok(f)
     })
+}
+
+/// The lock `t` waits for and its owner (a lock or owner that cannot be read is a line in
+/// `problems`), and where `t` waits: its innermost frame outside the scheduler and lock
+/// functions. `Err` only for what ends the command.
+fn lock_and_owner(
+    program: &mut Program,
+    ctx: &LinuxContext,
+    setup: &StackSetup,
+    cx: &ScanContext<'_>,
+    t: &Task,
+    problems: &mut Vec<String>,
+) -> Result<(Option<LockWait>, Option<u64>), Error> {
+    let bt = setup.backtrace(program, &ctx.layout, t)?;
+    let frames = bt.backtrace.map(|b| b.frames).unwrap_or_default();
+    let functions = function_names(program, frames.iter().map(|f| f.pc));
+    let wait_pc = frames
+        .iter()
+        .find(|f| !setup.in_sched_functions(f.pc))
+        .map(|f| f.pc);
+    let found = match blocked_on(program, cx, t, &functions) {
+        Ok(Some(on)) => match owner_of(program, cx.btf, &on) {
+            Ok(owner) => Some((on, owner)),
+            Err(e) if e.ends_command() => return Err(e),
+            Err(e) => {
+                problems.push(format!("pid {}: lock {}: {e}", t.pid, on.lock));
+                Some((on, Owner::None))
+            }
+        },
+        Ok(None) => None,
+        Err(e) if e.ends_command() => return Err(e),
+        Err(e) => {
+            problems.push(format!("pid {}: {e}", t.pid));
+            None
+        }
+    };
+    Ok((found, wait_pc))
 }
 
 /// Follows waiter -> lock -> owner from `start`, `wait_of` telling what a task waits for;

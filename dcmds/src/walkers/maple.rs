@@ -1,13 +1,14 @@
 //! `::walk maple`: the entries of a maple tree (6.1+: a process's VMAs in `mm->mm_mt`).
 
-use super::collected::{need_start, Collected};
+use super::collected::need_start;
+use super::xarray::pointer_walk;
 use crate::args::Arg;
 use crate::cmds::print::kernel_types;
 use crate::dcmd::{Walk, WalkerDef};
 use crate::error::DcmdError;
 use crate::session::Session;
 use qmdb_bridge::VirtAddr;
-use qmdb_linux::mm::maple::{maple_entries, MapleEntry};
+use qmdb_linux::mm::maple::maple_entries;
 
 pub const MAPLE: WalkerDef = WalkerDef {
     name: "maple",
@@ -42,19 +43,9 @@ fn init(
     let btf = kernel_types(session, cmd)?;
     let limit = session.walk_limit();
     let w = maple_entries(session.program_mut(), &btf, tree, limit)?;
-    let (values, pointers): (Vec<&MapleEntry>, Vec<&MapleEntry>) = w
-        .items
-        .iter()
-        .partition(|e| qmdb_linux::containers::xa_is_value(e.entry));
-    let mut notes: Vec<String> = w.end.into_iter().collect();
-    if !values.is_empty() {
-        notes.push(format!(
-            "{cmd}: {} value entries (integers, not addresses) were not emitted",
-            values.len()
-        ));
-    }
-    Ok(Collected::new(
-        pointers.into_iter().map(|e| e.entry).collect(),
-        notes,
+    Ok(pointer_walk(
+        cmd,
+        w.items.into_iter().map(|e| e.entry),
+        w.end,
     ))
 }

@@ -36,17 +36,27 @@ xarray.",
     init: init_idr,
 };
 
-/// The walk of `entries`: pointer entries emitted, value entries counted in a note.
-pub(crate) fn pointer_walk(cmd: &str, w: Walked<(u64, VirtAddr)>) -> Box<dyn Walk> {
-    let (values, pointers): (Vec<_>, Vec<_>) = w.items.iter().partition(|(_, e)| xa_is_value(*e));
-    let mut notes: Vec<String> = w.end.into_iter().collect();
+/// The walk of an xarray's, an idr's or a maple tree's `entries`: pointer entries emitted,
+/// value entries (`xa_is_value`) counted in a note, after the walk's own `end`.
+pub(crate) fn pointer_walk(
+    cmd: &str,
+    entries: impl Iterator<Item = VirtAddr>,
+    end: Option<String>,
+) -> Box<dyn Walk> {
+    let (values, pointers): (Vec<_>, Vec<_>) = entries.partition(|&e| xa_is_value(e));
+    let mut notes: Vec<String> = end.into_iter().collect();
     if !values.is_empty() {
         notes.push(format!(
             "{cmd}: {} value entries (integers, not addresses) were not emitted",
             values.len()
         ));
     }
-    Collected::new(pointers.into_iter().map(|(_, e)| e).collect(), notes)
+    Collected::new(pointers, notes)
+}
+
+/// [`pointer_walk`] of an xarray's or an idr's `(index, entry)` pairs.
+fn indexed_walk(cmd: &str, w: Walked<(u64, VirtAddr)>) -> Box<dyn Walk> {
+    pointer_walk(cmd, w.items.into_iter().map(|(_, e)| e), w.end)
 }
 
 fn no_args(cmd: &str, args: &[Arg]) -> Result<(), DcmdError> {
@@ -70,7 +80,7 @@ fn init_xarray(
     let btf = kernel_types(session, cmd)?;
     let limit = session.walk_limit();
     let w = xarray_entries(session.program_mut(), &btf, xa, limit)?;
-    Ok(pointer_walk(cmd, w))
+    Ok(indexed_walk(cmd, w))
 }
 
 fn init_idr(
@@ -84,5 +94,5 @@ fn init_idr(
     let btf = kernel_types(session, cmd)?;
     let limit = session.walk_limit();
     let w = idr_entries(session.program_mut(), &btf, idr, limit)?;
-    Ok(pointer_walk(cmd, w))
+    Ok(indexed_walk(cmd, w))
 }
