@@ -117,8 +117,22 @@ fn check_runq(guest: &Guest) {
     // sleeping state and calling schedule()): a fresh stop is taken, up to 3 times.
     let mut last = Vec::new();
     for attempt in 1..=3 {
-        let recs = guest.json_records(&["::runq", "::cpuinfo", "::ps -t", "::cpuinfo -v"]);
+        let recs = guest.json_records(&[
+            "::runq",
+            "::cpuinfo",
+            "::ps -t",
+            "::cpuinfo -v",
+            "::runq -c 1",
+        ]);
         let (rqs, cpus, ps) = (data(&recs[0]), data(&recs[1]), data(&recs[2]));
+        // ::runq -c 1: CPU 1's run queue alone, as ::runq gives it (the same stop).
+        let one: Vec<&Value> = rqs.iter().filter(|r| r["cpu"] == 1).collect();
+        assert_eq!(one.len(), 1, "{}", recs[0]);
+        assert_eq!(
+            data(&recs[4]).iter().collect::<Vec<_>>(),
+            one,
+            "::runq -c 1"
+        );
         // ::cpuinfo -v: the table's rows, then the same run queues.
         let v = data(&recs[3]);
         assert_eq!(v.len(), cpus.len() + rqs.len(), "{}", recs[3]);
