@@ -10,7 +10,14 @@ list them all.
 
 On a terminal (stdin and stdout), without -e, -f, --json or --no-tui, qmdb
 opens its terminal UI; F1 there lists the keys. Its command history is kept in
-$XDG_STATE_HOME/qmdb/history (default ~/.local/state/qmdb/history).
+$XDG_STATE_HOME/qmdb/history (default ~/.local/state/qmdb/history), shared
+with the `> ` prompt of --no-tui (line editing, Tab completion, history). At a
+prompt, an empty line repeats the last command (`addr/X` shows what follows).
+
+Script mode, the `> ` prompt and the UI first run the commands in ~/.qmdbrc
+(or $QMDB_RC), as mdb runs .mdbrc: before any -e or -f, in the same session.
+`QMDB_RC=` (empty) or --no-rc skips it. Its errors name FILE:LINE and do not
+stop qmdb; with --json its output goes to stderr.
 
 Examples:
   qemu-system-x86_64 -s ...                 # QEMU's gdbstub on 127.0.0.1:1234
@@ -19,13 +26,35 @@ Examples:
   qmdb -e '$r; <rsp,4/K'                    # one-shot
   echo '::status' | qmdb --json             # script mode, JSON lines
   qmdb proxy -k vmlinuz                     # for gdb: target remote :2345
+  qmdb mcp --target 127.0.0.1:1234          # for AI agents, over stdio
 
 `qmdb proxy` serves stock gdb (and its front ends) with kernel tasks as
-threads and dcmds as `monitor` commands; `qmdb proxy --help` says more.";
+threads and dcmds as `monitor` commands; `qmdb proxy --help` says more.
+`qmdb mcp` is a Model Context Protocol server whose tools are the dcmds;
+`qmdb mcp --help` says more.";
+
+const MCP_AFTER_HELP: &str = "\
+An MCP client starts `qmdb mcp` and speaks JSON-RPC on its stdin and stdout
+(logs and errors go to stderr). qmdb attaches once, at startup, and detaches
+when stdin ends or on SIGINT/SIGTERM, leaving the VM as it found it.
+
+Tools: one per dcmd (`findstack`, `ps`, `print`, `walk`...), described by
+the dcmd's `::help`, taking `address` (an mdb expression: `ffff8880...`,
+`init_task`, `<rsp`) and `args` (the dcmd's arguments as typed after it);
+and `command`, which runs any qmdb command line (`::walk thread |
+::findstack -v`). Each returns the --json objects of its commands: text
+lines in `output`, typed records in `data`.
+
+Read-only unless started with -w, as the debugger itself; no shell pipe
+(`cmd ! sh`); ~/.qmdbrc is not read. A client configuration, for example:
+  {\"mcpServers\": {\"qmdb\": {\"command\": \"qmdb\",
+   \"args\": [\"mcp\", \"--target\", \"127.0.0.1:1234\"]}}}";
 
 const PROXY_AFTER_HELP: &str = "\
-Then, in gdb: `target remote 127.0.0.1:2345` (with `file vmlinux` for
-symbols). gdb works as against QEMU's gdbstub, plus:
+Then, in gdb: `file vmlinux` (a debug vmlinux: Debian's -dbg package), then
+`target remote 127.0.0.1:2345`: the proxy tells gdb the KASLR slide
+(qOffsets), and prints an add-symbol-file line for a gdb that ignores it.
+gdb works as against QEMU's gdbstub, plus:
   info threads                  every kernel task (pid, comm, state; the
                                 ones on a vCPU say so); `thread N` selects
                                 one, and bt/frame/info registers show its
@@ -94,6 +123,10 @@ pub struct Args {
     #[arg(long)]
     pub no_tui: bool,
 
+    /// Do not run ~/.qmdbrc (or $QMDB_RC) at startup.
+    #[arg(long)]
+    pub no_rc: bool,
+
     /// Log what qmdb does to stderr (-v: debug, -vv: trace with every packet). In
     /// the terminal UI, logs go to $XDG_STATE_HOME/qmdb/qmdb.log instead (default
     /// ~/.local/state/qmdb/qmdb.log), or nowhere if that cannot be opened.
@@ -107,6 +140,9 @@ pub enum Command {
     /// Serve stock gdb: kernel tasks as gdb threads, dcmds as `monitor` commands.
     #[command(after_help = PROXY_AFTER_HELP)]
     Proxy(ProxyArgs),
+    /// Serve AI agents: a Model Context Protocol server on stdio, dcmds as tools.
+    #[command(after_help = MCP_AFTER_HELP)]
+    Mcp,
 }
 
 /// `qmdb proxy`'s own options (with the global --target, --kernel, -w, -v...).
@@ -213,7 +249,12 @@ mod tests {
             .expect("proxy subcommand")
             .render_long_help()
             .to_string();
-        for line in help.lines().chain(proxy.lines()) {
+        let mcp = cmd
+            .find_subcommand_mut("mcp")
+            .expect("mcp subcommand")
+            .render_long_help()
+            .to_string();
+        for line in help.lines().chain(proxy.lines()).chain(mcp.lines()) {
             assert!(line.chars().count() <= 79, "too wide: {line:?}");
         }
     }
@@ -225,6 +266,28 @@ mod tests {
         assert!(a.command.is_none());
         assert_eq!(a.target, "h:1");
         assert_eq!(a.execute, vec!["$r".to_string()]);
+    }
+
+    #[test]
+    fn mcp_takes_the_attach_options_and_no_script() {
+        for argv in [
+            &["qmdb", "mcp", "--target", "h:1", "-k", "vm", "-w"][..],
+            &["qmdb", "--target", "h:1", "-k", "vm", "-w", "mcp"][..],
+        ] {
+            let a = Args::try_parse_from(argv).unwrap();
+            assert!(matches!(a.command, Some(Command::Mcp)), "{argv:?}");
+            assert_eq!(a.target, "h:1");
+            assert_eq!(a.kernel, Some(PathBuf::from("vm")));
+            assert!(a.writable);
+        }
+        assert!(Args::try_parse_from(["qmdb", "mcp", "-e", "$r"]).is_err());
+    }
+
+    #[test]
+    fn no_rc_is_an_option_of_the_debugger() {
+        let a = Args::try_parse_from(["qmdb", "--no-rc", "-e", "$r"]).unwrap();
+        assert!(a.no_rc);
+        assert!(!Args::try_parse_from(["qmdb"]).unwrap().no_rc);
     }
 
     #[test]

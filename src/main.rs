@@ -1,7 +1,11 @@
 //! `qmdb`: mdb-style kernel debugging for QEMU guests.
 
 mod cli;
+mod line_prompt;
+mod mcp;
+mod mcp_tools;
 mod proxy_mode;
+mod rc;
 mod script;
 mod tui_mode;
 
@@ -16,6 +20,11 @@ fn main() -> ExitCode {
             // away, QEMU gone) is always said.
             cli::init_logging(args.verbose, cli::LogTo::Stderr, "qmdb_bridge::proxy=info");
             proxy_mode::run(&args, proxy)
+        }
+        Some(cli::Command::Mcp) => {
+            // stdout is the protocol's: logs go to stderr.
+            cli::init_logging(args.verbose, cli::LogTo::Stderr, "off");
+            mcp::run(&args)
         }
         None => {
             let tui = tui_mode::wanted(&args);

@@ -63,6 +63,12 @@ pub fn run(args: &Args, proxy: &ProxyArgs) -> Result<bool> {
     if let Some(why) = backend.tasks_unavailable() {
         eprintln!("qmdb proxy: gdb's threads are the vCPUs, not the kernel's tasks: {why}");
     }
+    for line in slide_lines(
+        backend.session().kernel().map(|k| k.slide),
+        backend.placement().is_some(),
+    ) {
+        println!("{line}");
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     install_signals(&stop, &backend)?;
@@ -86,6 +92,34 @@ pub fn run(args: &Args, proxy: &ProxyArgs) -> Result<bool> {
     }
 }
 
+/// What the proxy says at start about the KASLR slide: its value, whether gdb is told it
+/// (`qOffsets`), and the `add-symbol-file` line for a gdb that does not ask. KASLR moves
+/// the whole image but not the per-CPU section (its symbols are offsets from each CPU's
+/// base): `qOffsets` cannot say so (gdb moves every section of the file), the line does.
+fn slide_lines(slide: Option<u64>, told: bool) -> Vec<String> {
+    let Some(slide) = slide else {
+        return vec![
+            "qmdb proxy: no kernel known: gdb is not told a KASLR slide (qOffsets)".to_string(),
+        ];
+    };
+    let how = match (told, slide) {
+        (false, _) => "gdb is not told it with --threads vcpus",
+        (true, 0) => "gdb is told it (qOffsets)",
+        (true, _) => {
+            "gdb is told it (qOffsets): `file vmlinux` before `target remote` places the \
+             symbols (and moves the per-CPU variables too, which KASLR does not)"
+        }
+    };
+    vec![
+        format!("qmdb proxy: KASLR slide {slide:#x}: {how}"),
+        format!(
+            "qmdb proxy: for a gdb that ignores qOffsets, a vmlinux loaded after `target \
+             remote`, or per-CPU variables at their place: \
+             add-symbol-file vmlinux -o {slide:#x} -s .data..percpu 0"
+        ),
+    ]
+}
+
 /// SIGINT, SIGTERM and SIGHUP set `stop` (the server returns) and interrupt a running
 /// `monitor` command.
 fn install_signals(stop: &Arc<AtomicBool>, backend: &SessionBackend) -> Result<()> {
@@ -101,6 +135,33 @@ fn install_signals(stop: &Arc<AtomicBool>, backend: &SessionBackend) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_slide_and_the_add_symbol_file_line() {
+        let l = slide_lines(Some(0x3860_0000), true);
+        assert!(
+            l[0].starts_with(
+                "qmdb proxy: KASLR slide 0x38600000: gdb is told it (qOffsets): \
+                 `file vmlinux` before `target remote` places the symbols"
+            ),
+            "{l:?}"
+        );
+        assert!(
+            l[1].ends_with(": add-symbol-file vmlinux -o 0x38600000 -s .data..percpu 0"),
+            "{l:?}"
+        );
+        let l = slide_lines(Some(0), false);
+        assert!(l[0].contains("slide 0x0: gdb is not told it"), "{l:?}");
+        assert!(l[1].ends_with("-o 0x0 -s .data..percpu 0"), "{l:?}");
+        let l = slide_lines(Some(0), true);
+        assert!(
+            l[0].ends_with("slide 0x0: gdb is told it (qOffsets)"),
+            "{l:?}"
+        );
+        let l = slide_lines(None, false);
+        assert_eq!(l.len(), 1);
+        assert!(l[0].contains("no kernel known"), "{l:?}");
+    }
 
     #[test]
     fn port_zero_binds_a_free_port() {

@@ -1,6 +1,10 @@
 //! Script mode (commands from `-e`, `-f` or a non-terminal stdin) and the plain interactive
 //! loop (`--no-tui`, or a terminal on only one of stdin and stdout).
 //!
+//! Both run `~/.qmdbrc` first ([`crate::rc`]). At the interactive prompt
+//! ([`crate::line_prompt`]) an empty line repeats the last command, as in mdb; in a script
+//! an empty line does nothing.
+//!
 //! Signals: Ctrl-C interrupts the running command (in script mode it also ends the script);
 //! SIGTERM and SIGHUP end the session. Either way qmdb detaches properly, leaving the VM as
 //! it found it, rather than dying with the VM stopped.
@@ -11,7 +15,7 @@ use qmdb_bridge::blocking::ConnectOptions;
 use qmdb_bridge::client::ClientOptions;
 use qmdb_dcmds::attach::AttachOptions;
 use qmdb_dcmds::{JsonOutput, Output, TextOutput};
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
@@ -151,10 +155,44 @@ pub fn run(args: &Args) -> Result<bool> {
         ))
     };
 
-    let mut all_ok = true;
     let interactive = matches!(source, Source::Stdin { interactive: true });
-    let mut run_line = |line: &str, out: &mut dyn Output| -> Option<Stop> {
-        let outcome = session.execute(line, out);
+    if let Some(rc) = crate::rc::path(args.no_rc) {
+        // With --json, stdout is for the script's own commands: the rc file's output goes
+        // to stderr as text.
+        let rc_outcome = if args.json {
+            let mut text =
+                TextOutput::with_diagnostics(std::io::stderr(), Box::new(std::io::stderr()));
+            crate::rc::run(&mut session, &rc, &mut text)
+        } else {
+            crate::rc::run(&mut session, &rc, out.as_mut())
+        };
+        if rc_outcome.stop {
+            drop(out);
+            drop(session);
+            if signals.terminated() || signals.take_interrupt() {
+                eprintln!("qmdb: interrupted; detached from {}", args.target);
+                return Ok(false);
+            }
+            return Ok(true);
+        }
+    }
+    // Completion names, taken before the session is borrowed by the loop.
+    let prompt = interactive.then(|| {
+        let mut names = qmdb_tui::app::completion::Completer::new();
+        if let Some(k) = session.kernel() {
+            let (symbols, types) = crate::line_prompt::kernel_names(k);
+            names.set_names(symbols, types);
+        }
+        crate::line_prompt::LinePrompt::start(crate::tui_mode::history_path(), names)
+    });
+
+    let mut all_ok = true;
+    // `None`: an empty line at the prompt, which repeats the last command.
+    let mut run_line = |line: Option<&str>, out: &mut dyn Output| -> Option<Stop> {
+        let outcome = match line {
+            Some(line) => session.execute(line, out),
+            None => session.repeat_last(out),
+        };
         all_ok &= outcome.all_ok;
         if outcome.quit || outcome.fatal || out.is_closed() {
             return Some(Stop::Quit);
@@ -164,29 +202,54 @@ pub fn run(args: &Args) -> Result<bool> {
         }
         None
     };
-    let stop = match source {
-        Source::Lines(lines) => lines.iter().find_map(|line| run_line(line, out.as_mut())),
-        Source::Stdin { interactive } => {
+    let stop = match (source, &prompt) {
+        (Source::Lines(lines), _) => lines
+            .iter()
+            .find_map(|line| run_line(Some(line), out.as_mut())),
+        (Source::Stdin { .. }, Some(prompt)) => {
+            let mut stop = None;
+            'prompt: while stop.is_none() {
+                // A Ctrl-C that interrupted the last command is spent.
+                signals.take_interrupt();
+                prompt.ask();
+                let read = loop {
+                    if signals.terminated() {
+                        // The editor may hold the terminal in raw mode, after a prompt.
+                        prompt.restore();
+                        eprintln!();
+                        stop = Some(Stop::Signal);
+                        break 'prompt;
+                    }
+                    match prompt.wait(SIGNAL_POLL) {
+                        Ok(read) => break read,
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => break 'prompt,
+                    }
+                };
+                stop = match read {
+                    crate::line_prompt::Read::Line(line) if line.trim().is_empty() => {
+                        run_line(None, out.as_mut())
+                    }
+                    crate::line_prompt::Read::Line(line) => run_line(Some(&line), out.as_mut()),
+                    // As in mdb, Ctrl-C at the prompt gives a fresh prompt.
+                    crate::line_prompt::Read::Interrupted => None,
+                    crate::line_prompt::Read::Eof => break 'prompt,
+                    crate::line_prompt::Read::Failed(e) => {
+                        eprintln!("qmdb: reading commands: {e}");
+                        break 'prompt;
+                    }
+                };
+            }
+            stop
+        }
+        (Source::Stdin { .. }, None) => {
             let lines = spawn_reader();
             let mut stop = None;
             'input: while stop.is_none() {
-                if interactive {
-                    print!("> ");
-                    let _ = std::io::stdout().flush();
-                }
                 let line = loop {
-                    if signals.terminated() {
+                    if signals.terminated() || signals.take_interrupt() {
                         stop = Some(Stop::Signal);
                         break 'input;
-                    }
-                    if signals.take_interrupt() {
-                        if !interactive {
-                            stop = Some(Stop::Signal);
-                            break 'input;
-                        }
-                        // As in mdb, Ctrl-C at the prompt gives a fresh prompt.
-                        println!();
-                        continue 'input;
                     }
                     match lines.recv_timeout(SIGNAL_POLL) {
                         Ok(line) => break line?,
@@ -200,7 +263,7 @@ pub fn run(args: &Args) -> Result<bool> {
                         }
                     }
                 };
-                stop = run_line(&line, out.as_mut());
+                stop = run_line(Some(&line), out.as_mut());
             }
             stop
         }

@@ -47,10 +47,24 @@ pub fn run(args: &Args) -> Result<bool> {
     // The screen is the UI's: no progress lines on it (::status says how the kernel was
     // found, or why not).
     attach.progress = None;
+    let startup = match crate::rc::path(args.no_rc) {
+        None => Vec::new(),
+        Some(rc) => match crate::rc::load(&rc) {
+            Ok(lines) => lines
+                .into_iter()
+                .map(|(n, line)| (format!("{}:{n}", rc.display()), line))
+                .collect(),
+            Err(e) => {
+                eprintln!("qmdb: {e}");
+                Vec::new()
+            }
+        },
+    };
     qmdb_tui::run(qmdb_tui::TuiOptions {
         attach,
         // The UI creates the directory when it first saves.
         history_path: history_path(),
+        startup,
     })
     .context("terminal UI")
 }

@@ -1,22 +1,29 @@
 //! End-to-end: stock gdb (Debian's) against `qmdb proxy` in front of the real 6.1 guest:
 //! kernel tasks as gdb threads, a sleeping task's saved registers, dcmds through
 //! `monitor`, breakpoints, continue and Ctrl-C forwarded to QEMU, `kill` that leaves QEMU
-//! running, reconnection, and a second gdb refused.
+//! running, reconnection, and a second gdb refused. With Debian's debug vmlinux
+//! (`scripts/guest dbg-vmlinux`): symbols placed at the KASLR slide by `qOffsets` alone,
+//! backtraces as `::findstack`'s, and the kernel's own gdb scripts (`scripts/guest
+//! gdb-scripts`: lx-ps, lx-dmesg, lx-lsmod, `$lx_current`).
 //!
 //! Every test holds the guest's attach lock while its proxy runs (the proxy is QEMU's one
 //! gdb client); every process started is killed if the test fails.
 
 mod support;
 
-use support::gdb::gdb_reg;
+use support::gdb::{
+    findstack_frames, gdb_frames, gdb_machine_frames, gdb_reg, same_function, GdbFrame,
+};
 use support::guest::signal;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{qmdb_cmd, shared_guest, Guest, KernelVersion};
+use support::{guest_script, qmdb_cmd, shared_guest, Guest, KernelVersion};
 
 /// How long a proxy may take to attach and print its `listening` line.
 const PROXY_START: Duration = Duration::from_secs(120);
@@ -196,13 +203,22 @@ impl Gdb {
     /// Starts `gdb -batch -nx` connected to `addr`, then running `cmds`; stdout and stderr
     /// go, interleaved as gdb wrote them, to one file.
     fn spawn(addr: &str, cmds: &[&str]) -> Gdb {
+        Gdb::spawn_with(None, addr, cmds)
+    }
+
+    /// [`Gdb::spawn`], loading the symbol file `file` (`file FILE`) before `target remote`
+    /// when given.
+    fn spawn_with(file: Option<&Path>, addr: &str, cmds: &[&str]) -> Gdb {
         let log = tempfile::NamedTempFile::new().expect("temporary file");
         // One open file description (one offset) for both, as `2>&1` does.
         let out = log.as_file().try_clone().expect("dup log");
         let err = log.as_file().try_clone().expect("dup log");
         let mut c = Command::new("gdb");
-        c.args(["-batch", "-nx", "-ex", "set pagination off", "-ex"])
-            .arg(format!("target remote {addr}"));
+        c.args(["-batch", "-nx", "-ex", "set pagination off"]);
+        if let Some(f) = file {
+            c.arg("-ex").arg(format!("file {}", f.display()));
+        }
+        c.arg("-ex").arg(format!("target remote {addr}"));
         for cmd in cmds {
             c.args(["-ex", cmd]);
         }
@@ -481,6 +497,7 @@ fn breakpoints_continue_and_ctrl_c() {
             &mark("refused"),
             "monitor ::cont -T 1",
             "monitor ::step",
+            "monitor ::status ! touch /tmp/qmdb-proxy-shell-ran",
             &mark("cont"),
             "continue",
             &mark("hit"),
@@ -500,6 +517,15 @@ fn breakpoints_continue_and_ctrl_c() {
             "{text}"
         );
     }
+    // Nor does a `monitor` command get a shell on the proxy's machine.
+    assert!(
+        refused.contains("refused: '!' runs a shell command"),
+        "{text}"
+    );
+    assert!(
+        !std::path::Path::new("/tmp/qmdb-proxy-shell-ran").exists(),
+        "the proxy ran a shell command"
+    );
     let cont = section(&text, "cont", "hit");
     assert!(cont.contains("hit Breakpoint 1"), "{text}");
     assert!(
@@ -750,4 +776,400 @@ fn qmdb_events_under_gdb_continue() {
         guest.napper_progresses(3, Duration::from_secs(30)),
         "the napper stopped after gdb detached: an event was left planted"
     );
+}
+
+/// The file `scripts/guest CMD --kernel 6.1` prints the path of (fetched by setup).
+fn cached_file(cmd: &str) -> PathBuf {
+    let o = Command::new(guest_script())
+        .args([cmd, "--kernel", "6.1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run scripts/guest {cmd}: {e}"));
+    let path = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(
+        o.status.success() && Path::new(&path).is_file(),
+        "scripts/guest {cmd} failed ({}): run `scripts/guest setup`:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    PathBuf::from(path)
+}
+
+/// The 6.1 kernel's debug vmlinux (`scripts/guest dbg-vmlinux`).
+fn dbg_vmlinux() -> PathBuf {
+    cached_file("dbg-vmlinux")
+}
+
+/// gdb's machine frames (inlined frames folded) match `::findstack -v`'s, pc for pc
+/// and function for function, as far as the kernel stack goes; `what` names the stack.
+fn assert_same_stack(gdb: &[GdbFrame], findstack: &[(u64, String)], what: &str, text: &str) {
+    let machine = gdb_machine_frames(gdb);
+    assert!(
+        !findstack.is_empty() && machine.len() >= findstack.len(),
+        "{what}: gdb has {} frames, ::findstack {}:\n{text}",
+        machine.len(),
+        findstack.len()
+    );
+    for (i, ((pc, func), (want_pc, sym))) in machine.iter().zip(findstack).enumerate() {
+        assert!(
+            same_function(sym, func),
+            "{what}: frame {i} is {func} in gdb, {sym} in ::findstack:\n{text}"
+        );
+        // gdb prints no pc for frame 0 at the start of a line.
+        if let Some(pc) = pc {
+            assert_eq!(pc, want_pc, "{what}: frame {i} ({func}):\n{text}");
+        }
+    }
+}
+
+/// What one gdb with the debug vmlinux does: symbols placed by `qOffsets` alone, a sleeping
+/// task's and a running task's backtraces, `frame 1` + `info locals`, and a variable.
+const DBG_SCRIPT: &str = r#"
+import gdb
+def marker(name):
+    gdb.write('@@%s\n' % name)
+threads = gdb.selected_inferior().threads()
+marker('fifo')
+fifo = [t for t in threads if ' qmdb-fifo S' in (t.details or '')]
+gdb.write('@@selected %d %s\n' % (len(fifo), fifo[0].details if fifo else ''))
+fifo[0].switch()
+gdb.execute('bt')
+marker('frame')
+gdb.execute('frame 1')
+gdb.execute('info locals')
+marker('comm')
+gdb.execute('p init_task.comm')
+marker('running')
+# A task running in the kernel on a vCPU (the idle task, or one in an interrupt), its
+# task_struct from ::cpuinfo, and ::findstack of it in the same stop.
+run = [t for t in threads if ' on vCPU ' in (t.details or '') and 'user mode' not in t.details]
+if run:
+    t = run[0]
+    t.switch()
+    vcpu = t.details.split(' on vCPU ')[1].split()[0]
+    cpus = gdb.execute('monitor ::cpuinfo', to_string=True)
+    addr = [l.split()[2] for l in cpus.splitlines() if l.split()[:1] == [vcpu]][0]
+    gdb.write('@@task %s %s\n' % (addr, t.details))
+    gdb.execute('bt')
+    marker('findstack')
+    gdb.execute('monitor 0x%s::findstack -v' % addr)
+else:
+    gdb.write('@@none: every vCPU is in user mode\n')
+marker('end')
+"#;
+
+/// Stock gdb with Debian's debug vmlinux: `file vmlinux` + `target remote` and nothing
+/// else places the symbols at the KASLR slide the proxy answers `qOffsets` with (the one
+/// it prints, and `::status`'s): a sleeping task's `bt` is `::findstack`'s (and
+/// /proc/PID/stack's), a running task's too, `p init_task.comm` reads the running kernel,
+/// and `frame 1` + `info locals` break nothing.
+#[test]
+fn gdb_places_the_debug_vmlinux_at_the_slide() {
+    require_gdb();
+    let vmlinux = dbg_vmlinux();
+    let guest = guest();
+    let truth = guest.truth();
+    let fifo = truth
+        .tasks_named("qmdb-fifo")
+        .next()
+        .expect("the fixture has qmdb-fifo");
+    let status = guest.json_records(&["::status"]);
+    let slide = status[0]["data"][0]["kaslr_slide"]
+        .as_str()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or_else(|| panic!("::status has no slide: {status:?}"));
+    assert_eq!(Some(slide), truth.kaslr_slide(), "::status's slide");
+    let script = guest.qmdb_ok(&["-e", "::pgrep -x qmdb-fifo | ::findstack -v"]);
+    let want_fifo = findstack_frames(&script);
+    assert!(want_fifo.len() >= 5, "{script}");
+
+    let py = tempfile::Builder::new()
+        .suffix(".py")
+        .tempfile()
+        .expect("temporary file");
+    std::fs::write(py.path(), DBG_SCRIPT).expect("write the gdb script");
+    let source = format!("source {}", py.path().display());
+    let _attached = guest.attach_lock();
+    let proxy = Proxy::start(guest, &[]);
+    let said = proxy.stdout.lock().unwrap().clone();
+    assert!(
+        said.contains(&format!(
+            "qmdb proxy: KASLR slide {slide:#x}: gdb is told it"
+        )),
+        "the proxy prints ::status's slide:\n{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "add-symbol-file vmlinux -o {slide:#x} -s .data..percpu 0\n"
+        )),
+        "{said}"
+    );
+    // A vCPU in the kernel is likely, not certain (qmdb-busy spins in user mode, the
+    // other vCPU may run a task's user code): a few tries.
+    let mut text = String::new();
+    for _ in 0..4 {
+        let started = Instant::now();
+        let cmds = [
+            &mark("qoffsets"),
+            "maint packet qOffsets",
+            &source,
+            "detach",
+        ];
+        text = Gdb::spawn_with(Some(&vmlinux), &proxy.addr, &cmds).finish(&proxy);
+        eprintln!(
+            "gdb with the debug vmlinux ({} MB): {:.1} s",
+            std::fs::metadata(&vmlinux).map_or(0, |m| m.len() >> 20),
+            started.elapsed().as_secs_f64()
+        );
+        if !text.contains("@@none") {
+            break;
+        }
+    }
+
+    // The reply: where the image's first segment (_text) now is; gdb moves every section
+    // by as much as that one moved.
+    let text_at = truth.symbol("_text").expect("the truth has _text").addr;
+    assert!(
+        section(&text, "qoffsets", "fifo").contains(&format!("received: \"TextSeg={text_at:x}\"")),
+        "{text}"
+    );
+
+    // The sleeping fifo reader: its saved registers, unwound by gdb with the DWARF of
+    // the vmlinux placed at the slide, give the frames ::findstack gives.
+    let sel = section(&text, "fifo", "frame");
+    assert!(
+        sel.contains(&format!("@@selected 1 pid {} qmdb-fifo S", fifo.tid)),
+        "{text}"
+    );
+    let bt = gdb_frames(sel);
+    assert_same_stack(&bt, &want_fifo, "qmdb-fifo", &text);
+    // ... and /proc/PID/stack's (which leaves out the scheduler's frames), in order.
+    let names: Vec<String> = gdb_machine_frames(&bt).into_iter().map(|f| f.1).collect();
+    let mut rest = names.iter();
+    for want in fifo.frame_names() {
+        assert!(
+            rest.any(|g| same_function(want, g)),
+            "/proc/{}/stack's {want} is not in gdb's bt, in order:\n{text}",
+            fifo.tid
+        );
+    }
+
+    // frame 1 + info locals: gdb prints the locals of __schedule (some optimized out).
+    let frame = section(&text, "frame", "comm");
+    assert!(
+        frame.contains("#1  ") && frame.contains("__schedule"),
+        "{text}"
+    );
+    assert!(frame.contains("prev = 0x"), "{text}");
+
+    let comm = section(&text, "comm", "running");
+    assert!(comm.contains(r#"= "swapper/0\000"#), "{text}");
+
+    // A task running in the kernel: gdb unwinds the vCPU's registers as ::findstack does.
+    let running = section(&text, "running", "end");
+    assert!(
+        !running.contains("@@none"),
+        "no vCPU was in the kernel in 4 tries:\n{text}"
+    );
+    let (bt, findstack) = running
+        .split_once("@@findstack\n")
+        .unwrap_or_else(|| panic!("{text}"));
+    let task = bt.lines().next().unwrap_or_default();
+    let want = findstack_frames(findstack);
+    assert!(
+        findstack.contains("running on vCPU"),
+        "{task}: ::findstack of a running task:\n{text}"
+    );
+    assert_same_stack(&gdb_frames(bt), &want, task, &text);
+
+    let (status, stderr) = proxy.stop();
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+/// With `--threads vcpus` gdb sees QEMU as it is: no `qOffsets` answer (the proxy still
+/// prints the slide and the `add-symbol-file` line), so a vmlinux stays at its link
+/// address, as attached to QEMU directly.
+#[test]
+fn threads_vcpus_does_not_move_the_symbols() {
+    require_gdb();
+    let guest = guest();
+    let _attached = guest.attach_lock();
+    let proxy = Proxy::start(guest, &["--threads", "vcpus"]);
+    let said = proxy.stdout.lock().unwrap().clone();
+    let slide = guest.truth().kaslr_slide().expect("the truth has _text");
+    assert!(
+        said.contains(&format!(
+            "KASLR slide {slide:#x}: gdb is not told it with --threads vcpus"
+        )),
+        "{said}"
+    );
+    let text = gdb(
+        &proxy,
+        &[
+            &mark("offsets"),
+            "maint packet qOffsets",
+            &mark("end"),
+            "detach",
+        ],
+    );
+    let reply = section(&text, "offsets", "end");
+    assert!(reply.contains("received: \"\""), "{text}");
+    let (status, stderr) = proxy.stop();
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+/// The string gdb printed for `p EXPR` of a `char[]` (`$1 = "init", '\000' <repeats..`
+/// or `$1 = "swapper/0\000\000"`): up to the first NUL.
+fn gdb_string(line: &str) -> &str {
+    line.split_once("= \"")
+        .map(|(_, s)| s.split(['"', '\\']).next().unwrap_or(""))
+        .unwrap_or_else(|| panic!("no string in {line:?}"))
+}
+
+/// The kernel's own gdb scripts (`scripts/guest gdb-scripts`: scripts/gdb of the 6.1
+/// source, constants.py generated) through the proxy. With `file vmlinux` (qOffsets):
+/// `lx-ps` lists the tasks `::ps -t` finds (but other CPUs' idle tasks), `lx-lsmod` the modules of `::lsmod`,
+/// `lx-dmesg` the log the guest printed, `$lx_task_by_pid`, `lx-version`. Per-CPU
+/// variables need the proxy's `add-symbol-file` line (KASLR does not move them, qOffsets
+/// moves every section): with it, `$lx_current(cpu)` is each CPU's task of `::cpuinfo`.
+#[test]
+fn the_kernels_gdb_scripts_through_the_proxy() {
+    require_gdb();
+    let vmlinux = dbg_vmlinux();
+    let scripts = cached_file("gdb-scripts");
+    let guest = guest();
+    let truth = guest.truth();
+    let init = truth.task(1).expect("the truth has pid 1");
+    let _attached = guest.attach_lock();
+    let proxy = Proxy::start(guest, &[]);
+    let source = format!("source {}", scripts.display());
+    let text = Gdb::spawn_with(
+        Some(&vmlinux),
+        &proxy.addr,
+        &[
+            &source,
+            &mark("ps"),
+            "lx-ps",
+            &mark("walk"),
+            "monitor ::ps -t",
+            &mark("lsmod"),
+            "lx-lsmod",
+            &mark("modules"),
+            "monitor ::lsmod",
+            &mark("dmesg"),
+            "lx-dmesg",
+            &mark("init"),
+            "p $lx_task_by_pid(1).comm",
+            &mark("version"),
+            "lx-version",
+            &mark("end"),
+            "detach",
+        ],
+    )
+    .finish(&proxy);
+    // lx-ps: `0xTASK PID COMM`; ::ps -t: `S PID PPID TGID FLAGS THREAD CPU COMM`.
+    let rows = |part: &str, cols: [usize; 3]| -> BTreeSet<(u64, i64, String)> {
+        part.lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                let addr = w.get(cols[0])?.trim_start_matches("0x");
+                Some((
+                    u64::from_str_radix(addr, 16).ok()?,
+                    w.get(cols[1])?.parse().ok()?,
+                    w.get(cols[2])?.to_string(),
+                ))
+            })
+            .collect()
+    };
+    let lx_ps = rows(section(&text, "ps", "walk"), [0, 1, 2]);
+    let ps = rows(section(&text, "walk", "lsmod"), [5, 1, 7]);
+    assert!(ps.len() > 50, "{text}");
+    // The same tasks, but for the idle tasks of the other CPUs, which are on no list
+    // lx-ps walks (init_task's and each thread group's).
+    assert!(
+        lx_ps.is_subset(&ps),
+        "lx-ps lists the tasks of ::ps -t:\n{text}"
+    );
+    for (addr, pid, comm) in ps.difference(&lx_ps) {
+        assert!(
+            *pid == 0 && comm.starts_with("swapper/"),
+            "lx-ps misses {addr:x} {pid} {comm}:\n{text}"
+        );
+    }
+    let names = |part: &str| -> Vec<String> {
+        let mut v: Vec<String> = part
+            .lines()
+            .filter(|l| l.starts_with("0x") || l.starts_with("ffff"))
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    };
+    let lsmod = names(section(&text, "lsmod", "modules"));
+    assert!(lsmod.contains(&"evdev".to_string()), "{text}");
+    assert_eq!(lsmod, names(section(&text, "modules", "dmesg")), "{text}");
+    // Every line the guest's dmesg printed, by its text (lx-dmesg rounds the time stamp
+    // to the microsecond, dmesg truncates it).
+    let message = |l: &str| l.split_once("] ").map(|(_, m)| m.trim_end().to_string());
+    let dmesg: BTreeSet<String> = section(&text, "dmesg", "init")
+        .lines()
+        .filter_map(message)
+        .collect();
+    for line in &truth.dmesg {
+        let Some(m) = message(line) else { continue };
+        assert!(dmesg.contains(&m), "lx-dmesg has no {line:?}:\n{text}");
+    }
+    let comm = section(&text, "init", "version");
+    assert_eq!(gdb_string(comm), init.comm, "{text}");
+    assert!(
+        section(&text, "version", "end").contains(truth.banner.trim_end()),
+        "{text}"
+    );
+
+    // Per-CPU variables: the proxy's add-symbol-file line, with the path of the vmlinux.
+    let said = proxy.stdout.lock().unwrap().clone();
+    let line = said
+        .lines()
+        .find_map(|l| {
+            l.split_once(": add-symbol-file vmlinux ")
+                .map(|(_, rest)| rest)
+        })
+        .unwrap_or_else(|| panic!("no add-symbol-file line:\n{said}"));
+    let add = format!("add-symbol-file {} {line}", vmlinux.display());
+    let text = gdb(
+        &proxy,
+        &[
+            &add,
+            &source,
+            &mark("cpus"),
+            "monitor ::cpuinfo",
+            &mark("current"),
+            "p $lx_current(0).comm",
+            "p $lx_current(1).comm",
+            &mark("end"),
+            "detach",
+        ],
+    );
+    let cpus: Vec<(u32, String)> = section(&text, "cpus", "current")
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            Some((w.get(1)?.parse().ok()?, w.get(4)?.to_string()))
+        })
+        .collect();
+    let current: Vec<&str> = section(&text, "current", "end")
+        .lines()
+        .filter(|l| l.starts_with('$'))
+        .map(gdb_string)
+        .collect();
+    assert_eq!(cpus.len(), 2, "{text}");
+    for (cpu, comm) in &cpus {
+        assert_eq!(
+            current.get(*cpu as usize).copied(),
+            Some(comm.as_str()),
+            "$lx_current({cpu}).comm is ::cpuinfo's:\n{text}"
+        );
+    }
+    let (status, stderr) = proxy.stop();
+    assert!(status.success(), "{status}: {stderr}");
 }

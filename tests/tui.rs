@@ -16,7 +16,7 @@ const WALK_WAIT: Duration = Duration::from_secs(180);
 /// What the wrapping shell prints when qmdb has exited.
 const EXITED: &str = "qmdb exited with status";
 
-/// A tmux server of its own (`tmux -L qmdb-test-<pid>-<name>`) running one 120x40 window;
+/// A tmux server of its own (`tmux -L qmdb-test-<pid>-<name>`) running one window;
 /// killed when dropped, also when the test fails.
 struct Tmux {
     socket: String,
@@ -25,8 +25,13 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// Starts `command` (a shell command line) in a new detached session.
+    /// Starts `command` (a shell command line) in a new detached 120x40 session.
     fn start(name: &str, command: &str) -> Tmux {
+        Tmux::start_sized(name, command, 120, 40)
+    }
+
+    /// Starts `command` in a new detached session of `width` x `height`.
+    fn start_sized(name: &str, command: &str, width: u16, height: u16) -> Tmux {
         let version = Command::new("tmux").arg("-V").output();
         if !version.is_ok_and(|o| o.status.success()) {
             panic!(
@@ -38,15 +43,16 @@ impl Tmux {
             socket: format!("qmdb-test-{}-{name}", std::process::id()),
             socket_path: None,
         };
+        let (w, h) = (width.to_string(), height.to_string());
         t.tmux(&[
             "new-session",
             "-d",
             "-s",
             "qmdb",
             "-x",
-            "120",
+            &w,
             "-y",
-            "40",
+            &h,
             command,
         ]);
         let path = t.tmux(&["display-message", "-p", "#{socket_path}"]).stdout;
@@ -152,12 +158,21 @@ fn qmdb_command(guest: &Guest, state: &Path, extra: &[&str]) -> String {
     let mut words = vec![
         "env".to_string(),
         format!("XDG_STATE_HOME={}", sh_quote(&state.display().to_string())),
+    ];
+    // A test's own start-up file, if it wrote one; never the user's ~/.qmdbrc.
+    let rc = state.join("qmdbrc");
+    words.push(if rc.is_file() {
+        format!("QMDB_RC={}", sh_quote(&rc.display().to_string()))
+    } else {
+        "QMDB_RC=".to_string()
+    });
+    words.extend([
         sh_quote(env!("CARGO_BIN_EXE_qmdb")),
         "--target".to_string(),
         sh_quote(&guest.gdb_addr()),
         "--kernel".to_string(),
         sh_quote(&guest.kernel_path().display().to_string()),
-    ];
+    ]);
     words.extend(extra.iter().map(|w| sh_quote(w)));
     format!("{}; echo \"{EXITED} $?\"; sleep 600", words.join(" "))
 }
@@ -359,6 +374,157 @@ fn breakpoint_continue_and_ctrl_c() {
         s.contains("stopped: interrupted, vCPU") && s.contains("■ stopped (SIGINT on vCPU")
     });
     assert!(!vm_running(guest), "Ctrl-C did not halt the VM:\n{s}");
+
+    // Quit, resuming the guest as it was found.
+    t.focus("Output");
+    t.keys(&["q"]);
+    t.wait_text("resume the guest and quit", SCREEN_WAIT);
+    t.keys(&["r"]);
+    let s = t.wait_text(EXITED, SCREEN_WAIT);
+    assert!(s.contains(&format!("{EXITED} 0")), "{s}");
+    assert!(vm_running(guest), "quitting left the VM stopped");
+}
+
+/// mdb's habits in the UI (issue 16): a blank line repeats the last command (`addr/X`
+/// walks on to the next word), the registers pane names what rip points into, the memory
+/// pane shows init_task's comm ("swapper/0") in hex and ASCII, the events pane lists a
+/// breakpoint, and `y` copies an output block with OSC 52 (tmux keeps it as a buffer).
+#[test]
+fn blank_line_registers_memory_events_and_copy() {
+    let guest = shared_guest_with(GuestOpts::new(KernelVersion::V6_1));
+    // The truth: script mode's view of the same words, and where comm is.
+    let recs = guest.json_records(&["::offsetof struct task_struct comm"]);
+    let comm = &recs[0]["data"][0]["offset"];
+    let comm = comm
+        .as_u64()
+        .or_else(|| comm.as_str().map(support::hex))
+        .unwrap_or_else(|| panic!("no offset in {}", recs[0]));
+    let script = guest.qmdb_ok(&["-e", "init_task/X", "-e", "init_task+4/X"]);
+    let word_line = |label: &str| {
+        script
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} line in:\n{script}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let second = word_line("init_task+0x4:");
+
+    let _attached = guest.attach_lock();
+    assert!(vm_running(guest), "the guest must run before the test");
+    let state = tempfile::tempdir().expect("temp dir");
+    // A start-up file: its variable is set before the first typed command, and its
+    // failing line is named by FILE:LINE.
+    std::fs::write(
+        state.path().join("qmdbrc"),
+        "// set by the rc file\n0t4242>rcvalue\n::nosuchdcmd\n",
+    )
+    .expect("write qmdbrc");
+    let t = Tmux::start_sized("habits", &qmdb_command(guest, state.path(), &[]), 200, 50);
+    // Applications may set tmux's clipboard (a paste buffer) with OSC 52.
+    t.tmux(&["set-option", "-s", "set-clipboard", "on"]);
+    t.wait_text(guest.release(), SCREEN_WAIT);
+
+    // The registers pane: rip with the symbol the disassembly pane is centred on.
+    let s = t.wait_for("rip's symbol", SCREEN_WAIT, |s| {
+        s.contains("Disassembly · ") && s.lines().any(|l| l.contains(" rip ") && l.contains("+0x"))
+    });
+    let dis_sym = s
+        .split("Disassembly · ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the disassembly pane's symbol")
+        .to_string();
+    let func = dis_sym.split('+').next().unwrap_or_default().to_string();
+    let rip_line = s.lines().find(|l| l.contains(" rip ")).unwrap_or_default();
+    assert!(
+        rip_line.contains(&func),
+        "rip's line does not name {dis_sym}:\n{s}"
+    );
+    // rsp points into the kernel stack: one level of dereference.
+    assert!(
+        s.lines().any(|l| l.contains(" rsp ") && l.contains("→ ")),
+        "no dereference of rsp:\n{s}"
+    );
+
+    // ~/.qmdbrc ran after the attach: its failing line 3 is named, and its variable is set.
+    t.wait_text("qmdbrc:3: this command failed", SCREEN_WAIT);
+    t.type_text("<rcvalue=D");
+    t.keys(&["Enter"]);
+    // (The rc line's own echo holds "0t4242": the value is a line by itself.)
+    t.wait_for("the rc file's variable", SCREEN_WAIT, |s| {
+        s.lines().any(|l| l.split('│').any(|c| c.trim() == "4242"))
+    });
+
+    // A blank line repeats `init_task/X`, showing the next word.
+    t.type_text("init_task/X");
+    t.keys(&["Enter"]);
+    t.wait_text("init_task:", SCREEN_WAIT);
+    t.keys(&["Enter"]);
+    let s = t.wait_text("init_task+0x4:", SCREEN_WAIT);
+    let shown = s
+        .lines()
+        .find_map(|l| {
+            l.split('│')
+                .find(|c| c.trim_start().starts_with("init_task+0x4:"))
+        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    assert_eq!(
+        shown, second,
+        "the repeat shows another word than script mode:\n{s}"
+    );
+
+    // `y` in the output pane copies the block at its bottom (the repeat's output).
+    t.focus("Output");
+    t.keys(&["y"]);
+    t.wait_text("copied 1 line to the clipboard", SCREEN_WAIT);
+    let buffer = String::from_utf8_lossy(&t.tmux(&["show-buffer"]).stdout).into_owned();
+    assert_eq!(
+        buffer.split_whitespace().collect::<Vec<_>>().join(" "),
+        second,
+        "tmux's buffer from OSC 52"
+    );
+    t.keys(&["Escape"]);
+
+    // The memory pane at init_task's comm: "swapper/0" in hex and ASCII.
+    t.type_text(&format!(":mem init_task+{comm:#x}"));
+    t.keys(&["Enter"]);
+    let s = t.wait_text("73 77 61 70 70 65 72 2f 30", SCREEN_WAIT);
+    assert!(
+        s.lines()
+            .any(|l| l.contains("73 77 61 70 70 65 72 2f 30") && l.contains("swapper/0")),
+        "no ASCII beside the bytes:\n{s}"
+    );
+    assert!(
+        s.contains(&format!("Memory · init_task+{comm:#x} = ")),
+        "{s}"
+    );
+
+    // The events pane shows itself with the first breakpoint.
+    t.type_text("hrtimer_nanosleep::bp");
+    t.keys(&["Enter"]);
+    let s = t.wait_text("Events · 1", SCREEN_WAIT);
+    // The row under the pane's title (the output pane shares the screen's lines, so
+    // only the part right of the title's column counts).
+    let lines: Vec<&str> = s.lines().collect();
+    let (row, col) = lines
+        .iter()
+        .enumerate()
+        .find_map(|(i, l)| l.find("Events · 1").map(|c| (i, c)))
+        .expect("the events pane's title");
+    let first = lines
+        .get(row + 1)
+        .map(|l| l.get(col.saturating_sub(4)..).unwrap_or(l))
+        .unwrap_or_default();
+    assert!(
+        first.contains("bp") && first.contains("hrtimer_nanosleep"),
+        "the events pane's first row is {first:?}:\n{s}"
+    );
+    t.type_text("::delete 1");
+    t.keys(&["Enter"]);
+    t.wait_text("Events · 0", SCREEN_WAIT);
 
     // Quit, resuming the guest as it was found.
     t.focus("Output");

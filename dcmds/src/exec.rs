@@ -7,7 +7,7 @@
 
 use crate::error::DcmdError;
 use crate::fmt;
-use crate::lang::{eval, parse_line, Stage, Verb};
+use crate::lang::{eval, parse_expr, parse_line, Arg, Stage, Verb};
 use crate::output::Output;
 use crate::registry::{display_name, find_dcmd, AddressRule, DcmdDef, DcmdFlags, Invocation};
 use crate::session::{ExecOutcome, Session};
@@ -23,12 +23,26 @@ impl Session {
     /// one; a lost connection, `$q`, or a closed output does.
     pub fn execute(&mut self, line: &str, out: &mut dyn Output) -> ExecOutcome {
         self.program_mut().clear_interrupt();
-        execute(self, line, out)
+        self.set_display_end(None);
+        let outcome = execute(self, line, out);
+        self.remember_line(line);
+        outcome
     }
 }
 
 pub(crate) fn execute(session: &mut Session, line: &str, out: &mut dyn Output) -> ExecOutcome {
     execute_with(session, line, out, None)
+}
+
+/// Where a command given no address (nor a count) runs.
+#[derive(Debug, Clone, Copy)]
+enum DefaultAddr {
+    /// At dot, or not at all.
+    Dot,
+    /// A dcmd that needs an address runs at this one (a breakpoint callback's).
+    Required(VirtAddr),
+    /// Every dcmd that takes an address runs at this one, as `addr::dcmd` (`::eval`'s).
+    Any(VirtAddr),
 }
 
 /// [`execute`], where a dcmd that needs an address and is given none (nor a count) runs at
@@ -38,6 +52,27 @@ pub(crate) fn execute_with(
     line: &str,
     out: &mut dyn Output,
     default_addr: Option<VirtAddr>,
+) -> ExecOutcome {
+    let default = default_addr.map_or(DefaultAddr::Dot, DefaultAddr::Required);
+    execute_lines(session, line, out, default)
+}
+
+/// [`execute`], where every dcmd that takes an address and is given none (nor a count) runs
+/// at `addr`, as if typed `addr::dcmd` (`::eval`'s).
+pub(crate) fn execute_at(
+    session: &mut Session,
+    line: &str,
+    out: &mut dyn Output,
+    addr: VirtAddr,
+) -> ExecOutcome {
+    execute_lines(session, line, out, DefaultAddr::Any(addr))
+}
+
+fn execute_lines(
+    session: &mut Session,
+    line: &str,
+    out: &mut dyn Output,
+    default_addr: DefaultAddr,
 ) -> ExecOutcome {
     let mut outcome = ExecOutcome {
         all_ok: true,
@@ -51,9 +86,11 @@ pub(crate) fn execute_with(
         }
         out.begin(&cmd.source);
         session.clear_command_cache();
-        let result = cmd
-            .stages
-            .and_then(|stages| run_pipeline(session, &stages, out, default_addr));
+        session.set_display_end(None);
+        let result = cmd.stages.and_then(|stages| match &cmd.shell {
+            None => run_pipeline(session, &stages, out, default_addr),
+            Some(sh) => run_shell_pipe(session, &stages, sh, out, default_addr),
+        });
         let ok = match result {
             Ok(ok) => ok,
             Err(DcmdError::OutputClosed) => false,
@@ -81,6 +118,35 @@ pub(crate) fn execute_with(
     outcome
 }
 
+/// `stages ! sh`: runs the pipeline with its text lines kept, then hands them to the shell
+/// (see [`crate::shell`]).
+fn run_shell_pipe(
+    session: &mut Session,
+    stages: &[Stage],
+    sh: &str,
+    out: &mut dyn Output,
+    default_addr: DefaultAddr,
+) -> Result<bool, DcmdError> {
+    if out.structured() {
+        return Err(DcmdError::usage(
+            "!",
+            "the shell pipe works on text output, not with --json",
+        ));
+    }
+    if !session.shell_allowed() {
+        return Err(DcmdError::Refused(
+            "'!' runs a shell command, which this session does not allow".to_string(),
+        ));
+    }
+    // A command that fails as a whole (an unknown dcmd) runs no shell; one that failed
+    // for some items (reported as they came) still gives the shell what it printed.
+    let mut feed = crate::shell::ShellFeed::new(&mut *out);
+    let ok = run_pipeline(session, stages, &mut feed, default_addr)?;
+    let text = feed.into_text();
+    let interrupt = session.interrupt_flag();
+    Ok(crate::shell::pipe_to_shell(sh, text, out, &interrupt)? && ok)
+}
+
 /// Reports a per-item error and goes on, unless it ends everything.
 fn report(out: &mut dyn Output, e: DcmdError) -> Result<(), DcmdError> {
     if e.ends_command() {
@@ -95,7 +161,7 @@ fn run_pipeline(
     session: &mut Session,
     stages: &[Stage],
     out: &mut dyn Output,
-    default_addr: Option<VirtAddr>,
+    default_addr: DefaultAddr,
 ) -> Result<bool, DcmdError> {
     let Some((first, rest)) = stages.split_first() else {
         return Ok(true);
@@ -110,13 +176,13 @@ fn run_pipeline(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut addr = first.addr.as_ref().map(|e| eval(e, session)).transpose()?;
-    let needs_addr = defs
-        .first()
-        .copied()
-        .flatten()
-        .is_some_and(|d| d.address_rule() == AddressRule::Required);
-    if addr.is_none() && first.count.is_none() && needs_addr {
-        addr = default_addr.map(|a| a.0);
+    let rule = defs.first().copied().flatten().map(|d| d.address_rule());
+    if addr.is_none() && first.count.is_none() {
+        addr = match (default_addr, rule) {
+            (DefaultAddr::Required(a), Some(AddressRule::Required)) => Some(a.0),
+            (DefaultAddr::Any(a), Some(AddressRule::Required | AddressRule::Optional)) => Some(a.0),
+            _ => None,
+        };
     }
     let count = match &first.count {
         Some(e) => eval(e, session)?,
@@ -192,6 +258,20 @@ fn run_pipeline(
     Ok(ok)
 }
 
+/// The arguments with every `$[ expr ]` replaced by its value, as `0x…` (dot is the
+/// dcmd's address).
+fn evaluate_args(session: &mut Session, args: &[Arg]) -> Result<Vec<Arg>, DcmdError> {
+    args.iter()
+        .map(|a| {
+            if !a.evaluate {
+                return Ok(a.clone());
+            }
+            let e = parse_expr(&a.text)?;
+            Ok(Arg::new(format!("{:#x}", eval(&e, session)?)))
+        })
+        .collect()
+}
+
 /// Runs one stage at `addr`: a dcmd `repeat` times, or a format over `repeat` repetitions.
 fn run_stage(
     session: &mut Session,
@@ -210,11 +290,24 @@ fn run_stage(
             Ok(())
         }
         Verb::Assign(name) => session.set_variable(name, addr.0),
-        Verb::Display(items) => fmt::display(session, addr, repeat, items, sink).map(|_| ()),
+        Verb::Display(items) => {
+            let end = fmt::display(session, addr, repeat, items, sink)?;
+            if !flags.pipe && !flags.pipe_out {
+                session.set_display_end(Some((end, repeat)));
+            }
+            Ok(())
+        }
         Verb::Value(items) => fmt::format_value(session, addr.0, repeat, items, sink).map(|_| ()),
         Verb::Dcmd { name, args } => {
             let def = def.ok_or_else(|| DcmdError::UnknownDcmd(name.clone()))?;
             def.check_address(name, flags.addrspec)?;
+            let evaluated;
+            let args = if args.iter().any(|a| a.evaluate) {
+                evaluated = evaluate_args(session, args)?;
+                &evaluated
+            } else {
+                args
+            };
             for i in 0..repeat {
                 session.check_interrupt()?;
                 let inv = Invocation {

@@ -50,6 +50,7 @@ pub mod record;
 pub mod records;
 pub mod registry;
 pub mod session;
+pub mod shell;
 pub mod sink;
 pub mod walkers;
 

@@ -15,6 +15,8 @@
 //!   (in `__schedule`), `rsp` is `thread.sp` plus the frame's size (where the stack pointer
 //!   is once `__switch_to_asm` has returned into `__schedule`), `rbp`, `rbx`, `r12`–`r15`
 //!   from the frame, and the kernel's `cs` and `ss`. The other registers are not saved.
+//! - Where the kernel lies ([`SessionBackend::placement`], for gdb's `qOffsets`): the
+//!   KASLR slide of the session's kernel and the link-time address of `_text`.
 //! - `monitor`: `help`, `qemu CMD` (QEMU's monitor), or any dcmd line but `:c`, `::step`
 //!   and `::stop`: gdb runs the guest here. gdb sends no Ctrl-C while it waits for a
 //!   `monitor` reply, so a `monitor :c` could not be interrupted, and gdb would keep the
@@ -32,7 +34,7 @@ use crate::records::{CpuRow, TaskRow};
 use crate::session::Session;
 use crate::sink::Sink;
 use qmdb_bridge::proxy::backend::{
-    ProxyBackend, ProxyThread, SavedRegisters, StopAction, ThreadKey,
+    ImagePlacement, ProxyBackend, ProxyThread, SavedRegisters, StopAction, ThreadKey,
 };
 use qmdb_bridge::{StopReason, Target, VcpuId, VirtAddr};
 use qmdb_kernel::btf::Btf;
@@ -177,6 +179,9 @@ impl SessionBackend {
     pub fn with_view(session: Session, view: ThreadView) -> SessionBackend {
         let mut session = session;
         session.set_run_control_elsewhere(GDB_RUNS);
+        // `monitor` reaches the proxy from whoever can connect to it, possibly another
+        // machine (`--listen`): no shell commands from there.
+        session.set_shell_allowed(false);
         SessionBackend {
             session,
             view,
@@ -197,6 +202,22 @@ impl SessionBackend {
     /// Gives the session back; dropping it detaches.
     pub fn into_session(self) -> Session {
         self.session
+    }
+
+    /// Where the kernel image lies, as gdb's `qOffsets` tells it: the KASLR slide of the
+    /// attached kernel, and the link-time address of `_text` (where the first loadable
+    /// segment of an x86_64 vmlinux starts). `None` without a kernel, and with
+    /// [`ThreadView::Vcpus`] (gdb then sees QEMU as it is, and QEMU does not answer
+    /// `qOffsets`).
+    pub fn placement(&self) -> Option<ImagePlacement> {
+        if self.view == ThreadView::Vcpus {
+            return None;
+        }
+        let kernel = self.session.kernel()?;
+        Some(ImagePlacement {
+            slide: kernel.slide,
+            first_segment: kernel.symbols.lookup_name("_text").map(|s| s.addr),
+        })
     }
 
     /// The thread view asked for.
@@ -482,6 +503,10 @@ impl ProxyBackend for SessionBackend {
             ThreadKey::Task(addr) => Ok(self.task_registers(addr)?),
             ThreadKey::Vcpu(v) => Err(BackendError::VcpuRegisters(v.cpu_index()).into()),
         }
+    }
+
+    fn image_placement(&mut self) -> Option<ImagePlacement> {
+        self.placement()
     }
 
     fn has_points(&self) -> bool {

@@ -37,6 +37,13 @@ pub struct Session {
     quit: bool,
     /// Breakpoints and watchpoints, and the run-control state around them.
     events: crate::events::EventTable,
+    /// What [`Session::repeat_last`] runs: the last non-blank line given to
+    /// [`Session::execute`], or, after a display, the display of what follows.
+    last_line: Option<String>,
+    /// Where the last display (`addr,count/fmt`) ended, and its count.
+    display_end: Option<(VirtAddr, u64)>,
+    /// Whether `cmd ! shell-command` may run a shell.
+    shell_allowed: bool,
 }
 
 impl std::ops::Deref for Session {
@@ -63,7 +70,64 @@ impl Session {
             run_control_elsewhere: None,
             quit: false,
             events: crate::events::EventTable::default(),
+            last_line: None,
+            display_end: None,
+            shell_allowed: true,
         }
+    }
+
+    /// What an empty line does at an interactive prompt, as in mdb: runs the last command
+    /// again. Frontends call this for a blank line typed by the user (never for blank lines
+    /// of a script). With no previous command it does nothing.
+    pub fn repeat_last(&mut self, out: &mut dyn crate::output::Output) -> ExecOutcome {
+        match self.last_line.clone() {
+            Some(line) => self.execute(&line, out),
+            None => ExecOutcome {
+                all_ok: true,
+                quit: false,
+                fatal: false,
+                interrupted: false,
+            },
+        }
+    }
+
+    /// Remembers `line` (if not blank) as the one [`Session::repeat_last`] runs again. When
+    /// its last command is a display (`addr,count/fmt`) that ran, the repeat displays the
+    /// `count` units after the ones shown, as mdb's newline does.
+    pub(crate) fn remember_line(&mut self, line: &str) {
+        if line.trim().is_empty() {
+            return;
+        }
+        let end = self.display_end.take();
+        let next = crate::lang::parse_line(line).pop().and_then(|cmd| {
+            let stages = cmd.stages.ok()?;
+            match stages.as_slice() {
+                [crate::lang::Stage {
+                    verb: crate::lang::Verb::Display(_),
+                    ..
+                }] => {
+                    let slash = display_slash(&cmd.source)?;
+                    let (next, count) = end?;
+                    Some(format!(
+                        "{:#x},{count:#x}{}",
+                        next.0,
+                        cmd.source.get(slash..)?
+                    ))
+                }
+                _ => None,
+            }
+        });
+        self.last_line = Some(next.unwrap_or_else(|| line.to_string()));
+    }
+
+    /// Notes where a top-level display ended (see [`Session::remember_line`]).
+    pub(crate) fn set_display_end(&mut self, end: Option<(VirtAddr, u64)>) {
+        self.display_end = end;
+    }
+
+    /// The line [`Session::repeat_last`] would run, if any.
+    pub fn repeat_line(&self) -> Option<&str> {
+        self.last_line.as_deref()
     }
 
     /// The program under debug.
@@ -96,6 +160,17 @@ impl Session {
 
     pub fn set_dot(&mut self, addr: VirtAddr) {
         self.dot = addr;
+    }
+
+    /// Whether the shell pipe (`cmd ! shell-command`, as in mdb) may run shell commands; it
+    /// may by default. A front end whose commands come from someone who should not get a
+    /// shell (an MCP client) turns it off.
+    pub fn set_shell_allowed(&mut self, allowed: bool) {
+        self.shell_allowed = allowed;
+    }
+
+    pub fn shell_allowed(&self) -> bool {
+        self.shell_allowed
     }
 
     /// Whether writes to the guest are allowed (`-w`).
@@ -170,6 +245,34 @@ impl Session {
             )),
         }
     }
+}
+
+/// The offset of the `/` that starts the format of a display command: the first `/` outside
+/// parentheses and quotes (inside parentheses `/` divides).
+fn display_slash(source: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    for (i, b) in source.bytes().enumerate() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == q {
+                quote = None;
+            }
+            continue;
+        }
+        match b {
+            b'\'' | b'"' => quote = Some(b),
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b'/' if depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 impl EvalEnv for Session {

@@ -91,6 +91,12 @@ impl<'a> Sink<'a> {
         self.out.error(&err.to_string());
     }
 
+    /// [`Sink::fail`] with a message already made (a nested command's error, passed on).
+    pub fn fail_message(&mut self, message: &str) {
+        self.failed = true;
+        self.out.error(message);
+    }
+
     /// Whether [`Sink::fail`] was called.
     pub fn failed(&self) -> bool {
         self.failed

@@ -18,6 +18,10 @@ pub enum Request {
     /// Run an mdb command line (several commands separated by `;` are fine). Its output
     /// arrives as [`Event::Output`]s, then one [`Event::Done`].
     Execute { id: CommandId, line: String },
+    /// A blank line typed at the prompt: run the last command again, as mdb does
+    /// ([`qmdb_dcmds::Session::repeat_last`]: after `addr/X` the next units, after `:s`
+    /// another step). Answered like [`Request::Execute`], after an [`Event::Repeating`].
+    Repeat { id: CommandId },
     /// Refill a pane from the guest; answered by the matching event.
     Refresh(Pane),
     /// Stop a guest that runs with no command waiting for it (resumed by `::monitor cont`,
@@ -42,6 +46,11 @@ pub enum Pane {
     Stack { thread: Option<u64> },
     /// Instructions around an address (the selected vCPU's pc when `None`).
     Disassembly { addr: Option<u64> },
+    /// The bytes at the value of an mdb expression (`init_task`, `<rsp+0x10`),
+    /// evaluated again at each refresh.
+    Memory { expr: String },
+    /// The session's breakpoints and watchpoints (`::events`); no guest reads.
+    Events,
 }
 
 /// What kind of output line.
@@ -93,6 +102,14 @@ pub enum Event {
     Registers(Vec<RegisterRow>),
     Stack(StackView),
     Disassembly(Vec<DisasmRow>),
+    Memory(MemoryView),
+    /// The event table, sent after every command that changed it (and when asked).
+    Events(Vec<EventRow>),
+    /// The line a [`Request::Repeat`] runs (`None`: there is none; a `Done` follows).
+    Repeating {
+        id: CommandId,
+        line: Option<String>,
+    },
     /// A pane could not be refreshed (no kernel, a read failed...).
     PaneError {
         pane: Pane,
@@ -138,10 +155,53 @@ pub struct ThreadRow {
 }
 
 /// One register.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RegisterRow {
     pub name: String,
     pub value: u64,
+    /// `func+0x1a` when the value points into the kernel's text or data (or a module's).
+    pub symbol: Option<String>,
+    /// The 8 bytes the value points at, when it is a readable kernel address.
+    pub deref: Option<Pointee>,
+}
+
+/// One level of dereference of a register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointee {
+    /// The little-endian 8-byte word at the register's value.
+    pub value: u64,
+    /// `func+0x1a` when that word is itself a kernel text or data address.
+    pub symbol: Option<String>,
+}
+
+/// What the memory pane shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryView {
+    /// The expression, as the user gave it.
+    pub expr: String,
+    /// Its value: where `bytes` start.
+    pub addr: u64,
+    /// The readable bytes from `addr` on (fewer than asked when a page faulted).
+    pub bytes: Vec<u8>,
+    /// Why fewer bytes than asked were read.
+    pub note: Option<String>,
+}
+
+/// One breakpoint or watchpoint, as `::events` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub id: u32,
+    /// `bp`, or `wp/` plus mode and size (`wp/w8`).
+    pub kind: String,
+    pub addr: u64,
+    /// The address as given or as a symbol.
+    pub symbol: String,
+    pub enabled: bool,
+    /// Whether QEMU holds it now.
+    pub planted: bool,
+    pub hits: u64,
+    /// The options as given (`-n 3 -c '...'`).
+    pub options: String,
 }
 
 /// A stack, as the stack pane shows it.

@@ -38,6 +38,9 @@ pub struct TuiOptions {
     pub attach: AttachOptions,
     /// Where command history is kept across runs (`None`: not kept).
     pub history_path: Option<PathBuf>,
+    /// Commands run once, in order, after the first attach (`~/.qmdbrc`): `(FILE:LINE,
+    /// command)`.
+    pub startup: Vec<(String, String)>,
 }
 
 /// Puts the terminal back as it was: cooked mode, the main screen, no mouse capture.
@@ -85,6 +88,7 @@ impl Drop for TerminalGuard {
 pub fn run(opts: TuiOptions) -> io::Result<bool> {
     let (history, err) = History::load(opts.history_path.clone());
     let mut app = App::new(history);
+    app.set_startup(opts.startup.clone());
     if let Some(e) = err {
         app.note(LineStyle::Warning, format!("history not read: {e}"));
     }
@@ -174,6 +178,11 @@ fn event_loop(
         }
         app.tick(Instant::now());
         terminal.draw(|f| ui::draw(f, app, theme))?;
+        if let Some(text) = app.take_clipboard() {
+            let backend = terminal.backend_mut();
+            io::Write::write_all(backend, crate::clipboard::osc52(&text).as_bytes())?;
+            io::Write::flush(backend)?;
+        }
         // Input: wait a little for the first event, then take what is queued.
         let mut first = true;
         loop {

@@ -28,6 +28,19 @@ pub struct ProxyThread {
 /// `rbx`, `r12`…`r15`, `cs`, `ss`, `eflags`); those not listed are unknown and read as 0.
 pub type SavedRegisters = Vec<(&'static str, u64)>;
 
+/// Where the kernel image was loaded, relative to the addresses its file was linked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImagePlacement {
+    /// How far the whole image was moved (the KASLR slide): text, data and bss alike.
+    pub slide: u64,
+    /// The link-time address of the image's first loadable segment (`_text` on x86_64),
+    /// when known. With it gdb is told where that segment now starts (`TextSeg=`), and
+    /// moves every section of the file by the slide; without it, only `.text`, `.data`
+    /// and `.bss` are named (`Text=;Data=;Bss=`), and gdb leaves `.rodata`, `.init.text`
+    /// and the rest where the file put them.
+    pub first_segment: Option<u64>,
+}
+
 /// What the proxy does with a stop of a continue gdb asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopAction {
@@ -56,6 +69,14 @@ pub trait ProxyBackend {
     /// Runs a `monitor` command line (dcmds, or `qemu CMD` for QEMU's monitor, or `help`),
     /// giving each output line to `out` as it is produced. Returns whether it succeeded.
     fn monitor(&mut self, line: &str, out: &mut dyn FnMut(&str)) -> bool;
+
+    /// Where the kernel image lies, for gdb's `qOffsets`: gdb then moves the symbol file
+    /// it loaded before `target remote` there. `None` when unknown, or when gdb must not
+    /// be told (the threads are the vCPUs, as QEMU shows them): gdb gets the empty reply,
+    /// as from QEMU.
+    fn image_placement(&mut self) -> Option<ImagePlacement> {
+        None
+    }
 
     /// Whether the backend has breakpoints or watchpoints of its own (set with `monitor`).
     fn has_points(&self) -> bool {

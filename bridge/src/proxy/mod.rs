@@ -24,6 +24,15 @@
 //!   memory, so no `-w` is needed); those a gdb leaves planted are removed when it goes.
 //!   A stop is reported against the thread now on the stopping vCPU, with QEMU's signal
 //!   (`swbreak`/`hwbreak`/`watch` when it is one of ours).
+//! - **Symbols** (`qOffsets`): the proxy tells gdb where the kernel image lies
+//!   ([`ProxyBackend::image_placement`]): `TextSeg=` the runtime address of the image's
+//!   first loadable segment, so that gdb moves every section of a vmlinux loaded with `file`
+//!   *before* `target remote` by the KASLR slide, as `add-symbol-file vmlinux -o SLIDE`
+//!   would (`Text=;Data=;Bss=` would move only those three sections: gdb cannot map them
+//!   onto a vmlinux's four segments, and `.rodata` or `.init.text` would stay behind).
+//!   The per-CPU section moves too, though KASLR leaves it at 0: `add-symbol-file vmlinux
+//!   -o SLIDE -s .data..percpu 0` places it right. No answer (as from QEMU) with
+//!   [`ThreadsMode::Vcpus`] or without a kernel.
 //! - **`monitor LINE`** runs [`ProxyBackend::monitor`], each output line going to gdb as
 //!   console output at once.
 //! - **`k`/`vKill`** are never forwarded (QEMU would exit): the proxy answers as if done,
@@ -61,7 +70,9 @@ use crate::error::BridgeError;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-pub use backend::{BackendError, ProxyBackend, ProxyThread, SavedRegisters, ThreadKey};
+pub use backend::{
+    BackendError, ImagePlacement, ProxyBackend, ProxyThread, SavedRegisters, ThreadKey,
+};
 pub use gate::warn_if_exposed;
 pub use server::serve;
 

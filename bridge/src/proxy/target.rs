@@ -2,7 +2,7 @@
 //! [`Target`] and the [`ProxyBackend`]. Run control (resume, breakpoints, stops) is in
 //! `run.rs`, `monitor` in `monitor.rs`, the target description in `description.rs`.
 
-use super::backend::{ProxyBackend, ThreadKey};
+use super::backend::{ImagePlacement, ProxyBackend, ThreadKey};
 use super::conn::GdbConn;
 use super::regs::{self, ProxyArch, RawRegs, RegNum};
 use super::threads::ThreadTable;
@@ -19,6 +19,7 @@ use gdbstub::target::ext::base::single_register_access::{
 use gdbstub::target::ext::base::BaseOps;
 use gdbstub::target::ext::breakpoints::BreakpointsOps;
 use gdbstub::target::ext::monitor_cmd::MonitorCmdOps;
+use gdbstub::target::ext::section_offsets::{Offsets, SectionOffsets, SectionOffsetsOps};
 use gdbstub::target::ext::target_description_xml_override::TargetDescriptionXmlOverrideOps;
 use gdbstub::target::ext::thread_extra_info::{ThreadExtraInfo, ThreadExtraInfoOps};
 use gdbstub::target::{TargetError, TargetResult};
@@ -81,6 +82,8 @@ pub(crate) struct ProxyTarget<'a> {
     pub(super) pending_console: Vec<String>,
     /// Why the target is gone, once it is.
     pub(super) lost: Option<BridgeError>,
+    /// Where the kernel image lies, answered to `qOffsets` when known.
+    placement: Option<ImagePlacement>,
 }
 
 impl<'a> ProxyTarget<'a> {
@@ -93,6 +96,7 @@ impl<'a> ProxyTarget<'a> {
         description: Vec<(String, String)>,
     ) -> ProxyTarget<'a> {
         let layout = backend.target().register_layout().clone();
+        let placement = backend.image_placement();
         ProxyTarget {
             backend,
             threads,
@@ -107,6 +111,7 @@ impl<'a> ProxyTarget<'a> {
             pending_stop: None,
             pending_console: Vec::new(),
             lost: None,
+            placement,
         }
     }
 
@@ -262,6 +267,10 @@ impl gdbstub::target::Target for ProxyTarget<'_> {
         Some(self)
     }
 
+    fn support_section_offsets(&mut self) -> Option<SectionOffsetsOps<'_, Self>> {
+        self.placement.is_some().then_some(self)
+    }
+
     fn support_target_description_xml_override(
         &mut self,
     ) -> Option<TargetDescriptionXmlOverrideOps<'_, Self>> {
@@ -378,6 +387,36 @@ impl SingleRegisterAccess<Tid> for ProxyTarget<'_> {
     }
 }
 
+/// `qOffsets`: the KASLR slide moves the whole kernel image by as much.
+impl SectionOffsets for ProxyTarget<'_> {
+    fn get_section_offsets(&mut self) -> Result<Offsets<u64>, Fault> {
+        Ok(offsets(self.placement.unwrap_or(ImagePlacement {
+            slide: 0,
+            first_segment: None,
+        })))
+    }
+}
+
+/// The `qOffsets` reply for an image placed at `p`. gdb relocates a symbol file by
+/// `Text=;Data=;Bss=` only in those three sections (a vmlinux has four loadable segments,
+/// too many for gdb to map the offsets onto them), so `.rodata`, `.init.text` and the other
+/// sections would stay at their link-time addresses. `TextSeg=` alone names where the
+/// first segment now is, and gdb moves every segment by as much as that one: the whole
+/// image by the slide, as KASLR moved it.
+pub(crate) fn offsets(p: ImagePlacement) -> Offsets<u64> {
+    match p.first_segment.and_then(|s| s.checked_add(p.slide)) {
+        Some(text_seg) => Offsets::Segments {
+            text_seg,
+            data_seg: None,
+        },
+        None => Offsets::Sections {
+            text: p.slide,
+            data: p.slide,
+            bss: Some(p.slide),
+        },
+    }
+}
+
 impl ThreadExtraInfo for ProxyTarget<'_> {
     fn thread_extra_info(&self, tid: Tid, buf: &mut [u8]) -> Result<usize, Fault> {
         let text = self
@@ -401,5 +440,48 @@ impl ProxyTarget<'_> {
             (Some(ThreadKey::Task(a)), _) => format!("thread {tid} (task {a:#x})"),
             _ => format!("thread {tid}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qoffsets_names_where_the_first_segment_went() {
+        let p = ImagePlacement {
+            slide: 0x3860_0000,
+            first_segment: Some(0xffff_ffff_8100_0000),
+        };
+        match offsets(p) {
+            Offsets::Segments { text_seg, data_seg } => {
+                assert_eq!(text_seg, 0xffff_ffff_b960_0000);
+                assert_eq!(data_seg, None);
+            }
+            Offsets::Sections { .. } => panic!("sections"),
+        }
+    }
+
+    #[test]
+    fn qoffsets_without_the_first_segment_moves_text_data_and_bss() {
+        let p = ImagePlacement {
+            slide: 0x200_0000,
+            first_segment: None,
+        };
+        match offsets(p) {
+            Offsets::Sections { text, data, bss } => {
+                assert_eq!(
+                    (text, data, bss),
+                    (0x200_0000, 0x200_0000, Some(0x200_0000))
+                );
+            }
+            Offsets::Segments { .. } => panic!("segments"),
+        }
+        // A first segment the slide would carry past the top: the sections, not a wrap.
+        let p = ImagePlacement {
+            slide: 0x4000_0000,
+            first_segment: Some(u64::MAX - 0x10),
+        };
+        assert!(matches!(offsets(p), Offsets::Sections { .. }));
     }
 }

@@ -61,17 +61,22 @@ Each command has the form
              /format   display memory at the address (see ::formats)
              =format   format the value of the address expression itself
              >name     save the value in a variable, read back with <name
-  arguments  words, quoted with '' or \"\" when they hold spaces
+  arguments  words, quoted with '' or \"\" when they hold spaces; $[ expr ]
+             passes the value of expr (dot is the command's address)
 
 Commands are separated by ';' or newlines. In 'cmd | cmd', the right-hand
 command runs once for every address the left-hand one emits, with that
-address as dot.
+address as dot. 'cmd ! shell-command' pipes the text cmd prints to sh
+(::ps ! grep sleep), up to the ';' or newline; quote a '!' meant as an
+argument. At the prompt, an empty line repeats the last command; after a
+display (addr/X) it shows what follows.
 
 Numbers are hexadecimal unless prefixed: 0t decimal, 0o octal, 0i binary,
-0x hexadecimal. Expressions take C's operators and precedence, but '/'
-divides only inside parentheses (outside, it starts a format), and '%' is
-C's remainder (in mdb, '%' divides). <rip reads a register of the selected
-vCPU, *addr the 8-byte value at addr, '.' is dot.
+0x hexadecimal. Expressions take C's operators and precedence (with ==
+and != giving 1 or 0), but '/' divides only inside parentheses (outside,
+it starts a format), and '%' is C's remainder (in mdb, '%' divides). <rip
+reads a register of the selected vCPU, *addr the 8-byte value at addr,
+'.' is dot.
 
 ::help NAME shows the help of one dcmd or walker.";
 

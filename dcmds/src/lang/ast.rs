@@ -27,6 +27,10 @@ pub enum BinOp {
     Sub,
     Shl,
     Shr,
+    /// `==`: 1 if equal, else 0 (mdb's).
+    Eq,
+    /// `!=`: 1 if different, else 0 (mdb's).
+    Ne,
     And,
     Xor,
     Or,
@@ -39,9 +43,10 @@ impl BinOp {
             BinOp::Or => 1,
             BinOp::Xor => 2,
             BinOp::And => 3,
-            BinOp::Shl | BinOp::Shr => 4,
-            BinOp::Add | BinOp::Sub => 5,
-            BinOp::Mul | BinOp::Div | BinOp::Rem => 6,
+            BinOp::Eq | BinOp::Ne => 4,
+            BinOp::Shl | BinOp::Shr => 5,
+            BinOp::Add | BinOp::Sub => 6,
+            BinOp::Mul | BinOp::Div | BinOp::Rem => 7,
         }
     }
 }
@@ -71,11 +76,25 @@ pub enum Expr {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arg {
     pub text: String,
+    /// `$[ expr ]`: `text` is an expression, replaced by its value (as `0x…`) when the
+    /// dcmd runs, evaluated with dot at the dcmd's address (mdb's argument evaluation).
+    pub evaluate: bool,
 }
 
 impl Arg {
     pub fn new(text: impl Into<String>) -> Arg {
-        Arg { text: text.into() }
+        Arg {
+            text: text.into(),
+            evaluate: false,
+        }
+    }
+
+    /// A `$[ expr ]` argument.
+    pub fn expression(text: impl Into<String>) -> Arg {
+        Arg {
+            text: text.into(),
+            evaluate: true,
+        }
     }
 }
 

@@ -66,6 +66,8 @@ pub fn binary(op: BinOp, a: u64, b: u64) -> Result<u64, DcmdError> {
             .ok()
             .and_then(|s| a.checked_shr(s))
             .unwrap_or(0),
+        BinOp::Eq => u64::from(a == b),
+        BinOp::Ne => u64::from(a != b),
         BinOp::And => a & b,
         BinOp::Xor => a ^ b,
         BinOp::Or => a | b,

@@ -44,6 +44,8 @@ pub struct Lexer<'a> {
     src: &'a str,
     pos: usize,
     end: usize,
+    /// The shell command after a `!` that ended the pipeline (see [`Lexer::shell`]).
+    shell: Option<(usize, String)>,
 }
 
 impl<'a> Lexer<'a> {
@@ -53,7 +55,28 @@ impl<'a> Lexer<'a> {
             src,
             pos: start.min(end),
             end,
+            shell: None,
         }
+    }
+
+    /// Whether the current position is a shell pipe: `!` not followed by `=` (which is the
+    /// `!=` operator of an expression written as an argument).
+    fn at_shell_pipe(&self) -> bool {
+        self.peek() == Some(b'!') && self.byte(self.pos + 1) != Some(b'=')
+    }
+
+    /// At a shell pipe: takes the rest of the command as the shell command.
+    fn take_shell(&mut self) {
+        let at = self.pos;
+        let text = self.src.get(at + 1..self.end).unwrap_or("").trim();
+        self.shell = Some((at, text.to_string()));
+        self.pos = self.end;
+    }
+
+    /// After a stage: the shell command that a `!` gave the rest of the command to, mdb's
+    /// `cmd ! shell-command`, with the offset of the `!`.
+    pub fn shell(&mut self) -> Option<(usize, String)> {
+        self.shell.take()
     }
 
     /// The current byte offset.
@@ -161,9 +184,11 @@ impl<'a> Lexer<'a> {
             b'^' => single(Tok::Caret),
             b'|' => single(Tok::Bar),
             b'~' => single(Tok::Tilde),
+            b'!' if self.byte(at + 1) == Some(b'=') => (Tok::NotEq, 2),
             b'!' => single(Tok::Bang),
             b',' => single(Tok::Comma),
             b'$' => single(Tok::Dollar),
+            b'=' if self.byte(at + 1) == Some(b'=') => (Tok::EqEq, 2),
             b'=' => single(Tok::Eq),
             b'?' => single(Tok::Question),
             b'@' => single(Tok::At),
@@ -241,6 +266,10 @@ impl<'a> Lexer<'a> {
     /// follows.
     pub fn stage_end(&mut self) -> Result<bool, LexError> {
         self.skip_ws();
+        if self.at_shell_pipe() {
+            self.take_shell();
+            return Ok(false);
+        }
         match self.peek() {
             None => Ok(false),
             Some(b'|') => {
@@ -254,46 +283,79 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// A dcmd's argument words, up to `|` or the end. Returns the words and whether a `|`
-    /// follows.
+    /// A dcmd's argument words, up to `|`, a shell pipe `!` (see [`Lexer::shell`]) or the
+    /// end. Returns the words and whether a `|` follows.
     pub fn args(&mut self) -> Result<(Vec<Arg>, bool), LexError> {
         let mut args = Vec::new();
         loop {
             self.skip_ws();
-            let at = self.pos;
+            if self.at_shell_pipe() {
+                self.take_shell();
+                return Ok((args, false));
+            }
             match self.peek() {
                 None => return Ok((args, false)),
                 Some(b'|') => {
                     self.pos += 1;
                     return Ok((args, true));
                 }
+                Some(b'$') if self.byte(self.pos + 1) == Some(b'[') => {
+                    args.push(self.bracketed()?);
+                    continue;
+                }
                 Some(_) => {}
             }
             let mut word = Vec::new();
-            let mut quoted = false;
             while let Some(c) = self.peek() {
                 match c {
                     b' ' | b'\t' | b'\r' | b'|' => break,
-                    b'\'' | b'"' => {
-                        word.extend(self.quoted(c, c == b'"')?);
-                        quoted = true;
-                    }
+                    b'!' if self.at_shell_pipe() => break,
+                    b'\'' | b'"' => word.extend(self.quoted(c, c == b'"')?),
                     _ => {
                         word.push(c);
                         self.pos += 1;
                     }
                 }
             }
-            if !quoted && word == b"!" {
-                return Err(syntax(at, "shell escapes ('!') are not supported"));
-            }
             args.push(Arg::new(String::from_utf8_lossy(&word)));
         }
     }
 
-    /// A format string after `/` or `=`, up to `|` or the end: format characters, each with an
-    /// optional decimal repeat count, and quoted literal text. Returns the items and whether a
-    /// `|` follows.
+    /// `$[ expr ]` at the current position: an argument whose value is the expression's
+    /// (mdb's). Brackets nest; quotes inside are kept as they are.
+    fn bracketed(&mut self) -> Result<Arg, LexError> {
+        let at = self.pos;
+        self.pos += 2;
+        let start = self.pos;
+        let mut depth = 1usize;
+        while let Some(c) = self.peek() {
+            match c {
+                b'[' => depth += 1,
+                b']' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        let text = self.src.get(start..self.pos).unwrap_or("").trim();
+                        self.pos += 1;
+                        if text.is_empty() {
+                            return Err(syntax(at, "expected an expression inside '$[ ]'"));
+                        }
+                        return Ok(Arg::expression(text));
+                    }
+                }
+                b'\'' | b'"' => {
+                    self.quoted(c, c == b'"')?;
+                    continue;
+                }
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        Err(syntax(at, "unmatched '$['"))
+    }
+
+    /// A format string after `/` or `=`, up to `|`, a shell pipe `!` or the end: format
+    /// characters, each with an optional decimal repeat count, and quoted literal text.
+    /// Returns the items and whether a `|` follows.
     pub fn format(&mut self) -> Result<(Vec<FormatItem>, bool), LexError> {
         let mut items = Vec::new();
         let mut count: Option<u64> = None;
@@ -301,6 +363,10 @@ impl<'a> Lexer<'a> {
         loop {
             self.skip_ws();
             let at = self.pos;
+            if self.at_shell_pipe() {
+                self.take_shell();
+                break;
+            }
             match self.peek() {
                 None => break,
                 Some(b'|') => {
@@ -432,8 +498,20 @@ mod tests {
         assert!(pipe);
         let mut lx = Lexer::new("'open", 0, 5);
         assert!(matches!(lx.args(), Err(LexError::Syntax { offset: 0, .. })));
-        let mut lx = Lexer::new("a ! b", 0, 5);
-        assert!(lx.args().is_err());
+        let mut lx = Lexer::new("a ! b | c", 0, 9);
+        let (args, pipe) = lx.args().unwrap();
+        assert_eq!(args, vec![Arg::new("a")]);
+        assert!(!pipe);
+        assert_eq!(lx.shell(), Some((2, "b | c".to_string())));
+        let s = "a!grep x 'y'";
+        let mut lx = Lexer::new(s, 0, s.len());
+        assert_eq!(lx.args().unwrap().0, vec![Arg::new("a")]);
+        assert_eq!(lx.shell(), Some((1, "grep x 'y'".to_string())));
+        let s = ".!=0 '!' \"!\" x";
+        let mut lx = Lexer::new(s, 0, s.len());
+        let texts: Vec<_> = lx.args().unwrap().0.into_iter().map(|a| a.text).collect();
+        assert_eq!(texts, vec![".!=0", "!", "!", "x"]);
+        assert_eq!(lx.shell(), None);
     }
 
     #[test]

@@ -13,4 +13,4 @@ pub mod token;
 
 pub use ast::{Arg, BinOp, Expr, Stage, UnOp, Verb};
 pub use expr::{eval, EvalEnv};
-pub use parser::{parse_line, ParsedCommand};
+pub use parser::{parse_expr, parse_line, ParsedCommand};

@@ -26,6 +26,10 @@ pub enum Tok {
     Bang,
     Shl,
     Shr,
+    /// `==`.
+    EqEq,
+    /// `!=`.
+    NotEq,
     Comma,
     ColonColon,
     Colon,
@@ -49,6 +53,8 @@ impl Tok {
             Tok::Eof => "the end of the command".to_string(),
             Tok::Shl => "'<<'".to_string(),
             Tok::Shr => "'>>'".to_string(),
+            Tok::EqEq => "'=='".to_string(),
+            Tok::NotEq => "'!='".to_string(),
             Tok::ColonColon => "'::'".to_string(),
             other => format!("'{}'", other.symbol()),
         }

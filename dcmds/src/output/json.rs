@@ -57,6 +57,10 @@ impl<W: Write> Output for JsonOutput<W> {
         self.record().data.push(value);
     }
 
+    fn structured(&self) -> bool {
+        true
+    }
+
     fn end(&mut self) {
         let Some(rec) = self.current.take() else {
             return;

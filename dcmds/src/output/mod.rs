@@ -71,6 +71,11 @@ pub trait Output {
     /// The command has resumed the guest (`::cont`, `::step`); it reports the stop before
     /// it ends. For displays that show the guest's state while the command waits.
     fn guest_resumed(&mut self) {}
+    /// Whether results are structured records for a program (`--json`) rather than text
+    /// for a person: the shell pipe (`cmd ! sh-cmd`) is refused there.
+    fn structured(&self) -> bool {
+        false
+    }
 }
 
 /// The version of the JSON of [`CommandRecord`] and its `data` records. 2: every stack frame

@@ -5,8 +5,10 @@ mod containers;
 mod dcmds;
 mod dis;
 mod display;
+mod habits;
 mod json;
 mod pipeline;
+mod repeat;
 mod session;
 
 use crate::error::DcmdError;

@@ -39,13 +39,21 @@ impl App {
             }
             Event::Done {
                 id,
+                ok,
                 elapsed,
                 quit,
                 interrupted,
                 ..
             } => {
+                self.startup_done(id, ok);
                 if self.running.as_ref().is_some_and(|r| r.id == id) {
                     self.running = None;
+                    // The command may have changed memory, dot or the event table.
+                    if *Side::Memory.of(&self.shown) {
+                        if let Some(pane) = self.pane_request(Side::Memory) {
+                            self.refresh(pane, &mut out);
+                        }
+                    }
                 }
                 self.last_elapsed = Some(elapsed);
                 if interrupted {
@@ -53,6 +61,8 @@ impl App {
                 }
                 if quit {
                     self.request_quit(&mut out);
+                } else {
+                    self.next_startup(&mut out);
                 }
             }
             // The stop comes as a Status after the command's Done.
@@ -68,14 +78,38 @@ impl App {
                 self.stack.set(view, h);
             }
             Event::Disassembly(rows) => self.disasm.set(rows),
+            Event::Memory(view) => {
+                // A refresh for an expression since replaced is stale.
+                if self.memory.expr.as_deref() == Some(view.expr.as_str()) {
+                    self.memory.set(view);
+                }
+            }
+            Event::Events(rows) => {
+                if !rows.is_empty() && !self.events_toggled {
+                    *Side::Events.of_mut(&mut self.shown) = true;
+                }
+                self.events.set(rows);
+            }
+            Event::Repeating { id, line } => {
+                if let Some(r) = self.running.as_mut().filter(|r| r.id == id) {
+                    match line {
+                        Some(line) => {
+                            self.output.push(LineStyle::Command, format!("> {line}"));
+                            r.line = line;
+                        }
+                        None => self.say("nothing to repeat yet"),
+                    }
+                }
+            }
             Event::PaneError { pane, message } => {
-                let load = match pane {
-                    Pane::Threads => &mut self.threads.load,
-                    Pane::Registers => &mut self.registers.load,
-                    Pane::Stack { .. } => &mut self.stack.load,
-                    Pane::Disassembly { .. } => &mut self.disasm.load,
-                };
-                load.finish(Some(message));
+                // An answer for an expression since replaced is stale. (The bytes of the
+                // last refresh stay, with the error beside them.)
+                if let Pane::Memory { expr } = &pane {
+                    if self.memory.expr.as_ref() != Some(expr) {
+                        return out;
+                    }
+                }
+                self.load_of(&pane).finish(Some(message));
             }
             Event::Exited => self.exited = true,
             Event::Names { symbols, types } => self.completer.set_names(symbols, types),
@@ -110,6 +144,7 @@ impl App {
         self.stops += 1;
         self.status = status;
         self.refresh_shown(out);
+        self.next_startup(out);
     }
 
     fn disconnected(&mut self, reason: String) {
@@ -119,12 +154,7 @@ impl App {
         );
         self.link = Link::Disconnected(reason);
         self.running = None;
-        for load in [
-            &mut self.threads.load,
-            &mut self.stack.load,
-            &mut self.registers.load,
-            &mut self.disasm.load,
-        ] {
+        for load in self.loads_mut() {
             load.since = None;
         }
     }
@@ -159,11 +189,15 @@ impl App {
                 let stale = match side {
                     Side::Threads => stopped,
                     Side::Stack => stopped || self.stack_target.is_none(),
-                    Side::Registers | Side::Disassembly => true,
+                    // `<rsp` is another vCPU's.
+                    Side::Registers | Side::Memory | Side::Disassembly => true,
+                    // Sent by the worker after each command.
+                    Side::Events => false,
                 };
                 if stale && *side.of(&self.shown) {
-                    let pane = self.pane_request(side);
-                    self.refresh(pane, out);
+                    if let Some(pane) = self.pane_request(side) {
+                        self.refresh(pane, out);
+                    }
                 }
             }
         }

@@ -112,11 +112,37 @@ pub fn vcpu_stack() -> StackView {
     }
 }
 
+/// vCPU 0's registers in the idle loop, with what they point at, as the worker gives them.
+pub fn annotated_registers(rip: u64, rax: u64) -> Vec<RegisterRow> {
+    let mut rows = registers(rip, rax);
+    for r in &mut rows {
+        match r.name.as_str() {
+            "rip" => r.symbol = Some("default_idle+0xe".into()),
+            "rsp" => {
+                r.deref = Some(crate::protocol::Pointee {
+                    value: 0xffffffff9f0a1b2c,
+                    symbol: Some("do_idle+0x1a".into()),
+                })
+            }
+            "r15" => {
+                r.symbol = Some("init_task".into());
+                r.deref = Some(crate::protocol::Pointee {
+                    value: 0x4000,
+                    symbol: None,
+                });
+            }
+            _ => {}
+        }
+    }
+    rows
+}
+
 /// vCPU 0's registers, in the idle loop.
 pub fn registers(rip: u64, rax: u64) -> Vec<RegisterRow> {
     let r = |name: &str, value: u64| RegisterRow {
         name: name.into(),
         value,
+        ..RegisterRow::default()
     };
     vec![
         r("rax", rax),

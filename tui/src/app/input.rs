@@ -104,6 +104,11 @@ impl App {
             Action::ToggleStack => self.toggle(Side::Stack, out),
             Action::ToggleRegisters => self.toggle(Side::Registers, out),
             Action::ToggleDisassembly => self.toggle(Side::Disassembly, out),
+            Action::ToggleMemory => self.toggle(Side::Memory, out),
+            Action::ToggleEvents => {
+                self.events_toggled = true;
+                self.toggle(Side::Events, out);
+            }
             Action::WidenSide => self.side_pct = (self.side_pct + 4).min(70),
             Action::NarrowSide => self.side_pct = self.side_pct.saturating_sub(4).max(20),
             Action::Continue => self.continue_guest(out),
@@ -154,30 +159,35 @@ impl App {
                     self.threads.pop_filter(h);
                 }
             }
-            Action::SearchStart => {
+            Action::SearchStart | Action::SearchBackward => {
                 let w = self.output.window(out_h);
+                let backward = action == Action::SearchBackward;
                 self.search = Some(SearchPrompt {
                     input: Input::default(),
-                    anchor: w.end.saturating_sub(1),
+                    anchor: if backward {
+                        w.end.saturating_sub(1)
+                    } else {
+                        w.start
+                    },
+                    backward,
                     saved_scroll: self.output.scroll(),
                     found: true,
                 });
             }
-            Action::SearchOlder | Action::SearchNewer => {
-                if self.output.pattern.is_none() {
-                    self.say("no search yet: / searches");
-                } else if !self
-                    .output
-                    .search_again(action == Action::SearchOlder, out_h)
-                {
-                    let which = if action == Action::SearchOlder {
-                        "older"
-                    } else {
-                        "newer"
-                    };
-                    self.say(format!("no {which} match"));
+            Action::SearchNext | Action::SearchPrev => {
+                // `n` keeps the search's direction, `N` turns it round (less, vim).
+                let older = self.output.backward == (action == Action::SearchNext);
+                match self.output.search_again(older, out_h) {
+                    None if self.output.pattern.is_none() => {
+                        self.say("no search yet: / searches forward, ? backward")
+                    }
+                    None => self.say_error("no match"),
+                    Some(true) if older => self.say("search hit TOP, continuing at BOTTOM"),
+                    Some(true) => self.say("search hit BOTTOM, continuing at TOP"),
+                    Some(false) => {}
                 }
             }
+            Action::Copy => self.copy_output(),
             Action::Accept => {
                 if let Some(p) = self.search.take() {
                     if !p.found {
@@ -283,7 +293,25 @@ impl App {
                     (self.registers.offset as isize + delta).clamp(0, max.max(0)) as usize;
             }
             Side::Disassembly => self.disasm.scroll(delta, h),
+            Side::Memory => {
+                let per_line = self.memory_bytes_per_line();
+                self.memory.scroll(delta, per_line, h);
+            }
+            Side::Events => {
+                let max = self.events.rows.len().saturating_sub(1) as isize;
+                self.events.offset =
+                    (self.events.offset as isize + delta).clamp(0, max.max(0)) as usize;
+            }
         }
+    }
+
+    /// How many bytes a line of the memory pane shows at its current width.
+    pub(crate) fn memory_bytes_per_line(&self) -> usize {
+        let width = self
+            .regions
+            .pane(Side::Memory)
+            .map_or(0, |a| a.rect.width.saturating_sub(2) as usize);
+        crate::app::memory::layout_for(width).per_line
     }
 
     fn cycle_focus(&mut self, dir: isize) {
@@ -315,8 +343,10 @@ impl App {
         *shown = !*shown;
         let on = *shown;
         if on {
-            let pane = self.pane_request(side);
-            self.refresh(pane, out);
+            match self.pane_request(side) {
+                Some(pane) => self.refresh(pane, out),
+                None => self.say(":mem EXPR sets what the memory pane shows"),
+            }
         } else if self.focus == Focus::Side(side) {
             self.focus = Focus::CommandLine;
         }
@@ -341,14 +371,7 @@ impl App {
     /// Ctrl-C: cancel the running command or refresh; else halt a running guest; else clear
     /// the line.
     fn ctrl_c(&mut self, out: &mut Vec<Request>) {
-        let loading = [
-            &self.threads.load,
-            &self.stack.load,
-            &self.registers.load,
-            &self.disasm.load,
-        ]
-        .iter()
-        .any(|l| l.since.is_some());
+        let loading = self.loads_mut().iter().any(|l| l.since.is_some());
         if self.running.is_some() || loading {
             if self.set_interrupt() {
                 if let Some(r) = &mut self.running {
@@ -424,14 +447,18 @@ impl App {
         let h = self.regions.output_height().max(1);
         let Some(p) = &mut self.search else { return };
         let pattern = p.input.value().to_string();
-        let (anchor, saved) = (p.anchor, p.saved_scroll);
+        let (anchor, saved, backward) = (p.anchor, p.saved_scroll, p.backward);
         if pattern.is_empty() {
             p.found = true;
             self.output.clear_search();
             self.output.set_scroll(saved, h);
             return;
         }
-        let found = self.output.search(&pattern, anchor, true, h);
+        self.output.backward = backward;
+        let found = self
+            .output
+            .search_wrap(&pattern, anchor, backward, h)
+            .is_some();
         if let Some(p) = &mut self.search {
             p.found = found;
         }

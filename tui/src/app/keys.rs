@@ -3,7 +3,8 @@
 //! help and behaviour cannot drift apart. A test checks that this list is complete.
 //!
 //! Focus moves with Tab and Shift-Tab: command line → output → threads → stack → registers →
-//! disassembly (hidden panes are skipped); Esc comes back to the command line.
+//! memory → events → disassembly (hidden panes are skipped); Esc comes back to the command
+//! line.
 //!
 //! | Where | Keys | What |
 //! |---|---|---|
@@ -15,6 +16,8 @@
 //! | anywhere | F3 | show or hide the stack pane |
 //! | anywhere | F4 | show or hide the registers pane |
 //! | anywhere | F6 | show or hide the disassembly pane |
+//! | anywhere | F7 | show or hide the memory pane (:mem EXPR) |
+//! | anywhere | F8 | show or hide the events pane |
 //! | anywhere | Alt-← | widen the side panes |
 //! | anywhere | Alt-→ | narrow the side panes |
 //! | anywhere | F5 | continue the guest (also :c) |
@@ -28,21 +31,24 @@
 //! | empty command line | ? | key help |
 //! | empty command line | Tab | focus the next pane |
 //! | empty command line | Ctrl-D | quit (also $q, ::quit) |
-//! | command line | Enter | run the command line |
+//! | command line | Enter | run the line; a blank line repeats the last |
 //! | command line | Tab | complete a dcmd, walker, symbol, type |
 //! | command line | ↑ | previous command |
 //! | command line | ↓ | next command |
 //! | command line | Ctrl-R | search the history |
 //! | command line | Ctrl-A/E/B/F/W/U/K/Y | edit the line as in a shell |
 //! | command line | :c  ::reconnect | continue; attach again |
+//! | command line | :mem EXPR | memory pane at EXPR (<rsp, init_task+0x10) |
 //! | history search | Ctrl-R | older match |
 //! | history search | Enter | run the match |
 //! | history search | Esc Ctrl-G | give up the search |
 //! | history search | Backspace | delete a character |
 //! | history search | ←  →  Tab | edit the match |
-//! | output pane | / | search the output |
-//! | output pane | n | previous (older) match |
-//! | output pane | N | next (newer) match |
+//! | output pane | / | search forward (newer lines), wrapping |
+//! | output pane | ? | search backward (older lines), wrapping |
+//! | output pane | n | next match, in the search's direction |
+//! | output pane | N | next match, the other way |
+//! | output pane | y | copy the match's output block (OSC 52) |
 //! | output pane | ← h | scroll left |
 //! | output pane | → l | scroll right |
 //! | output search | Enter | keep the match |
@@ -136,6 +142,8 @@ pub enum Action {
     ToggleStack,
     ToggleRegisters,
     ToggleDisassembly,
+    ToggleMemory,
+    ToggleEvents,
     NarrowSide,
     WidenSide,
     Continue,
@@ -165,8 +173,13 @@ pub enum Action {
     Select,
     FilterBackspace,
     SearchStart,
-    SearchOlder,
-    SearchNewer,
+    SearchBackward,
+    /// `n`: the next match in the direction of the last search.
+    SearchNext,
+    /// `N`: the next match the other way.
+    SearchPrev,
+    /// Copy the output block at the match (or the view's bottom) to the clipboard.
+    Copy,
     Accept,
     Cancel,
     QuitResume,
@@ -253,6 +266,8 @@ pub static BINDINGS: &[Binding] = &[
     b(S::Global, &[key(K::F(3))], A::ToggleStack, "show or hide the stack pane"),
     b(S::Global, &[key(K::F(4))], A::ToggleRegisters, "show or hide the registers pane"),
     b(S::Global, &[key(K::F(6))], A::ToggleDisassembly, "show or hide the disassembly pane"),
+    b(S::Global, &[key(K::F(7))], A::ToggleMemory, "show or hide the memory pane (:mem EXPR)"),
+    b(S::Global, &[key(K::F(8))], A::ToggleEvents, "show or hide the events pane"),
     b(S::Global, &[alt(K::Left)], A::WidenSide, "widen the side panes"),
     b(S::Global, &[alt(K::Right)], A::NarrowSide, "narrow the side panes"),
     b(S::Global, &[key(K::F(5))], A::Continue, "continue the guest (also :c)"),
@@ -266,21 +281,24 @@ pub static BINDINGS: &[Binding] = &[
     b(S::EmptyLine, &[ch('?')], A::ShowHelp, "key help"),
     b(S::EmptyLine, &[key(K::Tab)], A::FocusNext, "focus the next pane"),
     b(S::EmptyLine, &[ctrl(K::Char('d'))], A::Quit, "quit (also $q, ::quit)"),
-    b(S::CommandLine, &[key(K::Enter)], A::RunLine, "run the command line"),
+    b(S::CommandLine, &[key(K::Enter)], A::RunLine, "run the line; a blank line repeats the last"),
     b(S::CommandLine, &[key(K::Tab)], A::Complete, "complete a dcmd, walker, symbol, type"),
     b(S::CommandLine, &[key(K::Up)], A::HistoryPrev, "previous command"),
     b(S::CommandLine, &[key(K::Down)], A::HistoryNext, "next command"),
     b(S::CommandLine, &[ctrl(K::Char('r'))], A::HistorySearch, "search the history"),
     doc(S::CommandLine, "Ctrl-A/E/B/F/W/U/K/Y", "edit the line as in a shell"),
     doc(S::CommandLine, ":c  ::reconnect", "continue; attach again"),
+    doc(S::CommandLine, ":mem EXPR", "memory pane at EXPR (<rsp, init_task+0x10)"),
     b(S::HistorySearch, &[ctrl(K::Char('r'))], A::HistorySearch, "older match"),
     b(S::HistorySearch, &[key(K::Enter)], A::RunLine, "run the match"),
     b(S::HistorySearch, &[key(K::Esc), ctrl(K::Char('g'))], A::Cancel, "give up the search"),
     b(S::HistorySearch, &[key(K::Backspace)], A::FilterBackspace, "delete a character"),
     doc(S::HistorySearch, "←  →  Tab", "edit the match"),
-    b(S::Output, &[ch('/')], A::SearchStart, "search the output"),
-    b(S::Output, &[ch('n')], A::SearchOlder, "previous (older) match"),
-    b(S::Output, &[ch('N')], A::SearchNewer, "next (newer) match"),
+    b(S::Output, &[ch('/')], A::SearchStart, "search forward (newer lines), wrapping"),
+    b(S::Output, &[ch('?')], A::SearchBackward, "search backward (older lines), wrapping"),
+    b(S::Output, &[ch('n')], A::SearchNext, "next match, in the search's direction"),
+    b(S::Output, &[ch('N')], A::SearchPrev, "next match, the other way"),
+    b(S::Output, &[ch('y')], A::Copy, "copy the match's output block (OSC 52)"),
     b(S::Output, &[key(K::Left), ch('h')], A::Left, "scroll left"),
     b(S::Output, &[key(K::Right), ch('l')], A::Right, "scroll right"),
     b(S::OutputSearch, &[key(K::Enter)], A::Accept, "keep the match"),
@@ -337,7 +355,7 @@ pub enum Mode {
     Output,
     Threads,
     Stack,
-    /// Registers or disassembly.
+    /// Registers, memory, events or disassembly.
     OtherPane,
 }
 

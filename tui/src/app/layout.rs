@@ -6,7 +6,7 @@
 //! rest collapse to their title line. Below everything: the status bar and the command line.
 //! Under 60 columns the side panes are not shown.
 
-use super::panes::Side;
+use super::panes::{Side, SIDES};
 use ratatui::layout::Rect;
 
 /// The narrowest screen that shows side panes.
@@ -17,6 +17,10 @@ const TALL: u16 = 30;
 const MIN_PANE: u16 = 5;
 /// The rows a pane needs to be worth expanding beside others.
 const COMFORT: u16 = 8;
+
+/// The side panes shown at start, by [`Side::index`]: the memory pane waits for an
+/// expression (`:mem EXPR`) and the events pane for the first breakpoint or watchpoint.
+pub const DEFAULT_SHOWN: [bool; SIDES] = [true, true, true, false, false, true];
 
 /// A side pane's place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +35,7 @@ pub struct PaneArea {
 pub struct Regions {
     pub output: Rect,
     /// By [`Side::index`]; `None`: not shown.
-    pub panes: [Option<PaneArea>; 4],
+    pub panes: [Option<PaneArea>; SIDES],
     pub status: Rect,
     pub command: Rect,
 }
@@ -62,7 +66,7 @@ impl Regions {
 /// What the layout depends on besides the screen size.
 #[derive(Debug, Clone, Copy)]
 pub struct LayoutInput {
-    pub shown: [bool; 4],
+    pub shown: [bool; SIDES],
     /// The side column's share of the width, in percent.
     pub side_pct: u16,
     /// The focused side pane, which gets room first.
@@ -75,6 +79,8 @@ fn weight(side: Side) -> u32 {
         Side::Threads => 3,
         Side::Stack => 3,
         Side::Registers => 2,
+        Side::Memory => 2,
+        Side::Events => 1,
         Side::Disassembly => 3,
     }
 }
@@ -188,7 +194,7 @@ fn stack(col: Rect, panes: &[Side], focus: Option<Side>, r: &mut Regions) {
 mod tests {
     use super::*;
 
-    fn input(shown: [bool; 4], focus: Option<Side>) -> LayoutInput {
+    fn input(shown: [bool; SIDES], focus: Option<Side>) -> LayoutInput {
         LayoutInput {
             shown,
             side_pct: 36,
@@ -215,19 +221,20 @@ mod tests {
 
     #[test]
     fn small_screens_collapse_the_unfocused_panes() {
-        let r = compute(Rect::new(0, 0, 80, 24), input([true; 4], None));
+        let r = compute(Rect::new(0, 0, 80, 24), input(DEFAULT_SHOWN, None));
         assert_eq!(r.command, Rect::new(0, 23, 80, 1));
         assert_eq!(r.status, Rect::new(0, 22, 80, 1));
         assert_eq!(r.output.width, 52);
         let collapsed: Vec<bool> = Side::ALL
             .iter()
-            .map(|&s| r.pane(s).unwrap().collapsed)
+            .filter_map(|&s| r.pane(s))
+            .map(|a| a.collapsed)
             .collect();
         assert_eq!(collapsed, [false, false, true, true]);
         covers_column(&r);
         let r = compute(
             Rect::new(0, 0, 80, 24),
-            input([true; 4], Some(Side::Disassembly)),
+            input(DEFAULT_SHOWN, Some(Side::Disassembly)),
         );
         assert!(!r.pane(Side::Disassembly).unwrap().collapsed);
         assert!(r.pane(Side::Registers).unwrap().collapsed);
@@ -236,23 +243,40 @@ mod tests {
 
     #[test]
     fn tall_screens_put_the_disassembly_under_the_output() {
-        let r = compute(Rect::new(0, 0, 160, 48), input([true; 4], None));
+        let r = compute(Rect::new(0, 0, 160, 48), input(DEFAULT_SHOWN, None));
         let dis = r.pane(Side::Disassembly).unwrap().rect;
         assert_eq!(dis.x, 0);
         assert_eq!(dis.y, r.output.height);
         assert_eq!(dis.y + dis.height, 46);
-        assert!(Side::ALL.iter().all(|&s| !r.pane(s).unwrap().collapsed));
+        assert!(Side::ALL
+            .iter()
+            .filter_map(|&s| r.pane(s))
+            .all(|a| !a.collapsed));
+        covers_column(&r);
+        // Every pane on: the column still fits, the focused pane expanded.
+        let r = compute(
+            Rect::new(0, 0, 160, 48),
+            input([true; SIDES], Some(Side::Memory)),
+        );
+        assert!(!r.pane(Side::Memory).unwrap().collapsed);
+        assert!(!r.pane(Side::Events).unwrap().collapsed);
+        covers_column(&r);
+        let r = compute(
+            Rect::new(0, 0, 80, 24),
+            input([true; SIDES], Some(Side::Events)),
+        );
+        assert!(!r.pane(Side::Events).unwrap().collapsed);
         covers_column(&r);
     }
 
     #[test]
     fn narrow_screens_and_hidden_panes() {
-        let r = compute(Rect::new(0, 0, 50, 20), input([true; 4], None));
+        let r = compute(Rect::new(0, 0, 50, 20), input(DEFAULT_SHOWN, None));
         assert_eq!(r.output, Rect::new(0, 0, 50, 18));
         assert!(r.panes.iter().all(Option::is_none));
-        let r = compute(Rect::new(0, 0, 100, 24), input([false; 4], None));
+        let r = compute(Rect::new(0, 0, 100, 24), input([false; SIDES], None));
         assert_eq!(r.output.width, 100);
-        let r = compute(Rect::new(0, 0, 2, 1), input([true; 4], None));
+        let r = compute(Rect::new(0, 0, 2, 1), input(DEFAULT_SHOWN, None));
         assert_eq!(r.command.height, 1);
         assert_eq!(r.status.height, 0);
     }

@@ -8,12 +8,18 @@ use crate::protocol::Request;
 use tui_input::Input;
 
 impl App {
-    /// Enter on the command line: `::reconnect` and `$q` are the UI's own; anything else
-    /// (`:c` too) goes to the worker.
+    /// Enter on the command line: `::reconnect`, `$q` and `:mem EXPR` are the UI's own;
+    /// anything else (`:c` too) goes to the worker. A blank line repeats the last command,
+    /// as in mdb.
     pub(super) fn run_line(&mut self, out: &mut Vec<Request>) {
         let line = self.input.value().trim().to_string();
         if line.is_empty() {
-            return;
+            return self.repeat(out);
+        }
+        if let Some(arg) = mem_command(&line) {
+            self.input.reset();
+            self.remember(&line);
+            return self.memory_command(arg, out);
         }
         let local = matches!(line.as_str(), "::reconnect" | "$q" | "::quit");
         if !local && self.running.is_some() {
@@ -35,6 +41,29 @@ impl App {
             "::reconnect" => self.reconnect(out),
             _ => self.request_quit(out),
         }
+    }
+
+    /// A blank line: the worker runs the last command again (`addr/X` shows the next
+    /// units, `:s` steps again) and says which line that is.
+    fn repeat(&mut self, out: &mut Vec<Request>) {
+        if self.running.is_some() {
+            return self.say_error("a command is running: wait, or Ctrl-C cancels it");
+        }
+        if self.link != Link::Connected {
+            return self.say_error("not connected: r or ::reconnect attaches again");
+        }
+        if let Some(flag) = &self.interrupt {
+            flag.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        let id = self.next_id();
+        self.output.bottom();
+        self.running = Some(super::Running {
+            id,
+            line: "(repeat)".to_string(),
+            started: self.now,
+            interrupting: false,
+        });
+        out.push(Request::Repeat { id });
     }
 
     pub(super) fn history_search_older(&mut self) {
@@ -120,6 +149,12 @@ impl App {
         line.extend(value.chars().skip(cursor));
         self.input = Input::new(line).with_cursor(new_cursor);
     }
+}
+
+/// The argument of `:mem EXPR` (or `:mem` alone), if `line` is that command.
+fn mem_command(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix(":mem")?;
+    (rest.is_empty() || rest.starts_with(char::is_whitespace)).then_some(rest)
 }
 
 fn kind_name(c: &Completion) -> &'static str {

@@ -8,6 +8,7 @@
 //! [`Event`]: crate::protocol::Event
 
 pub mod completion;
+mod copy;
 pub mod cursor;
 pub(crate) mod events;
 #[cfg(test)]
@@ -17,9 +18,11 @@ mod input;
 pub mod keys;
 pub mod layout;
 mod line;
+pub mod memory;
 pub mod output;
 pub mod panes;
 mod pointer;
+mod startup;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod threads;
@@ -29,7 +32,7 @@ use completion::{Completer, Completion};
 use history::History;
 use layout::{LayoutInput, Regions};
 use output::{LineStyle, Output};
-use panes::{DisasmPane, Load, RegistersPane, Side, StackPane};
+use panes::{DisasmPane, EventsPane, Load, MemoryPane, RegistersPane, Side, StackPane, SIDES};
 use ratatui::layout::Rect;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -92,8 +95,11 @@ pub struct HistorySearch {
 #[derive(Debug, Clone)]
 pub struct SearchPrompt {
     pub input: Input,
-    /// Where the search starts (the bottom line of the view when `/` was pressed).
+    /// Where the search starts: the top line of the view when `/` was pressed, the bottom
+    /// one for `?`.
     anchor: usize,
+    /// `?`: towards older lines.
+    pub backward: bool,
     saved_scroll: usize,
     /// Whether the pattern as typed was found.
     pub found: bool,
@@ -128,8 +134,15 @@ pub struct App {
     pub(crate) stack: StackPane,
     pub(crate) registers: RegistersPane,
     pub(crate) disasm: DisasmPane,
+    pub(crate) memory: MemoryPane,
+    pub(crate) events: EventsPane,
     /// Which side panes are on, by [`Side::index`].
-    pub(crate) shown: [bool; 4],
+    pub(crate) shown: [bool; SIDES],
+    /// The user has shown or hidden the events pane (it is no longer shown by itself when
+    /// the first event is set).
+    pub(crate) events_toggled: bool,
+    /// Text to put on the terminal's clipboard (OSC 52) at the next frame.
+    pub(crate) clipboard: Option<String>,
     pub(crate) side_pct: u16,
     pub(crate) focus: Focus,
     pub(crate) overlay: Overlay,
@@ -151,6 +164,8 @@ pub struct App {
     pub(crate) stack_target: Option<u64>,
     /// Counts the guest's stops, for the registers' change highlighting.
     stops: u64,
+    /// Start-up commands (`~/.qmdbrc`) still to run.
+    pub(crate) startup: startup::Startup,
     next_id: CommandId,
     history_error_shown: bool,
 }
@@ -170,7 +185,11 @@ impl App {
             stack: StackPane::default(),
             registers: RegistersPane::default(),
             disasm: DisasmPane::default(),
-            shown: [true; 4],
+            memory: MemoryPane::default(),
+            events: EventsPane::default(),
+            shown: layout::DEFAULT_SHOWN,
+            events_toggled: false,
+            clipboard: None,
             side_pct: 36,
             focus: Focus::CommandLine,
             overlay: Overlay::None,
@@ -188,6 +207,7 @@ impl App {
             gone: false,
             stack_target: None,
             stops: 0,
+            startup: startup::Startup::default(),
             next_id: 1,
             history_error_shown: false,
         };
@@ -257,6 +277,7 @@ impl App {
                     ("stack", &self.stack.load),
                     ("registers", &self.registers.load),
                     ("disassembly", &self.disasm.load),
+                    ("memory", &self.memory.load),
                 ];
                 let (name, t) = loads
                     .iter()
@@ -319,7 +340,26 @@ impl App {
             Pane::Registers => &mut self.registers.load,
             Pane::Stack { .. } => &mut self.stack.load,
             Pane::Disassembly { .. } => &mut self.disasm.load,
+            Pane::Memory { .. } => &mut self.memory.load,
+            Pane::Events => &mut self.events.load,
         }
+    }
+
+    /// Every pane's load, for what concerns them all (Ctrl-C, a lost connection).
+    pub(crate) fn loads_mut(&mut self) -> [&mut Load; SIDES] {
+        [
+            &mut self.threads.load,
+            &mut self.stack.load,
+            &mut self.registers.load,
+            &mut self.memory.load,
+            &mut self.events.load,
+            &mut self.disasm.load,
+        ]
+    }
+
+    /// Takes the text to put on the terminal's clipboard, if any (see [`crate::clipboard`]).
+    pub fn take_clipboard(&mut self) -> Option<String> {
+        self.clipboard.take()
     }
 
     /// Asks for a pane's data, noting that it is on its way.
@@ -339,22 +379,28 @@ impl App {
     pub(crate) fn refresh_shown(&mut self, out: &mut Vec<Request>) {
         for side in Side::ALL {
             if *side.of(&self.shown) {
-                let pane = self.pane_request(side);
-                self.refresh(pane, out);
+                if let Some(pane) = self.pane_request(side) {
+                    self.refresh(pane, out);
+                }
             }
         }
     }
 
-    /// The refresh a side pane needs to show what it shows now.
-    pub(crate) fn pane_request(&self, side: Side) -> Pane {
-        match side {
+    /// The refresh a side pane needs to show what it shows now (none for a memory pane
+    /// with no expression yet).
+    pub(crate) fn pane_request(&self, side: Side) -> Option<Pane> {
+        Some(match side {
             Side::Threads => Pane::Threads,
             Side::Stack => Pane::Stack {
                 thread: self.stack_target,
             },
             Side::Registers => Pane::Registers,
+            Side::Memory => Pane::Memory {
+                expr: self.memory.expr.clone()?,
+            },
+            Side::Events => Pane::Events,
             Side::Disassembly => Pane::Disassembly { addr: None },
-        }
+        })
     }
 
     /// Sends an mdb command line to the worker, echoing it to the output.
@@ -362,8 +408,7 @@ impl App {
         if let Some(flag) = &self.interrupt {
             flag.store(false, Ordering::SeqCst);
         }
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.next_id();
         self.output.bottom();
         self.output.push(LineStyle::Command, format!("> {line}"));
         self.running = Some(Running {
@@ -373,6 +418,13 @@ impl App {
             interrupting: false,
         });
         out.push(Request::Execute { id, line });
+    }
+
+    /// A new command id.
+    pub(crate) fn next_id(&mut self) -> CommandId {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
     }
 
     /// Records a command in the history, saying once if the history cannot be saved.

@@ -84,6 +84,8 @@ pub struct Output {
     pub pattern: Option<String>,
     /// The absolute line of the current match.
     pub current: Option<u64>,
+    /// The last search went towards older lines (`?`); `n` keeps that direction.
+    pub backward: bool,
 }
 
 impl Default for Output {
@@ -103,6 +105,7 @@ impl Output {
             hscroll: 0,
             pattern: None,
             current: None,
+            backward: false,
         }
     }
 
@@ -225,18 +228,80 @@ impl Output {
             .filter(|&i| i < self.lines.len())
     }
 
-    /// The next match after the current one, older or newer.
-    pub fn search_again(&mut self, older: bool, height: usize) -> bool {
-        let Some(pattern) = self.pattern.clone() else {
-            return false;
+    /// Like [`Output::search`], but past the oldest (newest) line it goes on from the
+    /// newest (oldest), as vim's `wrapscan`: `Some(wrapped)` when found.
+    pub fn search_wrap(
+        &mut self,
+        pattern: &str,
+        from: usize,
+        older: bool,
+        height: usize,
+    ) -> Option<bool> {
+        if self.search(pattern, from, older, height) {
+            return Some(false);
+        }
+        let restart = if older {
+            self.lines.len().saturating_sub(1)
+        } else {
+            0
         };
+        self.search(pattern, restart, older, height).then_some(true)
+    }
+
+    /// The next match after the current one, older or newer, wrapping around the ends
+    /// (`Some(wrapped)`); `None` when there is no search or no match.
+    pub fn search_again(&mut self, older: bool, height: usize) -> Option<bool> {
+        let pattern = self.pattern.clone()?;
+        let w = self.window(height);
         let from = match (self.current_index(), older) {
-            (Some(0), true) => return false,
+            (Some(0), true) => {
+                let last = self.lines.len().saturating_sub(1);
+                return self.search(&pattern, last, true, height).then_some(true);
+            }
             (Some(i), true) => i - 1,
             (Some(i), false) => i + 1,
-            (None, _) => self.window(height).end.saturating_sub(1),
+            (None, true) => w.end.saturating_sub(1),
+            (None, false) => w.start,
         };
-        self.search(&pattern, from, older, height)
+        self.search_wrap(&pattern, from, older, height)
+    }
+
+    /// The lines of the output block around line `i`: the lines a command printed (after
+    /// its `> command` echo, up to the next echo); the echo itself (without `> `) when the
+    /// command printed nothing.
+    pub fn block_at(&self, i: usize) -> Vec<String> {
+        let is_cmd = |l: &OutputLine| l.style == LineStyle::Command;
+        let Some(start) = self
+            .lines
+            .iter()
+            .take(i.saturating_add(1))
+            .rposition(is_cmd)
+        else {
+            // Before the first command: the notes up to it.
+            let end = self
+                .lines
+                .iter()
+                .position(is_cmd)
+                .unwrap_or(self.lines.len());
+            return self
+                .lines
+                .iter()
+                .take(end)
+                .map(|l| l.text.clone())
+                .collect();
+        };
+        let body: Vec<String> = self
+            .lines
+            .iter()
+            .skip(start + 1)
+            .take_while(|l| !is_cmd(l))
+            .map(|l| l.text.clone())
+            .collect();
+        if body.is_empty() {
+            let echo = self.lines.get(start).map(|l| l.text.as_str()).unwrap_or("");
+            return vec![echo.strip_prefix("> ").unwrap_or(echo).to_string()];
+        }
+        body
     }
 
     /// Stops highlighting the search.
@@ -308,15 +373,40 @@ mod tests {
         assert!(!o.search("SCHEDULE", 99, true, 10), "upper case is exact");
         assert!(o.search("schedule", 99, true, 10));
         assert_eq!(o.current_index(), Some(95));
-        assert!(o.search_again(true, 10));
+        assert_eq!(o.search_again(true, 10), Some(false));
         assert_eq!(o.current_index(), Some(65));
         assert!(o.window(10).contains(&65));
-        assert!(o.search_again(true, 10));
-        assert!(o.search_again(true, 10));
+        assert_eq!(o.search_again(true, 10), Some(false));
+        assert_eq!(o.search_again(true, 10), Some(false));
         assert_eq!(o.current_index(), Some(5));
-        assert!(!o.search_again(true, 10));
-        assert!(o.search_again(false, 10));
+        assert_eq!(o.search_again(true, 10), Some(true), "wraps to the newest");
+        assert_eq!(o.current_index(), Some(95));
+        assert_eq!(o.search_again(false, 10), Some(true), "wraps to the oldest");
+        assert_eq!(o.current_index(), Some(5));
+        assert_eq!(o.search_again(false, 10), Some(false));
         assert_eq!(o.current_index(), Some(35));
+        // Forward from the top of a view, as `/` does.
+        o.clear_search();
+        assert_eq!(o.search_wrap("schedule", 70, false, 10), Some(false));
+        assert_eq!(o.current_index(), Some(95));
+        assert_eq!(o.search_wrap("schedule", 96, false, 10), Some(true));
+        assert_eq!(o.current_index(), Some(5));
+        assert_eq!(o.search_wrap("nowhere", 0, false, 10), None);
+    }
+
+    #[test]
+    fn blocks_are_a_commands_output() {
+        let mut o = Output::with_cap(100);
+        o.push(LineStyle::Note, "attached");
+        o.push(LineStyle::Command, "> ::ps");
+        o.push(LineStyle::Text, "PID COMM");
+        o.push(LineStyle::Text, "1 init");
+        o.push(LineStyle::Command, "> 0=K");
+        assert_eq!(o.block_at(0), ["attached"]);
+        assert_eq!(o.block_at(1), ["PID COMM", "1 init"]);
+        assert_eq!(o.block_at(3), ["PID COMM", "1 init"]);
+        assert_eq!(o.block_at(4), ["0=K"], "no output: the command itself");
+        assert_eq!(o.block_at(99), ["0=K"]);
     }
 
     #[test]

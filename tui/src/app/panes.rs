@@ -1,8 +1,8 @@
-//! The stack, registers and disassembly panes' state, and what every guest-filled pane
-//! shares: whether a refresh is on its way and the last error.
+//! The stack, registers, memory, events and disassembly panes' state, and what every
+//! guest-filled pane shares: whether a refresh is on its way and the last error.
 
 use super::cursor::Cursor;
-use crate::protocol::{DisasmRow, FrameRow, RegisterRow, StackView};
+use crate::protocol::{DisasmRow, EventRow, FrameRow, MemoryView, RegisterRow, StackView};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -12,15 +12,22 @@ pub enum Side {
     Threads,
     Stack,
     Registers,
+    Memory,
+    Events,
     Disassembly,
 }
 
+/// How many side panes there are.
+pub const SIDES: usize = 6;
+
 impl Side {
     /// All of them, in focus and layout order.
-    pub const ALL: [Side; 4] = [
+    pub const ALL: [Side; SIDES] = [
         Side::Threads,
         Side::Stack,
         Side::Registers,
+        Side::Memory,
+        Side::Events,
         Side::Disassembly,
     ];
 
@@ -30,6 +37,8 @@ impl Side {
             Side::Threads => "Threads",
             Side::Stack => "Stack",
             Side::Registers => "Registers",
+            Side::Memory => "Memory",
+            Side::Events => "Events",
             Side::Disassembly => "Disassembly",
         }
     }
@@ -40,23 +49,27 @@ impl Side {
     }
 
     /// Its entry in `per_side`, which is in [`Side::ALL`] order.
-    pub fn of<T>(self, per_side: &[T; 4]) -> &T {
-        let [threads, stack, registers, disassembly] = per_side;
+    pub fn of<T>(self, per_side: &[T; SIDES]) -> &T {
+        let [threads, stack, registers, memory, events, disassembly] = per_side;
         match self {
             Side::Threads => threads,
             Side::Stack => stack,
             Side::Registers => registers,
+            Side::Memory => memory,
+            Side::Events => events,
             Side::Disassembly => disassembly,
         }
     }
 
     /// Its entry in `per_side`, which is in [`Side::ALL`] order, to change.
-    pub fn of_mut<T>(self, per_side: &mut [T; 4]) -> &mut T {
-        let [threads, stack, registers, disassembly] = per_side;
+    pub fn of_mut<T>(self, per_side: &mut [T; SIDES]) -> &mut T {
+        let [threads, stack, registers, memory, events, disassembly] = per_side;
         match self {
             Side::Threads => threads,
             Side::Stack => stack,
             Side::Registers => registers,
+            Side::Memory => memory,
+            Side::Events => events,
             Side::Disassembly => disassembly,
         }
     }
@@ -203,6 +216,54 @@ impl DisasmPane {
     }
 }
 
+/// The memory pane: the bytes at an expression, read again at each stop and command.
+#[derive(Debug, Default)]
+pub struct MemoryPane {
+    /// The expression followed (`:mem EXPR`); `None` until one is set.
+    pub expr: Option<String>,
+    pub view: Option<MemoryView>,
+    /// The first line of bytes shown.
+    pub offset: usize,
+    pub load: Load,
+}
+
+impl MemoryPane {
+    /// Takes new bytes; the scroll stays when the expression is the same.
+    pub fn set(&mut self, view: MemoryView) {
+        if self.view.as_ref().is_none_or(|v| v.expr != view.expr) {
+            self.offset = 0;
+        }
+        self.view = Some(view);
+        self.load.finish(None);
+    }
+
+    /// Scrolls by `delta` lines of `per_line` bytes, in a pane `height` lines high.
+    pub fn scroll(&mut self, delta: isize, per_line: usize, height: usize) {
+        let len = self.view.as_ref().map_or(0, |v| v.bytes.len());
+        let lines = len.div_ceil(per_line.max(1));
+        let max = lines.saturating_sub(height) as isize;
+        self.offset = (self.offset as isize + delta).clamp(0, max.max(0)) as usize;
+    }
+}
+
+/// The events pane: the session's breakpoints and watchpoints.
+#[derive(Debug, Default)]
+pub struct EventsPane {
+    pub rows: Vec<EventRow>,
+    /// The first row shown.
+    pub offset: usize,
+    pub load: Load,
+}
+
+impl EventsPane {
+    /// Takes the table as the worker sent it.
+    pub fn set(&mut self, rows: Vec<EventRow>) {
+        self.offset = self.offset.min(rows.len().saturating_sub(1));
+        self.rows = rows;
+        self.load.finish(None);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +273,7 @@ mod tests {
             .map(|(n, v)| RegisterRow {
                 name: n.to_string(),
                 value: *v,
+                ..RegisterRow::default()
             })
             .collect()
     }

@@ -184,34 +184,45 @@ fn output_scrolls_and_searches() {
 
     app.handle_key(key(KeyCode::Tab));
     assert_eq!(app.focus, Focus::Output);
+    let current = |app: &App| {
+        app.output
+            .line(app.output.current_index().unwrap())
+            .unwrap()
+            .text
+            .clone()
+    };
+    // `/` searches forward from the top of the view, wrapping to the oldest lines (vim).
     app.handle_key(key(KeyCode::Char('/')));
     type_str(&mut app, "line 12");
-    assert_eq!(
-        app.output
-            .current_index()
-            .map(|i| &app.output.line(i).unwrap().text[..]),
-        Some("line 129")
-    );
+    assert_eq!(current(&app), "line 12");
     app.handle_key(key(KeyCode::Enter));
     assert!(app.search.is_none());
+    // `n` goes on forward, as in less and vim; `N` goes back.
     app.handle_key(key(KeyCode::Char('n')));
-    assert_eq!(
-        app.output
-            .line(app.output.current_index().unwrap())
-            .unwrap()
-            .text,
-        "line 128"
-    );
+    assert_eq!(current(&app), "line 120");
+    app.handle_key(key(KeyCode::Char('n')));
+    assert_eq!(current(&app), "line 121");
     app.handle_key(key(KeyCode::Char('N')));
     app.handle_key(key(KeyCode::Char('N')));
-    assert_eq!(
-        app.output
-            .line(app.output.current_index().unwrap())
-            .unwrap()
-            .text,
-        "line 129"
-    );
-    assert!(app.message.as_ref().unwrap().text.contains("no newer"));
+    assert_eq!(current(&app), "line 12");
+    app.handle_key(key(KeyCode::Char('N')));
+    assert_eq!(current(&app), "line 129", "wrapped to the newest match");
+    assert!(app.message.as_ref().unwrap().text.contains("hit TOP"));
+    app.handle_key(key(KeyCode::Char('n')));
+    assert_eq!(current(&app), "line 12", "and forward again to the oldest");
+    assert!(app.message.as_ref().unwrap().text.contains("hit BOTTOM"));
+    // `?` searches backward from the bottom of the view; then `n` goes on backward.
+    app.handle_key(key(KeyCode::Esc));
+    app.handle_key(KeyEvent::new(KeyCode::End, KeyModifiers::CONTROL));
+    app.handle_key(key(KeyCode::Char('?')));
+    assert_eq!(app.overlay, Overlay::None, "? searches in the output pane");
+    type_str(&mut app, "line 4");
+    app.handle_key(key(KeyCode::Enter));
+    assert_eq!(current(&app), "line 499");
+    app.handle_key(key(KeyCode::Char('n')));
+    assert_eq!(current(&app), "line 498");
+    app.handle_key(key(KeyCode::Char('N')));
+    assert_eq!(current(&app), "line 499");
     app.handle_key(key(KeyCode::Esc));
     assert!(app.output.pattern.is_none(), "Esc clears the search first");
     app.handle_key(key(KeyCode::Char('/')));
@@ -576,4 +587,183 @@ fn clicks_focus_and_select_the_wheel_scrolls_lists() {
     assert_eq!(app.focus, Focus::CommandLine);
     app.handle_mouse(click(1, 1));
     assert_eq!(app.focus, Focus::Output);
+}
+
+#[test]
+fn a_blank_line_repeats_the_last_command() {
+    let (mut app, _) = attached_app(80, 24);
+    run_command(&mut app, "init_task/X", "init_task:      0", 5);
+    let reqs = app.handle_key(key(KeyCode::Enter));
+    let [Request::Repeat { id }] = reqs.as_slice() else {
+        panic!("not a repeat: {reqs:?}");
+    };
+    let id = *id;
+    assert!(app.running.is_some());
+    // Another blank Enter while it runs is refused, not queued.
+    assert!(app.handle_key(key(KeyCode::Enter)).is_empty());
+    app.handle_event(Event::Repeating {
+        id,
+        line: Some("0xffffffff9fe13c44,0x1/X".into()),
+    });
+    assert_eq!(
+        app.running.as_ref().unwrap().line,
+        "0xffffffff9fe13c44,0x1/X"
+    );
+    app.handle_event(Event::Output {
+        id,
+        kind: LineKind::Text,
+        text: "init_task+4:    4000".into(),
+    });
+    app.handle_event(Event::Done {
+        id,
+        ok: true,
+        elapsed: Duration::from_millis(3),
+        quit: false,
+        fatal: false,
+        interrupted: false,
+    });
+    assert!(app.running.is_none());
+    let texts: Vec<&str> = (0..app.output.len())
+        .map(|i| app.output.line(i).unwrap().text.as_str())
+        .collect();
+    assert!(
+        texts.ends_with(&["> 0xffffffff9fe13c44,0x1/X", "init_task+4:    4000"]),
+        "{texts:?}"
+    );
+    assert_eq!(
+        app.history.entries().last().map(String::as_str),
+        Some("init_task/X"),
+        "blank lines do not enter the history"
+    );
+    // Nothing to repeat: said, and the command ends.
+    let reqs = app.handle_key(key(KeyCode::Enter));
+    let [Request::Repeat { id }] = reqs.as_slice() else {
+        panic!("{reqs:?}");
+    };
+    app.handle_event(Event::Repeating {
+        id: *id,
+        line: None,
+    });
+    assert!(app
+        .message
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("nothing to repeat"));
+}
+
+#[test]
+fn mem_sets_the_memory_pane_which_follows_stops_and_commands() {
+    use crate::protocol::MemoryView;
+    let (mut app, _) = attached_app(160, 48);
+    assert!(
+        !app.is_shown(Side::Memory),
+        "hidden until an expression is set"
+    );
+    let reqs = app.handle_key(key(KeyCode::F(7)));
+    assert!(reqs.is_empty());
+    assert!(app.message.as_ref().unwrap().text.contains(":mem EXPR"));
+    app.handle_key(key(KeyCode::F(7)));
+    type_str(&mut app, ":mem <rsp");
+    let reqs = app.handle_key(key(KeyCode::Enter));
+    let mem = Pane::Memory {
+        expr: "<rsp".into(),
+    };
+    assert_eq!(reqs, [Request::Refresh(mem.clone())]);
+    assert!(app.is_shown(Side::Memory));
+    assert_eq!(line(&app), "");
+    // A stale answer for another expression is dropped.
+    app.handle_event(Event::Memory(MemoryView {
+        expr: "init_task".into(),
+        addr: 1,
+        bytes: vec![1],
+        note: None,
+    }));
+    assert!(app.memory.view.is_none());
+    app.handle_event(Event::Memory(MemoryView {
+        expr: "<rsp".into(),
+        addr: 0xffffffffa0a03e70,
+        bytes: vec![0; 512],
+        note: None,
+    }));
+    assert_eq!(app.memory.view.as_ref().unwrap().addr, 0xffffffffa0a03e70);
+    app.focus = Focus::Side(Side::Memory);
+    app.handle_key(key(KeyCode::Down));
+    assert_eq!(app.memory.offset, 1);
+    app.handle_key(key(KeyCode::End));
+    let per_line = app.memory_bytes_per_line();
+    let h = app.height(Side::Memory);
+    assert_eq!(app.memory.offset, 512 / per_line - h);
+    // After a command, the pane is read again.
+    app.focus = Focus::CommandLine;
+    let reqs = run_command(&mut app, "::status", "", 1);
+    assert_eq!(reqs.len(), 1);
+    assert!(app.memory.load.since.is_some(), "refreshed after Done");
+    // An expression error shows in the pane.
+    app.handle_event(Event::PaneError {
+        pane: mem,
+        message: "unknown symbol nosuch".into(),
+    });
+    assert_eq!(
+        app.memory.load.error.as_deref(),
+        Some("unknown symbol nosuch")
+    );
+    type_str(&mut app, ":mem");
+    app.handle_key(key(KeyCode::Enter));
+    assert!(app.message.as_ref().unwrap().text.contains("follows <rsp"));
+}
+
+#[test]
+fn the_events_pane_shows_itself_with_the_first_event() {
+    use crate::protocol::EventRow;
+    let (mut app, _) = attached_app(160, 48);
+    assert!(!app.is_shown(Side::Events));
+    app.handle_event(Event::Events(Vec::new()));
+    assert!(!app.is_shown(Side::Events));
+    let bp = EventRow {
+        id: 1,
+        kind: "bp".into(),
+        addr: 0xffffffff9f1c2d30,
+        symbol: "hrtimer_nanosleep".into(),
+        enabled: true,
+        planted: false,
+        hits: 0,
+        options: String::new(),
+    };
+    app.handle_event(Event::Events(vec![bp.clone()]));
+    assert!(app.is_shown(Side::Events));
+    assert_eq!(app.events.rows, std::slice::from_ref(&bp));
+    // Hidden by the user: it stays hidden; F8 brings it back, asking for the table.
+    app.handle_key(key(KeyCode::F(8)));
+    assert!(!app.is_shown(Side::Events));
+    app.handle_event(Event::Events(vec![bp]));
+    assert!(!app.is_shown(Side::Events));
+    let reqs = app.handle_key(key(KeyCode::F(8)));
+    assert_eq!(reqs, [Request::Refresh(Pane::Events)]);
+    assert!(app.is_shown(Side::Events));
+}
+
+#[test]
+fn y_copies_the_output_block_with_osc52() {
+    let (mut app, _) = attached_app(80, 24);
+    run_command(&mut app, "::ps", "PID COMM\n1 systemd", 1);
+    run_command(&mut app, "::status", "status: stopped", 1);
+    app.focus = Focus::Output;
+    app.handle_key(key(KeyCode::Char('y')));
+    assert_eq!(app.take_clipboard().as_deref(), Some("status: stopped\n"));
+    assert!(app.message.as_ref().unwrap().text.contains("copied 1 line"));
+    // At a search match: that match's block.
+    app.handle_key(key(KeyCode::Char('?')));
+    type_str(&mut app, "systemd");
+    app.handle_key(key(KeyCode::Enter));
+    app.handle_key(key(KeyCode::Char('y')));
+    assert_eq!(
+        app.take_clipboard().as_deref(),
+        Some("PID COMM\n1 systemd\n")
+    );
+    assert!(app.take_clipboard().is_none(), "sent once");
+    assert_eq!(
+        crate::clipboard::osc52("PID COMM\n1 systemd\n"),
+        "\x1b]52;c;UElEIENPTU0KMSBzeXN0ZW1kCg==\x07"
+    );
 }

@@ -3,6 +3,7 @@
 
 mod bars;
 mod lists;
+mod memory;
 mod output;
 mod overlay;
 mod regs;
@@ -55,6 +56,8 @@ fn draw_side(frame: &mut Frame, app: &App, theme: &Theme, side: Side, area: Pane
         Side::Stack => lists::draw_stack(frame, app, theme, area.rect),
         Side::Registers => regs::draw_registers(frame, app, theme, area.rect),
         Side::Disassembly => regs::draw_disasm(frame, app, theme, area.rect),
+        Side::Memory => memory::draw_memory(frame, app, theme, area.rect),
+        Side::Events => memory::draw_events(frame, app, theme, area.rect),
     }
 }
 

@@ -3,6 +3,7 @@
 use super::{fit, pane_block, placeholder, Theme};
 use crate::app::panes::Side;
 use crate::app::{App, Focus};
+use crate::protocol::RegisterRow;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -34,6 +35,10 @@ pub(super) fn draw_registers(frame: &mut Frame, app: &App, theme: &Theme, area: 
         .min(10);
     let cell_w = name_w + 1 + 16;
     let width = inner.width as usize;
+    let annotated = p.rows.iter().any(|r| annotation(r).is_some());
+    if annotated && width >= cell_w + 2 + MIN_NOTE {
+        return draw_register_list(frame, app, theme, inner, name_w);
+    }
     let cols = ((width + 2) / (cell_w + 2)).max(1);
     let grid_rows = p.rows.len().div_ceil(cols);
     let h = inner.height as usize;
@@ -62,6 +67,65 @@ pub(super) fn draw_registers(frame: &mut Frame, app: &App, theme: &Theme, area: 
                         Style::new()
                     },
                 ));
+            }
+            Line::from(spans)
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The fewest columns worth showing a register's symbol and dereference in.
+const MIN_NOTE: usize = 12;
+
+/// What a register points at: `sym+0x1a`, `→ word sym`, or both.
+pub(super) fn annotation(r: &RegisterRow) -> Option<String> {
+    let deref = r.deref.as_ref().map(|d| match &d.symbol {
+        Some(s) => format!("→ {:x} {s}", d.value),
+        None => format!("→ {:x}", d.value),
+    });
+    match (&r.symbol, deref) {
+        (Some(s), Some(d)) => Some(format!("{s} {d}")),
+        (Some(s), None) => Some(s.clone()),
+        (None, d) => d,
+    }
+}
+
+/// The registers a line-per-register pane shows first, in this order.
+const FIRST: [&str; 4] = ["rip", "pc", "rsp", "rbp"];
+
+/// One register a line, with what it points at (wide panes); rip, rsp and rbp first.
+fn draw_register_list(frame: &mut Frame, app: &App, theme: &Theme, inner: Rect, name_w: usize) {
+    let p = &app.registers;
+    let h = inner.height as usize;
+    let note_w = (inner.width as usize).saturating_sub(name_w + 1 + 16 + 2);
+    let first = p.offset.min(p.rows.len().saturating_sub(h));
+    // The pc and the stack and frame pointers first: what a stop is read by.
+    let rank = |r: &&RegisterRow| {
+        FIRST
+            .iter()
+            .position(|n| *n == r.name)
+            .unwrap_or(FIRST.len())
+    };
+    let mut rows: Vec<&RegisterRow> = p.rows.iter().collect();
+    rows.sort_by_key(rank);
+    let lines: Vec<Line> = rows
+        .into_iter()
+        .skip(first)
+        .take(h)
+        .map(|r| {
+            let changed = p.changed.contains(&r.name);
+            let (name_style, value_style) = if changed {
+                (theme.changed(), theme.changed())
+            } else {
+                (theme.dim(), Style::new())
+            };
+            let mut spans = vec![
+                Span::styled(format!("{:>name_w$} ", fit(&r.name, name_w)), name_style),
+                Span::styled(format!("{:016x}", r.value), value_style),
+            ];
+            if let Some(note) = annotation(r) {
+                spans.push(Span::raw("  "));
+                spans.push(Span::styled(fit(&note, note_w), theme.note()));
             }
             Line::from(spans)
         })

@@ -238,3 +238,58 @@ fn find(b: &Buffer, text: &str) -> Option<(u16, u16)> {
     }
     None
 }
+
+/// The panes of issue 16: registers with symbols and dereferences, the memory pane at
+/// init_task's comm, the events pane with a breakpoint and a watchpoint.
+#[test]
+fn memory_events_and_register_pointers_160x48() {
+    use crate::protocol::{EventRow, MemoryView};
+    let mut app = session(160, 48);
+    app.handle_event(Event::Registers(fixtures::annotated_registers(
+        0xffffffff9f9a2b3d,
+        0,
+    )));
+    let mut reqs = Vec::new();
+    app.memory_command_for_tests("init_task+0xb78", &mut reqs);
+    let mut bytes = b"swapper/0\0\0\0\0\0\0\0".to_vec();
+    bytes.extend((0u8..48).map(|i| i.wrapping_mul(37)));
+    app.handle_event(Event::Memory(MemoryView {
+        expr: "init_task+0xb78".into(),
+        addr: 0xffffffffa0a13c40 + 0xb78,
+        bytes,
+        note: Some("unreadable from ffffffffa0a147f8: no mapping".into()),
+    }));
+    app.handle_event(Event::Events(vec![
+        EventRow {
+            id: 1,
+            kind: "bp".into(),
+            addr: 0xffffffff9f1c2d30,
+            symbol: "hrtimer_nanosleep".into(),
+            enabled: true,
+            planted: false,
+            hits: 3,
+            options: "-p qmdb-napper".into(),
+        },
+        EventRow {
+            id: 2,
+            kind: "wp/w8".into(),
+            addr: 0xffffffffa0a05000,
+            symbol: "jiffies".into(),
+            enabled: false,
+            planted: false,
+            hits: 0,
+            options: String::new(),
+        },
+    ]));
+    let s = screen(&app);
+    assert!(s.contains("default_idle+0xe"), "{s}");
+    assert!(s.contains("→ ffffffff9f0a1b2c do_idle"), "{s}");
+    // 8 bytes a line in a 55-column pane: the full address, hex, ASCII.
+    assert!(
+        s.contains("ffffffffa0a147b8 73 77 61 70 70 65 72 2f  swapper/"),
+        "{s}"
+    );
+    assert!(s.contains("30 00 00 00 00 00 00 00  0......."), "{s}");
+    assert!(s.contains("hrtimer_nanosleep -p qmdb-napper"), "{s}");
+    insta::assert_snapshot!(s);
+}

@@ -18,13 +18,14 @@
 //!   with [`Event::Status`].
 //! - Output that belongs to no command (a failed resume) is sent with the id [`NOTICE`].
 
+mod memory;
 mod panes;
 mod rows;
 mod stream;
 #[cfg(test)]
 mod tests;
 
-use crate::protocol::{CommandId, Event, LineKind, Pane, Request, Status};
+use crate::protocol::{CommandId, Event, EventRow, LineKind, Pane, Request, Status};
 use panes::PaneError;
 use qmdb_bridge::{BridgeError, RunState, StopReason};
 use qmdb_dcmds::attach::AttachOptions;
@@ -133,6 +134,7 @@ where
                 lost: String::new(),
                 running: false,
                 last_status: None,
+                last_events: None,
             };
             w.run(req_rx);
         });
@@ -179,6 +181,8 @@ struct Worker {
     /// The guest was last seen running.
     running: bool,
     last_status: Option<Status>,
+    /// The event table as last sent, so that it is sent again only when it changed.
+    last_events: Option<Vec<EventRow>>,
 }
 
 impl Worker {
@@ -207,7 +211,8 @@ impl Worker {
             };
             tracing::debug!(?req, "request");
             match req {
-                Request::Execute { id, line } => self.execute(id, &line),
+                Request::Execute { id, line } => self.execute(id, Some(&line)),
+                Request::Repeat { id } => self.execute(id, None),
                 Request::Refresh(pane) => self.refresh(pane),
                 Request::Halt => self.halt(),
                 Request::Reconnect => {
@@ -235,6 +240,9 @@ impl Worker {
                             let (symbols, types) = rows::names(k);
                             self.send(Event::Names { symbols, types });
                         }
+                        // A fresh session has no events unless its start-up set some.
+                        self.last_events = Some(Vec::new());
+                        self.report_events(false);
                     }
                     Err(e) => self.lose(e.to_string()),
                 }
@@ -252,6 +260,7 @@ impl Worker {
         self.session = None;
         self.running = false;
         self.last_status = None;
+        self.last_events = None;
         self.lost = why.to_string();
     }
 
@@ -322,7 +331,9 @@ impl Worker {
         }
     }
 
-    fn execute(&mut self, id: CommandId, line: &str) {
+    /// Runs `line`, or with `None` repeats the last command (a blank line at the prompt,
+    /// saying first which line that is).
+    fn execute(&mut self, id: CommandId, line: Option<&str>) {
         let start = Instant::now();
         let Some(session) = self.session.as_mut() else {
             self.send(Event::Output {
@@ -340,8 +351,16 @@ impl Worker {
             });
             return;
         };
+        if line.is_none() {
+            let line = session.repeat_line().map(str::to_string);
+            // The UI has gone when this fails; the request loop then ends.
+            let _ = self.events.send(Event::Repeating { id, line });
+        }
         let mut out = Streaming::new(id, &self.events);
-        let outcome = with_interrupt(&self.interrupt, session, |s| s.execute(line, &mut out));
+        let outcome = with_interrupt(&self.interrupt, session, |s| match line {
+            Some(line) => s.execute(line, &mut out),
+            None => s.repeat_last(&mut out),
+        });
         let last_error = out.last_error.take();
         let resumed = out.resumed;
         self.send(Event::Done {
@@ -359,6 +378,19 @@ impl Worker {
             // After a resume the stop is news even if it reads as the last one did;
             // `::monitor stop` and the like change the state behind our back.
             self.report_status(resumed);
+            self.report_events(false);
+        }
+    }
+
+    /// Sends the event table if it changed since last sent (`always`: in any case).
+    fn report_events(&mut self, always: bool) {
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        let rows = rows::events(session.events().events());
+        if always || self.last_events.as_ref() != Some(&rows) {
+            self.last_events = Some(rows.clone());
+            self.send(Event::Events(rows));
         }
     }
 
@@ -400,6 +432,15 @@ impl Worker {
     }
 
     fn refresh(&mut self, pane: Pane) {
+        if pane == Pane::Events {
+            return match self.session {
+                Some(_) => self.report_events(true),
+                None => self.send(Event::PaneError {
+                    pane,
+                    message: self.not_connected().to_string(),
+                }),
+            };
+        }
         match self.pane_rows(&pane) {
             Ok(ev) => self.send(ev),
             Err(e) => self.send(Event::PaneError {

@@ -1,6 +1,7 @@
 //! Filling the panes: the dcmds each pane calls ([`Session::call`]), their typed records
 //! turned into rows ([`super::rows`]).
 
+use super::memory;
 use super::rows;
 use super::stream::with_interrupt;
 use crate::protocol::{Event, Pane};
@@ -32,6 +33,9 @@ pub(crate) enum PaneError {
     /// The disassembly never lined up with the pc.
     #[error("no instruction starts at {0:x}")]
     NoInstruction(u64),
+    /// The memory pane's expression or its first byte.
+    #[error("{0}")]
+    Memory(String),
 }
 
 impl PaneError {
@@ -75,10 +79,15 @@ pub(super) fn pane_event(
         Pane::Registers => {
             let mut c = call(session, interrupt, "regs", None, &[])?;
             let layout = session.target().register_layout();
-            c.take::<Registers>()
+            let mut rows = c
+                .take::<Registers>()
                 .first()
-                .map(|r| Event::Registers(rows::registers(r, layout)))
-                .ok_or(PaneError::NoRegisters)
+                .map(|r| rows::registers(r, layout))
+                .ok_or(PaneError::NoRegisters)?;
+            with_interrupt(interrupt, session, |s| {
+                memory::annotate_registers(s, &mut rows)
+            })?;
+            Ok(Event::Registers(rows))
         }
         Pane::Stack { thread: Some(t) } => call(session, interrupt, "findstack", Some(*t), &[])?
             .take::<TaskStack>()
@@ -91,6 +100,11 @@ pub(super) fn pane_event(
             .map(|st| Event::Stack(rows::vcpu_stack(st)))
             .ok_or(PaneError::NoVcpuStack),
         Pane::Disassembly { addr } => disassembly(session, interrupt, *addr),
+        Pane::Memory { expr } => {
+            with_interrupt(interrupt, session, |s| memory::memory(s, expr)).map(Event::Memory)
+        }
+        // Answered by the worker from the event table, with no dcmd.
+        Pane::Events => Err(PaneError::Memory("the events pane reads no guest".into())),
     }
 }
 

@@ -4,7 +4,7 @@
 //! Every function here is pure and never panics on a record whose fields are out of the
 //! ordinary: a missing value becomes a default (`?`, `None`).
 
-use crate::protocol::{DisasmRow, FrameRow, RegisterRow, StackView, ThreadRow};
+use crate::protocol::{DisasmRow, EventRow, FrameRow, RegisterRow, StackView, ThreadRow};
 use qmdb_bridge::regs::RegLayout;
 use qmdb_dcmds::records::{CpuRow, Frame, Instruction, Registers, TaskRow, TaskStack, VcpuStack};
 use qmdb_kernel::btf::Kind;
@@ -85,6 +85,7 @@ pub(crate) fn registers(regs: &Registers, layout: &RegLayout) -> Vec<RegisterRow
             rows.push(RegisterRow {
                 name: desc.name.clone(),
                 value,
+                ..RegisterRow::default()
             });
         }
     }
@@ -96,9 +97,29 @@ pub(crate) fn registers(regs: &Registers, layout: &RegLayout) -> Vec<RegisterRow
             rows.push(RegisterRow {
                 name: name.clone(),
                 value,
+                ..RegisterRow::default()
             });
         }
     }
+    rows
+}
+
+/// The events pane's rows from the session's event table, in id order.
+pub(crate) fn events(table: &[qmdb_dcmds::events::Event]) -> Vec<EventRow> {
+    let mut rows: Vec<EventRow> = table
+        .iter()
+        .map(|e| EventRow {
+            id: e.id,
+            kind: e.kind_text(),
+            addr: e.addr.0,
+            symbol: e.what.clone(),
+            enabled: e.enabled,
+            planted: e.planted,
+            hits: e.hits,
+            options: e.opts.describe(),
+        })
+        .collect();
+    rows.sort_by_key(|r| r.id);
     rows
 }
 

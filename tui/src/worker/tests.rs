@@ -1,6 +1,7 @@
 //! The worker over mock sessions: no guest, no terminal.
 
 use super::*;
+use crate::protocol::RegisterRow;
 use qmdb_bridge::regs::{RegLayout, RegValues};
 use qmdb_bridge::{ChunkError, Target, TargetMemory, TargetStatus, VcpuId, VcpuInfo};
 use qmdb_bridge::{StopReason, VirtAddr};
@@ -61,6 +62,22 @@ impl Target for Flaky {
     }
     fn resume(&mut self) -> qmdb_bridge::error::Result<()> {
         self.sync().resume()
+    }
+    fn insert_breakpoint(
+        &mut self,
+        kind: qmdb_bridge::BreakKind,
+        addr: VirtAddr,
+        len: u64,
+    ) -> qmdb_bridge::error::Result<()> {
+        self.sync().insert_breakpoint(kind, addr, len)
+    }
+    fn remove_breakpoint(
+        &mut self,
+        kind: qmdb_bridge::BreakKind,
+        addr: VirtAddr,
+        len: u64,
+    ) -> qmdb_bridge::error::Result<()> {
+        self.sync().remove_breakpoint(kind, addr, len)
     }
 }
 
@@ -385,4 +402,140 @@ fn cont_says_resumed_and_ctrl_c_halts_it() {
     };
     assert!(!st.running, "{st:?}");
     w.join();
+}
+
+/// The events after a request up to (and including) the first that `stop` accepts.
+fn until(w: &WorkerHandle, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        let ev = next(w);
+        let last = stop(&ev);
+        seen.push(ev);
+        if last {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn a_repeat_says_its_line_and_runs_it_again() {
+    let w = flaky(&Arc::default());
+    assert!(matches!(started(&w), Event::Connected(_)));
+    w.requests.send(Request::Repeat { id: 1 }).unwrap();
+    let evs = until(&w, |e| matches!(e, Event::Done { .. }));
+    assert!(
+        matches!(evs.first(), Some(Event::Repeating { id: 1, line: None })),
+        "{evs:?}"
+    );
+    run(&w, 2, "0x10=D");
+    w.requests.send(Request::Repeat { id: 3 }).unwrap();
+    let evs = until(&w, |e| matches!(e, Event::Done { .. }));
+    let texts: Vec<String> = evs
+        .iter()
+        .filter_map(|e| match e {
+            Event::Repeating { id: 3, line } => line.clone(),
+            Event::Output { id: 3, text, .. } => Some(text.trim().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["0x10=D", "16"]);
+    w.join();
+}
+
+#[test]
+fn the_memory_pane_reads_what_it_can_at_an_expression() {
+    let w = flaky(&Arc::default());
+    assert!(matches!(started(&w), Event::Connected(_)));
+    let refresh = |expr: &str| {
+        w.requests
+            .send(Request::Refresh(Pane::Memory { expr: expr.into() }))
+            .unwrap();
+        next(&w)
+    };
+    let Event::Memory(v) = refresh("<rip") else {
+        panic!("no Memory");
+    };
+    assert_eq!(v.addr, 0xffffffff81000010);
+    assert_eq!(v.bytes, vec![0x90; memory::MEMORY_BYTES]);
+    assert_eq!(v.note, None);
+    // The text ends 16 bytes on: what is readable, and why no more.
+    let Event::Memory(v) = refresh("0xffffffff810ffff0") else {
+        panic!("no Memory");
+    };
+    assert_eq!(v.bytes.len(), 16);
+    assert!(v.note.unwrap().contains("ffffffff81100000"));
+    // Nothing readable at all: still a pane, empty, with the reason.
+    let Event::Memory(v) = refresh("0x1000") else {
+        panic!("no Memory");
+    };
+    assert!(v.bytes.is_empty() && v.note.is_some());
+    for (expr, why) in [("nosuchsym", "nosuchsym"), ("1/X", "not an expression")] {
+        let Event::PaneError { message, .. } = refresh(expr) else {
+            panic!("no PaneError for {expr}");
+        };
+        assert!(message.contains(why), "{expr}: {message}");
+    }
+    w.join();
+}
+
+#[test]
+fn the_event_table_is_sent_when_a_command_changes_it() {
+    let w = flaky(&Arc::default());
+    assert!(matches!(started(&w), Event::Connected(_)));
+    w.requests.send(Request::Refresh(Pane::Events)).unwrap();
+    assert!(matches!(next(&w), Event::Events(rows) if rows.is_empty()));
+    let (lines, _) = run(&w, 1, "0xffffffff81000020::bp");
+    assert!(lines.iter().all(|l| l.0 == LineKind::Text), "{lines:?}");
+    let evs = until(&w, |e| matches!(e, Event::Events(_)));
+    let Some(Event::Events(rows)) = evs.last() else {
+        unreachable!()
+    };
+    assert_eq!(rows.len(), 1, "{lines:?}");
+    assert_eq!((rows[0].id, rows[0].kind.as_str()), (1, "bp"));
+    assert_eq!(rows[0].addr, 0xffffffff81000020);
+    // Unchanged: not sent again (the next event is the next command's).
+    run(&w, 2, "1=X");
+    run(&w, 3, "::delete 1");
+    let evs = until(&w, |e| matches!(e, Event::Events(_)));
+    assert!(matches!(evs.last(), Some(Event::Events(rows)) if rows.is_empty()));
+    w.join();
+}
+
+#[test]
+fn registers_point_at_what_is_readable() {
+    let mut session = Session::new(Box::new(mock()));
+    let mut rows = vec![
+        RegisterRow {
+            name: "rsp".into(),
+            value: TEXT + 8,
+            ..RegisterRow::default()
+        },
+        RegisterRow {
+            name: "rip".into(),
+            value: TEXT,
+            ..RegisterRow::default()
+        },
+        RegisterRow {
+            name: "rdi".into(),
+            value: 0xffff_8880_0000_0000,
+            ..RegisterRow::default()
+        },
+        RegisterRow {
+            name: "rax".into(),
+            value: 0x10,
+            ..RegisterRow::default()
+        },
+    ];
+    memory::annotate_registers(&mut session, &mut rows).unwrap();
+    assert_eq!(
+        rows[0].deref,
+        Some(crate::protocol::Pointee {
+            value: 0x9090909090909090,
+            symbol: None
+        })
+    );
+    assert_eq!(rows[1].deref, None, "the pc is not dereferenced");
+    assert_eq!(rows[2].deref, None, "unmapped: no dereference, no error");
+    assert_eq!(rows[3].deref, None, "not a kernel address");
+    assert!(rows.iter().all(|r| r.symbol.is_none()), "no symbols loaded");
 }

@@ -7,7 +7,7 @@
 //! stage    := [expr] [',' expr] [verb]
 //! verb     := '/' format | '=' format | '>' name | '::' name args | '$' char args
 //!           | ':' char args
-//! expr     := C expression over u64: | ^ & << >> + - * / % and unary - ~ ! *
+//! expr     := C expression over u64: | ^ & == != << >> + - * / % and unary - ~ ! *
 //! ```
 //! `/` is division only inside parentheses (at the top level it starts a format), and `|` is
 //! bitwise or inside an expression but a pipe after a verb.
@@ -28,6 +28,9 @@ pub struct ParsedCommand {
     pub source: String,
     /// The stages of its pipeline; empty never happens (blank commands are dropped).
     pub stages: Result<Vec<Stage>, DcmdError>,
+    /// `cmd ! shell-command`: the shell command that gets the text output of the pipeline
+    /// (mdb's shell pipe). `None` when the stages do not parse.
+    pub shell: Option<String>,
 }
 
 /// Parses every command of `line`. A command that does not parse carries its error, so the
@@ -40,16 +43,36 @@ pub fn parse_line(line: &str) -> Vec<ParsedCommand> {
             if source.is_empty() {
                 return None;
             }
-            let stages = Parser::new(line, start, end).command();
+            let (stages, shell) = match Parser::new(line, start, end).command() {
+                Ok((stages, shell)) => (Ok(stages), shell),
+                Err(e) => (Err(e), None),
+            };
             match stages {
                 Ok(s) if s.is_empty() => None,
                 stages => Some(ParsedCommand {
                     source: source.to_string(),
                     stages,
+                    shell,
                 }),
             }
         })
         .collect()
+}
+
+/// Parses `text` as one expression, all of it: an argument that is an expression (`::grep`'s,
+/// `$[ ]`'s). There is no format to start, so `/` divides everywhere.
+pub fn parse_expr(text: &str) -> Result<Expr, DcmdError> {
+    let mut p = Parser::new(text, 0, text.len());
+    p.parens = 1;
+    let e = p.expr()?;
+    let (tok, at) = p.peek()?;
+    if tok != Tok::Eof {
+        return Err(p.err(
+            at,
+            format!("unexpected {} after the expression", tok.describe()),
+        ));
+    }
+    Ok(e)
 }
 
 /// Byte ranges of the commands of `line`: split at `;` and newline outside quotes.
@@ -153,9 +176,10 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn command(mut self) -> Result<Vec<Stage>, DcmdError> {
+    /// The stages of the command, and the shell command after a `!` that ends them.
+    fn command(mut self) -> Result<(Vec<Stage>, Option<String>), DcmdError> {
         let Some((first, mut pipe)) = self.first_stage()? else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
         let mut stages = vec![first];
         while pipe {
@@ -177,7 +201,14 @@ impl<'a> Parser<'a> {
             });
             pipe = more;
         }
-        Ok(stages)
+        let shell = match self.lx.shell() {
+            Some((at, text)) if text.is_empty() => {
+                return Err(self.err(at, "expected a shell command after '!'"))
+            }
+            Some((_, text)) => Some(text),
+            None => None,
+        };
+        Ok((stages, shell))
     }
 
     fn first_stage(&mut self) -> Result<Option<(Stage, bool)>, DcmdError> {
@@ -289,7 +320,11 @@ impl<'a> Parser<'a> {
                 at,
                 "physical-address display ('@', '\\') is not supported yet",
             )),
-            Tok::Bang => Err(self.err(at, "shell escapes ('!') are not supported")),
+            Tok::Bang => Err(self.err(
+                at,
+                "'!' pipes a dcmd's output to the shell: it needs a dcmd or format before \
+                 it (::ps ! grep sleep)",
+            )),
             Tok::Bar => Err(self.err(at, "expected a command before '|'")),
             other => Err(self.err(at, format!("unexpected {}", other.describe()))),
         }
@@ -327,6 +362,8 @@ impl<'a> Parser<'a> {
                 Tok::Minus => BinOp::Sub,
                 Tok::Shl => BinOp::Shl,
                 Tok::Shr => BinOp::Shr,
+                Tok::EqEq => BinOp::Eq,
+                Tok::NotEq => BinOp::Ne,
                 Tok::Amp => BinOp::And,
                 Tok::Caret => BinOp::Xor,
                 Tok::Bar => BinOp::Or,

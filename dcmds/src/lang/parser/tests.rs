@@ -253,3 +253,90 @@ fn colon_verbs_are_dcmds_with_their_colon() {
     let stages = cmds[2].stages.as_ref().expect("parses");
     assert_eq!(stages.len(), 2);
 }
+
+fn shell(s: &str) -> Option<String> {
+    let mut cmds = parse_line(s);
+    assert_eq!(cmds.len(), 1, "{s}");
+    let c = cmds.remove(0);
+    c.stages.expect(s);
+    c.shell
+}
+
+#[test]
+fn a_bang_after_a_verb_pipes_to_the_shell() {
+    assert_eq!(shell("::ps ! grep sleep"), Some("grep sleep".into()));
+    assert_eq!(
+        shell("::ps -t!grep 'a|b' | wc -l"),
+        Some("grep 'a|b' | wc -l".into())
+    );
+    assert_eq!(shell("::walk thread | ::task ! cat"), Some("cat".into()));
+    assert_eq!(shell("1000,2/K ! cat"), Some("cat".into()));
+    assert_eq!(shell("1>x ! cat"), Some("cat".into()));
+    assert_eq!(stages("1000,2/K ! cat").len(), 1);
+    // Not the pipe: quoted, `!=`, or an operator of an expression.
+    assert_eq!(shell("::grep .!=0"), None);
+    assert_eq!(shell("::echo '!' \"!\""), None);
+    assert_eq!(shell("!1=X"), None);
+    assert_eq!(shell("(1!=2)=X"), None);
+    let s = stages("::grep .!=0 '!'");
+    assert_eq!(
+        s[0].verb,
+        Verb::Dcmd {
+            name: "grep".into(),
+            args: vec![Arg::new(".!=0"), Arg::new("!")]
+        }
+    );
+    assert_eq!(
+        error("::ps !"),
+        "syntax error at column 6: expected a shell command after '!'"
+    );
+    assert!(error("1 ! ls").contains("'!' pipes a dcmd's output to the shell"));
+}
+
+#[test]
+fn equality_operators_bind_between_shifts_and_and() {
+    let s = stages("1&2==3<<4");
+    assert_eq!(
+        s[0].addr,
+        Some(Expr::Binary(
+            BinOp::And,
+            num(1),
+            Box::new(Expr::Binary(
+                BinOp::Eq,
+                num(2),
+                Box::new(Expr::Binary(BinOp::Shl, num(3), num(4)))
+            ))
+        ))
+    );
+    assert_eq!(
+        parse_expr(".!=0").ok(),
+        Some(Expr::Binary(BinOp::Ne, Box::new(Expr::Dot), num(0)))
+    );
+    assert_eq!(
+        parse_expr("8/2").ok(),
+        Some(Expr::Binary(BinOp::Div, num(8), num(2)))
+    );
+    assert!(parse_expr("1 2").is_err());
+    assert!(parse_expr("").is_err());
+}
+
+#[test]
+fn dollar_brackets_are_expression_arguments() {
+    let s = stages("::x $[ a[1] + 2 ] b '$[ c ]' $['x']");
+    let Verb::Dcmd { args, .. } = &s[0].verb else {
+        panic!("{s:?}")
+    };
+    assert_eq!(
+        args,
+        &vec![
+            Arg::expression("a[1] + 2"),
+            Arg::new("b"),
+            Arg::new("$[ c ]"),
+            Arg::expression("'x'"),
+        ]
+    );
+    assert_eq!(
+        error("::x $[ 1"),
+        "syntax error at column 5: unmatched '$['"
+    );
+}
