@@ -9,8 +9,6 @@
 //! aliases, and the kernel's symbols and types.
 
 use nix::sys::termios::{self, SetArg, Termios};
-use qmdb_kernel::btf::Kind;
-use qmdb_kernel::Kernel;
 use qmdb_tui::app::completion::Completer as Names;
 use qmdb_tui::app::history::History;
 use rustyline::completion::Completer;
@@ -79,28 +77,6 @@ impl Hinter for QmdbHelper {
 impl Highlighter for QmdbHelper {}
 impl Validator for QmdbHelper {}
 impl Helper for QmdbHelper {}
-
-/// The kernel's symbol names and named types, for completion.
-pub fn kernel_names(k: &Kernel) -> (Vec<String>, Vec<String>) {
-    let symbols: Vec<String> = k.symbols.iter().map(|s| s.name.clone()).collect();
-    let types: Vec<String> = k
-        .types
-        .as_deref()
-        .map(|btf| {
-            btf.types()
-                .filter(|t| {
-                    matches!(
-                        t.kind,
-                        Kind::Struct | Kind::Union | Kind::Enum | Kind::Enum64 | Kind::Typedef
-                    )
-                })
-                .map(|t| t.name().to_string())
-                .filter(|n| !n.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    (symbols, types)
-}
 
 /// The line editor, on its thread.
 pub struct LinePrompt {

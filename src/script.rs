@@ -180,7 +180,7 @@ pub fn run(args: &Args) -> Result<bool> {
     let prompt = interactive.then(|| {
         let mut names = qmdb_tui::app::completion::Completer::new();
         if let Some(k) = session.kernel() {
-            let (symbols, types) = crate::line_prompt::kernel_names(k);
+            let (symbols, types) = qmdb_tui::worker::completion_names(k);
             names.set_names(symbols, types);
         }
         crate::line_prompt::LinePrompt::start(crate::tui_mode::history_path(), names)

@@ -5,8 +5,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+use support::tmux::{sh_quote, Tmux};
 use support::{shared_guest_with, Guest, GuestOpts, KernelVersion};
 
 /// How long to wait for anything on the screen but the thread walk.
@@ -15,142 +16,6 @@ const SCREEN_WAIT: Duration = Duration::from_secs(60);
 const WALK_WAIT: Duration = Duration::from_secs(180);
 /// What the wrapping shell prints when qmdb has exited.
 const EXITED: &str = "qmdb exited with status";
-
-/// A tmux server of its own (`tmux -L qmdb-test-<pid>-<name>`) running one window;
-/// killed when dropped, also when the test fails.
-struct Tmux {
-    socket: String,
-    /// The server's socket file, removed with it.
-    socket_path: Option<String>,
-}
-
-impl Tmux {
-    /// Starts `command` (a shell command line) in a new detached 120x40 session.
-    fn start(name: &str, command: &str) -> Tmux {
-        Tmux::start_sized(name, command, 120, 40)
-    }
-
-    /// Starts `command` in a new detached session of `width` x `height`.
-    fn start_sized(name: &str, command: &str, width: u16, height: u16) -> Tmux {
-        let version = Command::new("tmux").arg("-V").output();
-        if !version.is_ok_and(|o| o.status.success()) {
-            panic!(
-                "tmux is needed for the terminal UI test and is not installed: run \
-                 `scripts/guest setup` (it installs tmux with the guest fixture's tools)"
-            );
-        }
-        let mut t = Tmux {
-            socket: format!("qmdb-test-{}-{name}", std::process::id()),
-            socket_path: None,
-        };
-        let (w, h) = (width.to_string(), height.to_string());
-        t.tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            "qmdb",
-            "-x",
-            &w,
-            "-y",
-            &h,
-            command,
-        ]);
-        let path = t.tmux(&["display-message", "-p", "#{socket_path}"]).stdout;
-        t.socket_path = Some(String::from_utf8_lossy(&path).trim().to_string());
-        t
-    }
-
-    fn tmux(&self, args: &[&str]) -> Output {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            // Not nested in the tmux the tests may run in.
-            .env_remove("TMUX")
-            .args(args)
-            .output()
-            .expect("run tmux");
-        assert!(
-            out.status.success(),
-            "tmux {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    /// Presses keys, in tmux's names (`Enter`, `Tab`, `Escape`, `C-c`).
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "qmdb"];
-        args.extend_from_slice(keys);
-        self.tmux(&args);
-        // One key at a time, as typed: the UI may redraw between them.
-        std::thread::sleep(Duration::from_millis(150));
-    }
-
-    /// Types `text` literally.
-    fn type_text(&self, text: &str) {
-        self.tmux(&["send-keys", "-t", "qmdb", "-l", text]);
-        std::thread::sleep(Duration::from_millis(150));
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.tmux(&["capture-pane", "-p", "-t", "qmdb"]).stdout)
-            .into_owned()
-    }
-
-    /// Waits until the screen satisfies `ok`; fails showing the last screen.
-    fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "no {what} after {timeout:?}; the screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Waits until `text` is on the screen.
-    fn wait_text(&self, text: &str, timeout: Duration) -> String {
-        self.wait_for(&format!("{text:?}"), timeout, |s| s.contains(text))
-    }
-
-    /// Moves the focus with Tab until the pane titled `title` has it (its border turns
-    /// heavy). Typed letters go to the focused pane, and `q` in most panes quits: never type
-    /// before this has succeeded.
-    fn focus(&self, title: &str) {
-        let focused = format!("┏ {title}");
-        for _ in 0..8 {
-            if self.screen().contains(&focused) {
-                return;
-            }
-            self.keys(&["Tab"]);
-        }
-        self.wait_text(&focused, Duration::ZERO);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .env_remove("TMUX")
-            .arg("kill-server")
-            .output();
-        if let Some(p) = self.socket_path.as_deref().filter(|p| !p.is_empty()) {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-/// Single-quotes `s` for `sh`.
-fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
 
 /// The shell command that runs qmdb on `guest` with its state (history, log) in `state`,
 /// then says how it exited and stays, so that the screen can still be read.
@@ -534,4 +399,142 @@ fn blank_line_registers_memory_events_and_copy() {
     let s = t.wait_text(EXITED, SCREEN_WAIT);
     assert!(s.contains(&format!("{EXITED} 0")), "{s}");
     assert!(vm_running(guest), "quitting left the VM stopped");
+}
+
+/// Waits until the screen's last non-empty line is the bare `> ` prompt.
+fn wait_prompt(t: &Tmux) -> String {
+    t.wait_for("prompt", SCREEN_WAIT, |s| last_line(s) == ">")
+}
+
+/// The screen's last non-empty line.
+fn last_line(screen: &str) -> &str {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim_end()
+}
+
+/// The shell command running `qmdb --no-tui` on `guest` with its history under `state` and
+/// no rc file, then saying how it exited.
+fn prompt_command(guest: &Guest, state: &Path) -> String {
+    format!(
+        "env XDG_STATE_HOME={} HOME={} QMDB_RC= {} --target {} --kernel {} --no-tui; \
+         echo \"{EXITED} $?\"; stty -a | grep -o -- '-\\?icanon'; sleep 600",
+        sh_quote(&state.display().to_string()),
+        sh_quote(&state.display().to_string()),
+        sh_quote(env!("CARGO_BIN_EXE_qmdb")),
+        sh_quote(&guest.gdb_addr()),
+        sh_quote(&guest.kernel_path().display().to_string()),
+    )
+}
+
+/// The screen lines that start with `label:` (a display's lines).
+fn lines_of<'a>(screen: &'a str, label: &str) -> Vec<&'a str> {
+    screen
+        .lines()
+        .filter(|l| l.trim_start().starts_with(label))
+        .collect()
+}
+
+/// The `--no-tui` prompt (rustyline): a blank line repeats, Up recalls, Ctrl-C gives a
+/// fresh prompt, Tab completes, the history is the UI's file, and SIGTERM detaches with the
+/// terminal cooked again.
+#[test]
+fn prompt_repeats_recalls_completes_and_detaches_on_sigterm() {
+    let guest = shared_guest_with(GuestOpts::new(KernelVersion::V6_1));
+    // What script mode shows for the second word of init_task (a flag word that stays the
+    // same while the guest runs its idle workload).
+    let expected = guest.qmdb_ok(&["-e", "init_task+4/X"]);
+    let expected_second = expected
+        .split_whitespace()
+        .last()
+        .unwrap_or_else(|| panic!("a word: {expected}"))
+        .to_string();
+    let _attached = guest.attach_lock();
+    let state = tempfile::tempdir().unwrap();
+    let t = Tmux::start("prompt", &prompt_command(guest, state.path()));
+    wait_prompt(&t);
+
+    // `init_task/X`, then an empty line: the next word, labelled init_task+0x4.
+    t.type_text("init_task/X");
+    t.keys(&["Enter"]);
+    t.wait_for("init_task/X's output", SCREEN_WAIT, |s| {
+        !lines_of(s, "init_task:").is_empty() && last_line(s) == ">"
+    });
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the repeat's output", SCREEN_WAIT, |s| {
+        !lines_of(s, "init_task+0x4:").is_empty() && last_line(s) == ">"
+    });
+    let second = lines_of(&s, "init_task+0x4:");
+    assert!(
+        second[0].split_whitespace().nth(1) == Some(expected_second.as_str()),
+        "the repeat shows the next word ({expected_second}, as `init_task+4/X` in a \
+         script):\n{s}"
+    );
+
+    // Up recalls the last command typed (the repeat is not a new history entry).
+    t.keys(&["Up"]);
+    t.wait_for("the recalled line", SCREEN_WAIT, |s| {
+        last_line(s) == "> init_task/X"
+    });
+    t.keys(&["C-u"]);
+
+    // Ctrl-C: a fresh prompt, the line typed so far dropped.
+    t.type_text("::sta");
+    t.keys(&["C-c"]);
+    wait_prompt(&t);
+
+    // Tab completes a dcmd name (`::stat` is `::status` only).
+    t.type_text("::stat");
+    t.keys(&["Tab"]);
+    t.wait_for("the completed name", SCREEN_WAIT, |s| {
+        last_line(s) == "> ::status"
+    });
+    t.keys(&["Enter"]);
+    t.wait_for("::status's output", SCREEN_WAIT, |s| {
+        s.contains("target") && last_line(s) == ">"
+    });
+
+    // The history is the terminal UI's file, one command a line.
+    let history =
+        std::fs::read_to_string(state.path().join("qmdb").join("history")).unwrap_or_default();
+    assert_eq!(
+        history.lines().collect::<Vec<_>>(),
+        vec!["init_task/X", "::status"],
+        "{history}"
+    );
+
+    // SIGTERM at the prompt (the editor holds the terminal in raw mode): qmdb detaches and
+    // the terminal is cooked again.
+    // qmdb is the only child of the pane's shell until it exits.
+    let shell = t
+        .tmux(&["list-panes", "-t", "qmdb", "-F", "#{pane_pid}"])
+        .stdout;
+    let shell = String::from_utf8_lossy(&shell).trim().to_string();
+    let pid = Command::new("pgrep")
+        .args(["-P", &shell])
+        .output()
+        .expect("pgrep");
+    let pid = String::from_utf8_lossy(&pid.stdout).trim().to_string();
+    assert!(
+        !pid.is_empty() && !pid.contains('\n'),
+        "qmdb's pid: {pid:?}"
+    );
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success());
+    let s = t.wait_for("qmdb's exit", SCREEN_WAIT, |s| s.contains(EXITED));
+    assert!(s.contains("interrupted; detached from"), "{s}");
+    assert!(s.contains(&format!("{EXITED} 1")), "{s}");
+    let s = t.wait_for("stty's answer", SCREEN_WAIT, |s| {
+        s.split(EXITED).nth(1).is_some_and(|a| a.contains("icanon"))
+    });
+    let after = s.split(EXITED).nth(1).unwrap_or("");
+    assert!(
+        !after.contains("-icanon"),
+        "the terminal is left in raw mode:\n{s}"
+    );
+    // The guest runs on after the detach.
+    assert!(guest.napper_progresses(2, Duration::from_secs(30)));
 }

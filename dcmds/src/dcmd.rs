@@ -56,6 +56,16 @@ impl Invocation<'_> {
         display_name(self.name)
     }
 
+    /// The arguments as one text, joined with spaces (`::eval`, `::grep` and `::monitor`
+    /// take a command or an expression that may have been typed as several words).
+    pub fn joined_args(&self) -> String {
+        self.args
+            .iter()
+            .map(|a| a.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// A usage error naming this dcmd and its synopsis.
     pub fn usage_error(&self, msg: impl std::fmt::Display) -> DcmdError {
         DcmdError::usage(

@@ -37,6 +37,7 @@
 pub mod gdb;
 pub mod guest;
 pub mod monitor;
+pub mod tmux;
 pub mod truth;
 
 pub use guest::{shared_guest, shared_guest_with, Guest, GuestOpts, KernelVersion, Scenario};

@@ -30,12 +30,7 @@ is and dcmds get no address.",
 };
 
 fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
-    let text = inv
-        .args
-        .iter()
-        .map(|a| a.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = inv.joined_args();
     if text.trim().is_empty() {
         return Err(inv.usage_error("missing command"));
     }

@@ -36,12 +36,7 @@ pub fn is_read_only(cmd: &str) -> bool {
 }
 
 fn run(session: &mut Session, inv: &Invocation<'_>, sink: &mut Sink<'_>) -> Result<(), DcmdError> {
-    let cmd = inv
-        .args
-        .iter()
-        .map(|a| a.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let cmd = inv.joined_args();
     if cmd.trim().is_empty() {
         return Err(inv.usage_error("missing monitor command"));
     }

@@ -21,6 +21,8 @@
 mod memory;
 mod panes;
 mod rows;
+
+pub use rows::names as completion_names;
 mod stream;
 #[cfg(test)]
 mod tests;

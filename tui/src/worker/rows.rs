@@ -32,7 +32,7 @@ pub(crate) fn threads(ps: &[TaskRow], cpus: &[CpuRow]) -> Vec<ThreadRow> {
 
 /// The kernel's symbol names and its named BTF types (structs, unions, enums, typedefs,
 /// base types), each sorted without duplicates, for Tab completion.
-pub(crate) fn names(k: &Kernel) -> (Vec<String>, Vec<String>) {
+pub fn names(k: &Kernel) -> (Vec<String>, Vec<String>) {
     let mut symbols: Vec<String> = k.symbols.iter().map(|s| s.name.clone()).collect();
     symbols.sort_unstable();
     symbols.dedup();
