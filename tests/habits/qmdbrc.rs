@@ -3,11 +3,9 @@
 //! failing line is reported as FILE:LINE without failing the script, `--json` keeps stdout
 //! for the script's own records, and `QMDB_RC=` or `--no-rc` skip it.
 
-mod support;
-
+use crate::support::{shared_guest_with, Guest, GuestOpts, KernelVersion};
 use std::path::Path;
 use std::process::Output;
-use support::{shared_guest_with, Guest, GuestOpts, KernelVersion};
 
 const RC: &str = "// qmdb settings\ninit_task>mytask\n::nosuch\n\n<mytask=K\n";
 

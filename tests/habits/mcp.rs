@@ -4,14 +4,12 @@
 //! script mode) and `command`, read-only and shell refusals, then end of input (qmdb detaches and the
 //! guest runs on).
 
-mod support;
-
+use crate::support::{shared_guest_with, Guest, GuestOpts, KernelVersion};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
-use support::{shared_guest_with, Guest, GuestOpts, KernelVersion};
 
 /// How long any one reply may take (attach, then a debug build over TCG).
 const REPLY_WAIT: Duration = Duration::from_secs(120);
@@ -266,7 +264,7 @@ fn mcp_session_on_6_1() {
         }),
     );
     assert!(init["result"].is_object(), "{init}");
-    support::guest::signal_ok(s.child.id(), "-TERM");
+    crate::support::guest::signal_ok(s.child.id(), "-TERM");
     let mut status = None;
     for _ in 0..300 {
         status = s.child.try_wait().unwrap();

@@ -4,13 +4,11 @@
 //! display and a step. One shared guest per kernel; each check compares with qmdb's own
 //! view of the same stopped guest (`::ps`, a wider display) or with the guest's truth.
 
-mod support;
-
+use crate::support::{hex, shared_guest, Guest, KernelVersion};
 use qmdb_dcmds::attach::{attach, AttachOptions};
 use qmdb_dcmds::{CaptureOutput, Session};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use support::{hex, shared_guest, Guest, KernelVersion};
 
 /// `PF_KTHREAD`.
 const PF_KTHREAD: u64 = 0x0020_0000;
