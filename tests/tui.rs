@@ -52,6 +52,18 @@ fn wait_running(guest: &Guest, what: &str) {
     }
 }
 
+/// Quits the UI from the output pane, resuming the guest as it was found: qmdb exits 0 and
+/// the VM runs.
+fn quit_resuming(t: &Tmux, guest: &Guest) {
+    t.focus("Output");
+    t.keys(&["q"]);
+    t.wait_text("resume the guest and quit", SCREEN_WAIT);
+    t.keys(&["r"]);
+    let s = t.wait_text(EXITED, SCREEN_WAIT);
+    assert!(s.contains(&format!("{EXITED} 0")), "{s}");
+    assert!(vm_running(guest), "quitting left the VM stopped");
+}
+
 /// Whether the guest's VM runs (not only QEMU): quitting must leave it as it was found.
 fn vm_running(guest: &Guest) -> bool {
     guest.monitor("info status").contains("VM status: running")
@@ -250,14 +262,7 @@ fn breakpoint_continue_and_ctrl_c() {
     });
     assert!(!vm_running(guest), "Ctrl-C did not halt the VM:\n{s}");
 
-    // Quit, resuming the guest as it was found.
-    t.focus("Output");
-    t.keys(&["q"]);
-    t.wait_text("resume the guest and quit", SCREEN_WAIT);
-    t.keys(&["r"]);
-    let s = t.wait_text(EXITED, SCREEN_WAIT);
-    assert!(s.contains(&format!("{EXITED} 0")), "{s}");
-    assert!(vm_running(guest), "quitting left the VM stopped");
+    quit_resuming(&t, guest);
 }
 
 /// mdb's habits in the UI (issue 16): a blank line repeats the last command (`addr/X`
@@ -422,14 +427,7 @@ fn blank_line_registers_memory_events_and_copy() {
     t.keys(&["Enter"]);
     t.wait_text("Events · 0", SCREEN_WAIT);
 
-    // Quit, resuming the guest as it was found.
-    t.focus("Output");
-    t.keys(&["q"]);
-    t.wait_text("resume the guest and quit", SCREEN_WAIT);
-    t.keys(&["r"]);
-    let s = t.wait_text(EXITED, SCREEN_WAIT);
-    assert!(s.contains(&format!("{EXITED} 0")), "{s}");
-    assert!(vm_running(guest), "quitting left the VM stopped");
+    quit_resuming(&t, guest);
 }
 
 /// Waits until the screen's last non-empty line is the bare `> ` prompt.

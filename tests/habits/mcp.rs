@@ -59,6 +59,18 @@ impl Server {
         stdin.flush().unwrap();
     }
 
+    /// The client's `initialize` request; returns the server's response.
+    fn initialize(&mut self) -> Value {
+        self.request(
+            "initialize",
+            json!({
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "qmdb-test", "version": "0"},
+            }),
+        )
+    }
+
     /// Sends a request and returns its response (every stdout line must be JSON-RPC).
     fn request(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
@@ -156,14 +168,7 @@ fn mcp_session_on_6_1() {
 
     let _attached = guest.attach_lock();
     let mut s = Server::start(guest, &[]);
-    let init = s.request(
-        "initialize",
-        json!({
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "qmdb-test", "version": "0"},
-        }),
-    );
+    let init = s.initialize();
     let result = &init["result"];
     assert_eq!(result["serverInfo"]["name"], "qmdb", "{init}");
     assert!(result["capabilities"]["tools"].is_object(), "{init}");
@@ -255,14 +260,7 @@ fn mcp_session_on_6_1() {
 
     // SIGTERM while the client is still connected: qmdb detaches and exits 1.
     let mut s = Server::start(guest, &[]);
-    let init = s.request(
-        "initialize",
-        json!({
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "qmdb-test", "version": "0"},
-        }),
-    );
+    let init = s.initialize();
     assert!(init["result"].is_object(), "{init}");
     crate::support::guest::signal_ok(s.child.id(), "-TERM");
     let mut status = None;
